@@ -1,0 +1,1 @@
+"""The write side: one method per use case, loading aggregates and saving their events."""

@@ -1,0 +1,61 @@
+"""Public integer ids: one sequence per resource type."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Protocol
+
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql
+
+KINDS = ("user", "api_token", "client", "project", "task", "time_entry")
+
+
+def sequence_name(kind: str) -> str:
+    """The PostgreSQL sequence that numbers one resource type."""
+    return f"timetracker_{kind}_id_seq"
+
+
+class IdSequences(Protocol):
+    """Hands out the next public id of a resource type."""
+
+    def next_id(self, kind: str) -> int: ...
+
+
+class MemoryIdSequences:
+    """Ids for the in-memory store used by unit tests."""
+
+    def __init__(self) -> None:
+        self._counters = {kind: itertools.count(1) for kind in KINDS}
+        self._lock = threading.Lock()
+
+    def next_id(self, kind: str) -> int:
+        with self._lock:
+            return next(self._counters[kind])
+
+
+class PostgresIdSequences:
+    """Ids from PostgreSQL sequences; a failed write leaves a gap, never a duplicate."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self._datastore = datastore
+
+    def create(self) -> None:
+        """Create the sequences if they are missing."""
+        with self._datastore.transaction(commit=True) as cursor:
+            for kind in KINDS:
+                cursor.execute(
+                    sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(
+                        sql.Identifier(sequence_name(kind))
+                    )
+                )
+
+    def next_id(self, kind: str) -> int:
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                sql.SQL("SELECT nextval({}) AS id").format(sql.Literal(sequence_name(kind)))
+            )
+            row = cursor.fetchone()
+        assert row is not None
+        return int(row["id"])

@@ -1,0 +1,97 @@
+"""Commands: what a caller asks the write side to do, as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from timetracker.domain.values import Stamp
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command wrote: the resource's id and version, and the last event's position.
+
+    `position` is None when nothing changed (no event was written).
+    """
+
+    id: int
+    version: int
+    position: int | None
+
+
+@dataclass(frozen=True)
+class RegisterUser:
+    username: str
+    email: str | None
+    full_name: str | None
+    role: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class IssueApiToken:
+    username: str
+    scopes: list[str]
+    name: str
+    expires_at: datetime | None
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: the secret is returned once and never stored."""
+
+    id: int
+    prefix: str
+    token: str
+    position: int
+
+
+@dataclass(frozen=True)
+class RevokeApiToken:
+    token_id: int
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class CreateClient:
+    values: dict[str, Any]
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class UpdateClient:
+    client_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ArchiveClient:
+    client_id: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class CreateProject:
+    values: dict[str, Any]
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class UpdateProject:
+    project_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ArchiveProject:
+    project_id: int
+    stamp: Stamp
+    expected_version: int | None = None

@@ -1,0 +1,46 @@
+"""Domain errors: rule violations raised by aggregate methods."""
+
+from __future__ import annotations
+
+
+class TimeTrackingError(Exception):
+    """Base class of every error the domain raises."""
+
+
+class InvalidValueError(TimeTrackingError):
+    """A value breaks a rule of the resource (HTTP 400 on that field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ConflictError(TimeTrackingError):
+    """The change conflicts with the resource's current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class ProjectIsArchivedError(ConflictError):
+    """Work cannot be booked on, or changes made to, an archived project."""
+
+    code = "project_archived"
+
+
+class AlreadyArchivedError(ConflictError):
+    """The resource is archived already."""
+
+    code = "already_archived"
+
+
+class NameTakenError(ConflictError):
+    """Another active resource of this type holds the name."""
+
+    code = "name_taken"
+
+
+class TokenAlreadyRevokedError(ConflictError):
+    """The API token was revoked before."""
+
+    code = "token_revoked"

@@ -1,0 +1,18 @@
+"""Token scopes and what each grants."""
+
+from __future__ import annotations
+
+RESOURCES = ("projects", "time_entries", "tasks", "clients")
+KNOWN_SCOPES = frozenset(
+    [f"read:{r}" for r in RESOURCES]
+    + [f"write:{r}" for r in RESOURCES]
+    + ["read:reports", "read:users", "read:audit", "admin:all", "read:*", "write:*"]
+)
+
+
+def grants(held: list[str] | tuple[str, ...] | frozenset[str], required: str) -> bool:
+    """Whether scopes `held` allow `required`: exact, `read:*`/`write:*`, or `admin:all`."""
+    if "admin:all" in held or required in held:
+        return True
+    action = required.split(":", 1)[0]
+    return action in ("read", "write") and f"{action}:*" in held and required != "read:audit"

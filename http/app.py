@@ -1,0 +1,147 @@
+"""`create_app(settings)`: the aiohttp application and everything it holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+from aiohttp_apigami import setup_aiohttp_apispec
+from aiohttp_apigami.constants import SWAGGER_DICT
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from timetracker.commands.application import TimeTracking, open_time_tracking
+from timetracker.http import clients, projects, system, users
+from timetracker.http.keys import (
+    accounts_view_key,
+    clients_view_key,
+    command_executor_key,
+    projects_view_key,
+    read_pool_key,
+    redis_key,
+    settings_key,
+    time_tracking_key,
+)
+from timetracker.http.middlewares.auth import auth_middleware
+from timetracker.http.middlewares.errors import error_middleware
+from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.settings import Settings
+from timetracker.projections.accounts import AccountsView
+from timetracker.projections.clients import ClientsView
+from timetracker.projections.projects import ProjectsView
+from timetracker.projections.registry import all_projections
+from timetracker.projections.runner import create_schema
+from timetracker.projections.service import ProjectionService
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The API: routes under /api/v1, Swagger UI at /api/docs."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # errors first so every failure below gets the JSON body; auth before validation
+        # so an unauthenticated caller learns nothing about the request's shape.
+        middlewares=[error_middleware, auth_middleware, validation_middleware],
+    )
+    app[settings_key] = settings
+    app.cleanup_ctx.append(_command_executor)
+    app.cleanup_ctx.append(_read_pool)
+    app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_event_store)
+    app.cleanup_ctx.append(_read_models)
+    for module in (system, projects, clients, users):
+        app.router.add_routes(module.routes)
+    _setup_docs(app)
+    return app
+
+
+def _setup_docs(app: web.Application) -> None:
+    docs = setup_aiohttp_apispec(
+        app,
+        title="TimeTracker ES API",
+        version="v1",
+        url="/api/docs/openapi.json",
+        swagger_path="/api/docs",
+        static_path="/api/docs/static",
+        openapi_version="3.0.3",
+    )
+    docs.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    docs.spec.components.security_scheme(
+        "apiKeyAuth", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
+    app.on_startup.append(_drop_swagger2_keys)
+
+
+async def _drop_swagger2_keys(app: web.Application) -> None:
+    """aiohttp-apigami 0.9 adds Swagger 2's `produces` to every operation, even in an
+    OpenAPI 3 document, where it is invalid; remove it once the document is built."""
+    document = app[SWAGGER_DICT]  # type: ignore[index]
+    for path in document["paths"].values():
+        for operation in path.values():
+            if isinstance(operation, dict):
+                operation.pop("produces", None)
+                operation.pop("consumes", None)
+
+
+async def _command_executor(app: web.Application) -> AsyncIterator[None]:
+    # No more threads than event-store connections: extra threads would only queue.
+    size = app[settings_key].db_pool_size
+    executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="command")
+    app[command_executor_key] = executor
+    yield
+    executor.shutdown(wait=True)
+
+
+async def _read_pool(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        settings.conninfo,
+        min_size=1,
+        max_size=settings.read_pool_size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        open=False,
+    )
+    await pool.open(wait=True, timeout=10)
+    app[read_pool_key] = pool
+    app[accounts_view_key] = AccountsView(pool)
+    app[clients_view_key] = ClientsView(pool)
+    app[projects_view_key] = ProjectsView(pool)
+    yield
+    await pool.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    if not settings.redis_url:
+        raise ValueError("REDIS_URL is not set")
+    client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    app[redis_key] = client
+    yield
+    await client.aclose()
+
+
+async def _event_store(app: web.Application) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    env = app[settings_key].event_store_env()
+    store = await loop.run_in_executor(app[command_executor_key], open_time_tracking, env)
+    app[time_tracking_key] = store
+    yield
+    await loop.run_in_executor(app[command_executor_key], store.close)
+
+
+async def _read_models(app: web.Application) -> AsyncIterator[None]:
+    """Create the read-model tables; run the projections here unless told not to."""
+    loop = asyncio.get_running_loop()
+    settings = app[settings_key]
+    projections = all_projections()
+    await loop.run_in_executor(None, create_schema, settings.conninfo, projections)
+    if not settings.run_projections:
+        yield
+        return
+    store: TimeTracking = app[time_tracking_key]
+    service = ProjectionService(store, projections, settings.conninfo)
+    await loop.run_in_executor(None, service.start)
+    yield
+    await loop.run_in_executor(None, service.stop)

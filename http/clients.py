@@ -1,0 +1,150 @@
+"""/api/v1/clients: list, read, create, update and archive clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import (
+    docs,
+    json_schema,
+    match_info_schema,
+    querystring_schema,
+    response_schema,
+)
+
+from timetracker.commands.messages import ArchiveClient, CreateClient, UpdateClient
+from timetracker.http.access import requires
+from timetracker.http.errors import not_found
+from timetracker.http.keys import clients_view_key, time_tracking_key
+from timetracker.http.middlewares.validation import BODY, PATH, QUERY
+from timetracker.http.pagination import page_args, pagination
+from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.schemas.clients import (
+    ClientListQuery,
+    ClientListResponse,
+    ClientResponse,
+    ClientWriteResponse,
+    CreateClientRequest,
+    UpdateClientRequest,
+)
+from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
+from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+
+routes = web.RouteTableDef()
+CLIENTS = ("clients",)
+ClientPath = path_id("client_id")
+
+
+def client_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API representation of a clients read-model row."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "company": row["company"],
+        "phone": row["phone"],
+        "contact_person": row["contact_person"],
+        "address": row["address"],
+        "default_hourly_rate": number(row["default_hourly_rate"]),
+        "status": row["status"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "version": row["version"],
+    }
+
+
+async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]:
+    row = await request.app[clients_view_key].get(client_id)
+    if row is None:
+        raise not_found(f"Client {client_id} not found.")
+    return client_json(row)
+
+
+@routes.get("/api/v1/clients", allow_head=False)
+@docs(tags=["clients"], summary="List clients")
+@requires("read:clients")
+@querystring_schema(ClientListQuery)
+@response_schema(ClientListResponse, 200)
+@response_schema(ErrorResponse, 400)
+async def list_clients(request: web.Request) -> web.Response:
+    query = request[QUERY]
+    page, per_page = page_args(query)
+    result = await request.app[clients_view_key].list(query.get("status"), page, per_page)
+    return json_response(
+        {
+            "clients": [client_json(row) for row in result.rows],
+            "pagination": pagination(page, per_page, result.total),
+        }
+    )
+
+
+@routes.get("/api/v1/clients/{client_id}", allow_head=False)
+@docs(tags=["clients"], summary="Get one client")
+@requires("read:clients")
+@match_info_schema(ClientPath)
+@response_schema(ClientResponse, 200)
+@response_schema(ErrorResponse, 404)
+async def get_client(request: web.Request) -> web.Response:
+    client = await _client_or_404(request, request[PATH]["client_id"])
+    return json_response({"client": client}, headers={"ETag": etag(client["version"])})
+
+
+@routes.post("/api/v1/clients")
+@docs(tags=["clients"], summary="Create a client (the name is unique among active clients)")
+@requires("write:clients")
+@json_schema(CreateClientRequest)
+@response_schema(ClientWriteResponse, 201)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 409)
+async def create_client(request: web.Request) -> web.Response:
+    command = CreateClient(values=request[BODY], stamp=stamp_of(request))
+    written = await execute(request, request.app[time_tracking_key].create_client, command)
+    headers = await settle(request, written, CLIENTS)
+    headers["Location"] = f"/api/v1/clients/{written.id}"
+    client = await _client_or_404(request, written.id)
+    body = {"message": "Client created successfully", "client": client}
+    return json_response(body, status=201, headers=headers)
+
+
+@routes.put("/api/v1/clients/{client_id}")
+@routes.patch("/api/v1/clients/{client_id}")
+@docs(tags=["clients"], summary="Update a client (only the fields sent change)")
+@requires("write:clients")
+@match_info_schema(ClientPath)
+@json_schema(UpdateClientRequest)
+@response_schema(ClientWriteResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def update_client(request: web.Request) -> web.Response:
+    command = UpdateClient(
+        client_id=request[PATH]["client_id"],
+        values=request[BODY],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].update_client, command)
+    headers = await settle(request, written, CLIENTS)
+    client = await _client_or_404(request, written.id)
+    body = {"message": "Client updated successfully", "client": client}
+    return json_response(body, headers=headers)
+
+
+@routes.delete("/api/v1/clients/{client_id}")
+@docs(tags=["clients"], summary="Archive a client (frees its name)")
+@requires("write:clients")
+@match_info_schema(ClientPath)
+@response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def archive_client(request: web.Request) -> web.Response:
+    command = ArchiveClient(
+        client_id=request[PATH]["client_id"],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].archive_client, command)
+    headers = await settle(request, written, CLIENTS)
+    return json_response({"message": "Client archived successfully"}, headers=headers)

@@ -1,0 +1,25 @@
+"""Every application key: the service's shared objects, created in `app.py`'s cleanup contexts."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from timetracker.commands.application import TimeTracking
+from timetracker.http.settings import Settings
+from timetracker.projections.accounts import AccountsView
+from timetracker.projections.clients import ClientsView
+from timetracker.projections.projects import ProjectsView
+
+settings_key = web.AppKey("settings_key", Settings)
+time_tracking_key = web.AppKey("time_tracking_key", TimeTracking)
+command_executor_key = web.AppKey("command_executor_key", ThreadPoolExecutor)
+read_pool_key = web.AppKey("read_pool_key", AsyncConnectionPool[Any])
+redis_key = web.AppKey("redis_key", Redis)
+accounts_view_key = web.AppKey("accounts_view_key", AccountsView)
+clients_view_key = web.AppKey("clients_view_key", ClientsView)
+projects_view_key = web.AppKey("projects_view_key", ProjectsView)

@@ -1,0 +1,1 @@
+"""Middlewares, in the order `app.py` installs them: errors, auth, validation."""

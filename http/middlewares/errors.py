@@ -1,0 +1,114 @@
+"""One place that turns every failure into the documented JSON error body."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import psycopg
+import psycopg_pool
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import PersistenceError
+
+from timetracker.commands.errors import (
+    NotFoundError,
+    VersionMismatchError,
+    WriteContentionError,
+)
+from timetracker.domain.errors import ConflictError, InvalidValueError
+from timetracker.http.errors import ApiError, not_found, validation_error
+from timetracker.http.responses import json_response
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RETRY_AFTER_SECONDS = "5"
+
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "bad_request"),
+    401: ("Authentication required", "unauthorized"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not_found"),
+    405: ("Method not allowed", "method_not_allowed"),
+    406: ("Not acceptable", "not_acceptable"),
+    413: ("Payload too large", "payload_too_large"),
+    415: ("Unsupported media type", "unsupported_media_type"),
+}
+
+
+def _as_api_error(exc: Exception) -> ApiError | None:
+    """The documented error for a known exception, or None for a real fault."""
+    match exc:
+        case ApiError():
+            return exc
+        case InvalidValueError():
+            return validation_error({exc.field: [exc.message]}, exc.message)
+        case NotFoundError():
+            return not_found(str(exc))
+        case VersionMismatchError():
+            return ApiError(
+                412,
+                "Precondition failed",
+                f"If-Match names version {exc.expected}; the resource is at {exc.actual}.",
+                "precondition_failed",
+            )
+        case ConflictError():
+            return ApiError(409, "Conflict", str(exc), exc.code)
+        case WriteContentionError():
+            return ApiError(409, "Conflict", str(exc), "conflict")
+        case web.HTTPException() if exc.status >= 400:
+            title, code = _HTTP_ERRORS.get(exc.status, (exc.reason, "http_error"))
+            message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else title
+            if exc.status == 404:
+                message = "No such endpoint."
+            headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
+            return ApiError(exc.status, title, message, code, headers=headers)
+        case (
+            psycopg.OperationalError()
+            | psycopg_pool.PoolTimeout()
+            | StoreOperationalError()
+            | PersistenceError()
+        ):
+            log.warning("Database unavailable: %s", exc)
+            return ApiError(
+                503,
+                "Service unavailable",
+                "The database is unavailable; try again shortly.",
+                "service_unavailable",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id; answer every failure with the JSON error body."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        api_error = _as_api_error(exc)
+        assert api_error is not None
+        response = _error_response(api_error)
+    except Exception as exc:
+        api_error = _as_api_error(exc)
+        if api_error is None:
+            log.exception("Unhandled error in %s %s", request.method, request.path)
+            api_error = ApiError(
+                500, "Internal server error", "Something went wrong.", "internal_error"
+            )
+        response = _error_response(api_error)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return json_response(error.body(), status=error.status, headers=error.headers)

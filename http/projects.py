@@ -1,0 +1,151 @@
+"""/api/v1/projects: list, read, create, update and archive projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import (
+    docs,
+    json_schema,
+    match_info_schema,
+    querystring_schema,
+    response_schema,
+)
+
+from timetracker.commands.messages import ArchiveProject, CreateProject, UpdateProject
+from timetracker.http.access import requires
+from timetracker.http.errors import not_found
+from timetracker.http.keys import projects_view_key, time_tracking_key
+from timetracker.http.middlewares.validation import BODY, PATH, QUERY
+from timetracker.http.pagination import page_args, pagination
+from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
+from timetracker.http.schemas.projects import (
+    CreateProjectRequest,
+    ProjectListQuery,
+    ProjectListResponse,
+    ProjectResponse,
+    ProjectWriteResponse,
+    UpdateProjectRequest,
+)
+from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+
+routes = web.RouteTableDef()
+PROJECTS = ("projects",)
+ProjectPath = path_id("project_id")
+
+
+def project_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API representation of a projects read-model row."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "client_id": row["client_id"],
+        "client": row["client"],
+        "hourly_rate": number(row["hourly_rate"]),
+        "estimated_hours": number(row["estimated_hours"]),
+        "billable": row["billable"],
+        "status": row["status"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "archived_at": rfc3339(row["archived_at"]),
+        "version": row["version"],
+    }
+
+
+async def _project_or_404(request: web.Request, project_id: int) -> dict[str, Any]:
+    row = await request.app[projects_view_key].get(project_id)
+    if row is None:
+        raise not_found(f"Project {project_id} not found.")
+    return project_json(row)
+
+
+@routes.get("/api/v1/projects", allow_head=False)
+@docs(tags=["projects"], summary="List projects (every status unless `status` filters)")
+@requires("read:projects")
+@querystring_schema(ProjectListQuery)
+@response_schema(ProjectListResponse, 200)
+@response_schema(ErrorResponse, 400)
+async def list_projects(request: web.Request) -> web.Response:
+    query = request[QUERY]
+    page, per_page = page_args(query)
+    result = await request.app[projects_view_key].list(
+        query.get("status"), query.get("client_id"), page, per_page
+    )
+    return json_response(
+        {
+            "projects": [project_json(row) for row in result.rows],
+            "pagination": pagination(page, per_page, result.total),
+        }
+    )
+
+
+@routes.get("/api/v1/projects/{project_id}", allow_head=False)
+@docs(tags=["projects"], summary="Get one project")
+@requires("read:projects")
+@match_info_schema(ProjectPath)
+@response_schema(ProjectResponse, 200)
+@response_schema(ErrorResponse, 404)
+async def get_project(request: web.Request) -> web.Response:
+    project = await _project_or_404(request, request[PATH]["project_id"])
+    return json_response({"project": project}, headers={"ETag": etag(project["version"])})
+
+
+@routes.post("/api/v1/projects")
+@docs(tags=["projects"], summary="Create a project")
+@requires("write:projects")
+@json_schema(CreateProjectRequest)
+@response_schema(ProjectWriteResponse, 201)
+@response_schema(ErrorResponse, 400)
+async def create_project(request: web.Request) -> web.Response:
+    command = CreateProject(values=request[BODY], stamp=stamp_of(request))
+    written = await execute(request, request.app[time_tracking_key].create_project, command)
+    headers = await settle(request, written, PROJECTS)
+    headers["Location"] = f"/api/v1/projects/{written.id}"
+    project = await _project_or_404(request, written.id)
+    body = {"message": "Project created successfully", "project": project}
+    return json_response(body, status=201, headers=headers)
+
+
+@routes.put("/api/v1/projects/{project_id}")
+@routes.patch("/api/v1/projects/{project_id}")
+@docs(tags=["projects"], summary="Update a project (only the fields sent change)")
+@requires("write:projects")
+@match_info_schema(ProjectPath)
+@json_schema(UpdateProjectRequest)
+@response_schema(ProjectWriteResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 412)
+async def update_project(request: web.Request) -> web.Response:
+    command = UpdateProject(
+        project_id=request[PATH]["project_id"],
+        values=request[BODY],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].update_project, command)
+    headers = await settle(request, written, PROJECTS)
+    project = await _project_or_404(request, written.id)
+    body = {"message": "Project updated successfully", "project": project}
+    return json_response(body, headers=headers)
+
+
+@routes.delete("/api/v1/projects/{project_id}")
+@docs(tags=["projects"], summary="Archive a project (it stays readable)")
+@requires("write:projects")
+@match_info_schema(ProjectPath)
+@response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def archive_project(request: web.Request) -> web.Response:
+    command = ArchiveProject(
+        project_id=request[PATH]["project_id"],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].archive_project, command)
+    headers = await settle(request, written, PROJECTS)
+    return json_response({"message": "Project archived successfully"}, headers=headers)

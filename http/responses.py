@@ -1,0 +1,45 @@
+"""JSON responses and the representation of values (RFC 3339 times, numbers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """`2024-01-15T14:30:00Z` (UTC, whole seconds kept exact, microseconds if any)."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return text + "Z"
+
+
+def number(value: Decimal | None) -> float | int | None:
+    """A decimal as a JSON number."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return number(value)
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"Cannot encode {type(value).__name__}")
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response encoded with orjson."""
+    return web.Response(
+        body=orjson.dumps(data, default=_default),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: request validation and the OpenAPI document, one module per resource."""

@@ -1,0 +1,105 @@
+"""Settings: read from the environment once, passed down to everything else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with (see the README's table)."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".timetracker")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_pool_size: int = 8
+    db_max_overflow: int = 4
+    read_pool_size: int = 10
+    lock_timeout_seconds: int = 5
+    redis_prefix: str = "tt:"
+    read_your_writes_timeout: float = 2.0
+    max_body_bytes: int = 1024 * 1024
+    run_projections: bool = True
+    rate_limit_per_minute: int = 100
+    rate_limit_per_hour: int = 1000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse the environment (os.environ by default)."""
+        env = os.environ if env is None else env
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("TIMETRACKER_DATA_DIR") or ".timetracker"),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8080, minimum=0),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 4),
+            read_pool_size=_int(env, "READ_POOL_SIZE", 10, minimum=1),
+            lock_timeout_seconds=_int(env, "DB_LOCK_TIMEOUT", 5),
+            redis_prefix=env.get("REDIS_PREFIX") or "tt:",
+            read_your_writes_timeout=_float(env, "READ_YOUR_WRITES_TIMEOUT", 2.0),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100),
+            rate_limit_per_hour=_int(env, "RATE_LIMIT_PER_HOUR", 1000),
+        )
+
+    @property
+    def conninfo(self) -> str:
+        """The PostgreSQL connection string (requires `database_url`)."""
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is not set")
+        return self.database_url
+
+    def event_store_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's settings for the PostgreSQL event store."""
+        parts = conninfo_to_dict(self.conninfo)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(parts.get("port") or "5432"),
+            "POSTGRES_USER": str(parts.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(parts.get("password") or ""),
+            "POSTGRES_POOL_SIZE": str(self.db_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.db_max_overflow),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            "CREATE_TABLE": "y",
+        }
+        return env

@@ -1,0 +1,60 @@
+"""/api/v1/users: the caller's own record, and every user for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import docs, querystring_schema, response_schema
+
+from timetracker.http.access import caller_of, requires
+from timetracker.http.errors import not_found
+from timetracker.http.keys import accounts_view_key
+from timetracker.http.middlewares.validation import QUERY
+from timetracker.http.pagination import page_args, pagination
+from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.schemas.common import PageQuery
+from timetracker.http.schemas.users import UserListResponse, UserResponse
+
+routes = web.RouteTableDef()
+
+
+def user_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API representation of a users read-model row."""
+    return {
+        "id": row["id"],
+        "username": row["username"],
+        "email": row["email"],
+        "full_name": row["full_name"],
+        "role": row["role"],
+        "is_active": row["is_active"],
+        "created_at": rfc3339(row["created_at"]),
+    }
+
+
+@routes.get("/api/v1/users/me", allow_head=False)
+@docs(tags=["users"], summary="The user the token belongs to")
+@requires("read:users")
+@response_schema(UserResponse, 200)
+async def get_me(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    row = await request.app[accounts_view_key].get_user(caller.user_id)
+    if row is None:
+        raise not_found("Your user record is not available yet.")
+    return json_response({"user": user_json(row)})
+
+
+@routes.get("/api/v1/users", allow_head=False)
+@docs(tags=["users"], summary="List every user (admin token and admin user)")
+@requires("admin:all", admin=True)
+@querystring_schema(PageQuery)
+@response_schema(UserListResponse, 200)
+async def list_users(request: web.Request) -> web.Response:
+    page, per_page = page_args(request[QUERY])
+    result = await request.app[accounts_view_key].list_users(page, per_page)
+    return json_response(
+        {
+            "users": [user_json(row) for row in result.rows],
+            "pagination": pagination(page, per_page, result.total),
+        }
+    )

@@ -1,0 +1,82 @@
+"""The path of every write: run the command off the event loop, then wait for the read model."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from aiohttp import web
+
+from timetracker.commands.messages import Written
+from timetracker.domain.values import Stamp
+from timetracker.http.access import caller_of
+from timetracker.http.errors import ApiError
+from timetracker.http.keys import command_executor_key, read_pool_key, settings_key
+from timetracker.projections.tracking import wait_for
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+POSITION_HEADER = "X-Event-Position"
+STALE_HEADER = "X-Read-Your-Writes"
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
+
+
+def stamp_of(request: web.Request) -> Stamp:
+    """Who, when and which request: recorded on the events this request causes."""
+    return caller_of(request).stamp(request["request_id"], datetime.now(UTC))
+
+
+def expected_version(request: web.Request) -> int | None:
+    """The version named by `If-Match` (None when absent or `*`)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = _IF_MATCH.match(header)
+    if match is None:
+        raise ApiError(
+            400,
+            "Validation error",
+            'If-Match must be an ETag from this API, such as "3".',
+            "validation_error",
+            errors={"If-Match": ["Not a valid ETag."]},
+        )
+    return int(match.group(1))
+
+
+def etag(version: int) -> str:
+    """The ETag of a resource at `version`."""
+    return f'"{version}"'
+
+
+async def execute(request: web.Request, command: Callable[[C], R], message: C) -> R:
+    """Run one command in the command thread pool (the event store is synchronous)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app[command_executor_key], command, message)
+
+
+async def settle(
+    request: web.Request, written: Written, projections: Sequence[str]
+) -> dict[str, str]:
+    """Wait until the projections show the write; returns the response headers to add.
+
+    The wait is bounded: past it the write still stands, and the response says the
+    read model may lag (`X-Read-Your-Writes: timeout`).
+    """
+    headers = {"ETag": etag(written.version)}
+    if written.position is None:
+        return headers
+    headers[POSITION_HEADER] = str(written.position)
+    settings = request.app[settings_key]
+    caught_up = await wait_for(
+        request.app[read_pool_key],
+        projections,
+        written.position,
+        settings.read_your_writes_timeout,
+    )
+    if not caught_up:
+        headers[STALE_HEADER] = "timeout"
+    return headers

@@ -1,0 +1,1 @@
+"""The `timetracker` command: the composition root wiring settings, HTTP, commands, projections."""

@@ -1,0 +1,127 @@
+"""`timetracker`: serve the API, manage users and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from timetracker.commands.application import TimeTracking, open_time_tracking
+from timetracker.domain.errors import TimeTrackingError
+from timetracker.http.app import create_app
+from timetracker.http.settings import Settings, SettingsError
+from timetracker.ops import accounts
+from timetracker.ops.bootstrap import bootstrap_admin
+from timetracker.ops.embedded import with_embedded_services
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timetracker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (with projections)")
+    serve.add_argument("--host", help="listen address (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default PORT or 8080)")
+    serve.add_argument(
+        "--no-projections", action="store_true", help="do not run projections in this process"
+    )
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    create_user = users.add_parser("create", help="register a user; prints its id")
+    create_user.add_argument("--username", required=True)
+    create_user.add_argument("--email")
+    create_user.add_argument("--full-name")
+    create_user.add_argument("--admin", action="store_true", help="an admin user")
+
+    tokens = commands.add_parser("tokens", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    create_token = tokens.add_parser("create", help="issue a token; prints it on the last line")
+    create_token.add_argument("--user", required=True, help="username")
+    create_token.add_argument("--scopes", required=True, help="comma-separated, e.g. read:*")
+    create_token.add_argument("--name", default="cli")
+    create_token.add_argument("--expires-in-days", type=int)
+    list_tokens = tokens.add_parser("list", help="list tokens (never their secrets)")
+    list_tokens.add_argument("--user", help="only this user's tokens")
+    revoke = tokens.add_parser("revoke", help="revoke a token by display prefix or id")
+    revoke.add_argument("prefix_or_id")
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    settings = dataclasses.replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        run_projections=not args.no_projections,
+    )
+    settings, redis_handle = with_embedded_services(settings, need_redis=True)
+    store = open_time_tracking(settings.event_store_env())
+    try:
+        token = bootstrap_admin(store)
+    finally:
+        store.close()
+    if token is not None:
+        print("Created user 'admin' with an admin:all token (shown once, keep it safe):")
+        print(token, flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    del redis_handle
+
+
+def _manage(settings: Settings, args: argparse.Namespace) -> int:
+    settings, _ = with_embedded_services(settings, need_redis=False)
+    store: TimeTracking = open_time_tracking(settings.event_store_env())
+    conninfo = settings.conninfo
+    try:
+        if args.command == "users":
+            print(
+                accounts.register_user(store, args.username, args.email, args.full_name, args.admin)
+            )
+        elif args.action == "create":
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            issued = accounts.issue_token(store, args.user, scopes, args.name, args.expires_in_days)
+            print(f"Token {issued.prefix} (id {issued.id}) for {args.user}; shown once:")
+            print(issued.token)
+        elif args.action == "list":
+            accounts.refresh_read_models(store, conninfo)
+            for row in accounts.list_tokens(conninfo, args.user):
+                state = "revoked" if row["revoked_at"] else "active"
+                expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
+                print(
+                    f"{row['id']}\t{row['prefix']}\t{row['username']}\t{row['name']}\t"
+                    f"{','.join(row['scopes'])}\t{state}\texpires {expires}"
+                )
+        else:
+            accounts.refresh_read_models(store, conninfo)
+            token_id = accounts.revoke_token(store, conninfo, args.prefix_or_id)
+            print(f"Revoked token {token_id}")
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `timetracker` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            _serve(settings, args)
+            return 0
+        return _manage(settings, args)
+    except (SettingsError, TimeTrackingError, accounts.TokenLookupError) as exc:
+        print(f"timetracker: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Read models built from the event log, their runners, and the queries that serve GETs."""

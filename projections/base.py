@@ -1,0 +1,28 @@
+"""What every PostgreSQL read model provides to its runner."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from psycopg import Cursor
+
+
+class Projection(ABC):
+    """A read model: its tables, and how one event changes them.
+
+    The runner calls `apply` for each event of a batch inside one transaction that also
+    moves the projection's tracking position, so every event is applied exactly once.
+    """
+
+    name: str
+    tables: tuple[str, ...]
+
+    @abstractmethod
+    def create_statements(self) -> list[str]:
+        """DDL that creates the tables and indexes if they are missing."""
+
+    @abstractmethod
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        """Change the tables for one event; ignore events of no interest."""

@@ -1,0 +1,74 @@
+"""Runs every projection in background threads of the current process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from psycopg import sql
+
+from timetracker.projections.base import Projection
+from timetracker.projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+def events_channel(store: Application[Any]) -> str:
+    """The channel the event store NOTIFYs on each append."""
+    return f"{store.name.lower()}_events"
+
+
+class ProjectionService:
+    """One runner thread per projection, woken by the store's NOTIFY on every append."""
+
+    def __init__(
+        self, store: Application[Any], projections: Sequence[Projection], conninfo: str
+    ) -> None:
+        self.store = store
+        self.conninfo = conninfo
+        self.runners = [ProjectionRunner(store, p, conninfo) for p in projections]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Follow the log in the background (the tables must exist: `create_schema`)."""
+        listener = threading.Thread(target=self._listen, name="projections-listen", daemon=True)
+        self._threads.append(listener)
+        for runner in self.runners:
+            name = f"projection-{runner.projection.name}"
+            self._threads.append(
+                threading.Thread(target=runner.run, args=(self._stop,), name=name, daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop every thread and close their connections."""
+        self._stop.set()
+        self._wake_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for runner in self.runners:
+            runner.close()
+
+    def _wake_all(self) -> None:
+        for runner in self.runners:
+            runner.wake.set()
+
+    def _listen(self) -> None:
+        channel = sql.Identifier(events_channel(self.store))
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(channel))
+                    self._wake_all()  # events may have arrived while not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake_all()
+            except psycopg.Error:
+                log.warning("Lost the event-log listener connection; reconnecting")
+                self._stop.wait(1.0)
