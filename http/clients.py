@@ -16,8 +16,7 @@ from aiohttp_apigami import (
 from timetracker.commands.messages import ArchiveClient, CreateClient, UpdateClient
 from timetracker.http.access import requires
 from timetracker.http.errors import not_found
-from timetracker.http.keys import clients_view_key, time_tracking_key
-from timetracker.http.middlewares.validation import BODY, PATH, QUERY
+from timetracker.http.keys import body_key, clients_view_key, path_key, query_key, time_tracking_key
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.responses import json_response, number, rfc3339
 from timetracker.http.schemas.clients import (
@@ -68,7 +67,7 @@ async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]
 @response_schema(ClientListResponse, 200)
 @response_schema(ErrorResponse, 400)
 async def list_clients(request: web.Request) -> web.Response:
-    query = request[QUERY]
+    query = request[query_key]
     page, per_page = page_args(query)
     result = await request.app[clients_view_key].list(query.get("status"), page, per_page)
     return json_response(
@@ -86,7 +85,7 @@ async def list_clients(request: web.Request) -> web.Response:
 @response_schema(ClientResponse, 200)
 @response_schema(ErrorResponse, 404)
 async def get_client(request: web.Request) -> web.Response:
-    client = await _client_or_404(request, request[PATH]["client_id"])
+    client = await _client_or_404(request, request[path_key]["client_id"])
     return json_response({"client": client}, headers={"ETag": etag(client["version"])})
 
 
@@ -98,7 +97,7 @@ async def get_client(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 409)
 async def create_client(request: web.Request) -> web.Response:
-    command = CreateClient(values=request[BODY], stamp=stamp_of(request))
+    command = CreateClient(values=request[body_key], stamp=stamp_of(request))
     written = await execute(request, request.app[time_tracking_key].create_client, command)
     headers = await settle(request, written, CLIENTS)
     headers["Location"] = f"/api/v1/clients/{written.id}"
@@ -119,8 +118,8 @@ async def create_client(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 412)
 async def update_client(request: web.Request) -> web.Response:
     command = UpdateClient(
-        client_id=request[PATH]["client_id"],
-        values=request[BODY],
+        client_id=request[path_key]["client_id"],
+        values=request[body_key],
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
@@ -141,7 +140,7 @@ async def update_client(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 412)
 async def archive_client(request: web.Request) -> web.Response:
     command = ArchiveClient(
-        client_id=request[PATH]["client_id"],
+        client_id=request[path_key]["client_id"],
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )

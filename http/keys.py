@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking
+from timetracker.http.caller import Caller
 from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
@@ -23,3 +24,10 @@ redis_key = web.AppKey("redis_key", Redis)
 accounts_view_key = web.AppKey("accounts_view_key", AccountsView)
 clients_view_key = web.AppKey("clients_view_key", ClientsView)
 projects_view_key = web.AppKey("projects_view_key", ProjectsView)
+
+# Per-request values the middlewares put on the request.
+request_id_key = web.RequestKey("request_id_key", str)
+caller_key = web.RequestKey("caller_key", Caller)
+body_key = web.RequestKey("body_key", dict[str, Any])
+query_key = web.RequestKey("query_key", dict[str, Any])
+path_key = web.RequestKey("path_key", dict[str, Any])

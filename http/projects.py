@@ -16,8 +16,13 @@ from aiohttp_apigami import (
 from timetracker.commands.messages import ArchiveProject, CreateProject, UpdateProject
 from timetracker.http.access import requires
 from timetracker.http.errors import not_found
-from timetracker.http.keys import projects_view_key, time_tracking_key
-from timetracker.http.middlewares.validation import BODY, PATH, QUERY
+from timetracker.http.keys import (
+    body_key,
+    path_key,
+    projects_view_key,
+    query_key,
+    time_tracking_key,
+)
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.responses import json_response, number, rfc3339
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
@@ -69,7 +74,7 @@ async def _project_or_404(request: web.Request, project_id: int) -> dict[str, An
 @response_schema(ProjectListResponse, 200)
 @response_schema(ErrorResponse, 400)
 async def list_projects(request: web.Request) -> web.Response:
-    query = request[QUERY]
+    query = request[query_key]
     page, per_page = page_args(query)
     result = await request.app[projects_view_key].list(
         query.get("status"), query.get("client_id"), page, per_page
@@ -89,7 +94,7 @@ async def list_projects(request: web.Request) -> web.Response:
 @response_schema(ProjectResponse, 200)
 @response_schema(ErrorResponse, 404)
 async def get_project(request: web.Request) -> web.Response:
-    project = await _project_or_404(request, request[PATH]["project_id"])
+    project = await _project_or_404(request, request[path_key]["project_id"])
     return json_response({"project": project}, headers={"ETag": etag(project["version"])})
 
 
@@ -100,7 +105,7 @@ async def get_project(request: web.Request) -> web.Response:
 @response_schema(ProjectWriteResponse, 201)
 @response_schema(ErrorResponse, 400)
 async def create_project(request: web.Request) -> web.Response:
-    command = CreateProject(values=request[BODY], stamp=stamp_of(request))
+    command = CreateProject(values=request[body_key], stamp=stamp_of(request))
     written = await execute(request, request.app[time_tracking_key].create_project, command)
     headers = await settle(request, written, PROJECTS)
     headers["Location"] = f"/api/v1/projects/{written.id}"
@@ -120,8 +125,8 @@ async def create_project(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 412)
 async def update_project(request: web.Request) -> web.Response:
     command = UpdateProject(
-        project_id=request[PATH]["project_id"],
-        values=request[BODY],
+        project_id=request[path_key]["project_id"],
+        values=request[body_key],
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
@@ -142,7 +147,7 @@ async def update_project(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 412)
 async def archive_project(request: web.Request) -> web.Response:
     command = ArchiveProject(
-        project_id=request[PATH]["project_id"],
+        project_id=request[path_key]["project_id"],
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )

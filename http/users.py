@@ -9,8 +9,7 @@ from aiohttp_apigami import docs, querystring_schema, response_schema
 
 from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import not_found
-from timetracker.http.keys import accounts_view_key
-from timetracker.http.middlewares.validation import QUERY
+from timetracker.http.keys import accounts_view_key, query_key
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import PageQuery
@@ -50,7 +49,7 @@ async def get_me(request: web.Request) -> web.Response:
 @querystring_schema(PageQuery)
 @response_schema(UserListResponse, 200)
 async def list_users(request: web.Request) -> web.Response:
-    page, per_page = page_args(request[QUERY])
+    page, per_page = page_args(request[query_key])
     result = await request.app[accounts_view_key].list_users(page, per_page)
     return json_response(
         {

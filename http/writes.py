@@ -14,7 +14,12 @@ from timetracker.commands.messages import Written
 from timetracker.domain.values import Stamp
 from timetracker.http.access import caller_of
 from timetracker.http.errors import ApiError
-from timetracker.http.keys import command_executor_key, read_pool_key, settings_key
+from timetracker.http.keys import (
+    command_executor_key,
+    read_pool_key,
+    request_id_key,
+    settings_key,
+)
 from timetracker.projections.tracking import wait_for
 
 C = TypeVar("C")
@@ -27,7 +32,7 @@ _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
 
 def stamp_of(request: web.Request) -> Stamp:
     """Who, when and which request: recorded on the events this request causes."""
-    return caller_of(request).stamp(request["request_id"], datetime.now(UTC))
+    return caller_of(request).stamp(request[request_id_key], datetime.now(UTC))
 
 
 def expected_version(request: web.Request) -> int | None:

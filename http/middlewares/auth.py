@@ -9,9 +9,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from timetracker.domain.api_token import token_digest
-from timetracker.http.access import CALLER, Caller
+from timetracker.http.caller import Caller
 from timetracker.http.errors import ApiError
-from timetracker.http.keys import accounts_view_key
+from timetracker.http.keys import accounts_view_key, caller_key
 
 API_PREFIX = "/api/v1/"
 TOKEN_FORMAT = re.compile(r"^tt_[A-Za-z0-9_-]{32}$")
@@ -95,5 +95,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise _forbidden_scope(scope, caller)
     if getattr(route_handler, "__admin_only__", False) and not caller.is_admin:
         raise ApiError(403, "Forbidden", "This endpoint is for admin users only.", "forbidden")
-    request[CALLER] = caller
+    request[caller_key] = caller
     return await handler(request)

@@ -20,6 +20,7 @@ from timetracker.commands.errors import (
 )
 from timetracker.domain.errors import ConflictError, InvalidValueError
 from timetracker.http.errors import ApiError, not_found, validation_error
+from timetracker.http.keys import request_id_key
 from timetracker.http.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Give each request an id; answer every failure with the JSON error body."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[request_id_key] = request_id
     try:
         response = await handler(request)
     except web.HTTPException as exc:

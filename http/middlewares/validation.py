@@ -17,12 +17,14 @@ from aiohttp_apigami.validation import ValidationSchema
 from marshmallow import EXCLUDE, RAISE, ValidationError
 
 from timetracker.http.errors import validation_error
+from timetracker.http.keys import body_key, path_key, query_key
 
-BODY = "body"
-QUERY = "query"
-PATH = "path"
-
-_LOCATIONS = {"json": BODY, "querystring": QUERY, "query": QUERY, "match_info": PATH}
+_LOCATIONS = {
+    "json": body_key,
+    "querystring": query_key,
+    "query": query_key,
+    "match_info": path_key,
+}
 
 
 def _flatten(messages: Any) -> dict[str, list[str]]:
@@ -51,22 +53,24 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-async def _raw_values(request: web.Request, location: str) -> dict[str, Any]:
-    if location == BODY:
+async def _raw_values(
+    request: web.Request, location: web.RequestKey[dict[str, Any]]
+) -> dict[str, Any]:
+    if location is body_key:
         return await _json_body(request)
-    if location == QUERY:
+    if location is query_key:
         return {key: request.query.getall(key)[-1] for key in request.query}
     return dict(request.match_info)
 
 
 @web.middleware
 async def validation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Put validated values on the request under `body`, `query` and `path`."""
+    """Put validated values on the request under `body_key`, `query_key` and `path_key`."""
     schemas: list[ValidationSchema] = getattr(request.match_info.handler, "__schemas__", [])
     for entry in schemas:
         location = _LOCATIONS[entry.location]
         values = await _raw_values(request, location)
-        unknown = RAISE if location == BODY else EXCLUDE
+        unknown = RAISE if location is body_key else EXCLUDE
         try:
             request[location] = entry.schema.load(values, unknown=unknown)
         except ValidationError as exc:
