@@ -10,11 +10,12 @@ from eventsourcing.persistence import PersistenceError
 
 from timetracker.commands.accounts import AccountCommands
 from timetracker.commands.catalogue import CatalogueCommands
+from timetracker.commands.entries import EntryCommands
 
 STARTUP_ATTEMPTS = 3
 
 
-class TimeTracking(AccountCommands, CatalogueCommands):
+class TimeTracking(AccountCommands, CatalogueCommands, EntryCommands):
     """Every command of the service, on one event store."""
 
 

@@ -95,3 +95,56 @@ class ArchiveProject:
     project_id: int
     stamp: Stamp
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class CreateTask:
+    project_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class UpdateTask:
+    task_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteTask:
+    task_id: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class CreateEntry:
+    """Record time for `user_id`; without `end_time` in `values` it starts a timer."""
+
+    user_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class EditEntry:
+    entry_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteEntry:
+    entry_id: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class StopTimer:
+    user_id: int
+    stamp: Stamp

@@ -44,3 +44,27 @@ class TokenAlreadyRevokedError(ConflictError):
     """The API token was revoked before."""
 
     code = "token_revoked"
+
+
+class TaskDeletedError(TimeTrackingError):
+    """The task was deleted (HTTP 404)."""
+
+
+class EntryDeletedError(TimeTrackingError):
+    """The time entry was deleted (HTTP 404)."""
+
+
+class NotYourEntryError(TimeTrackingError):
+    """A normal user acted on another user's entry (HTTP 404: its existence is not revealed)."""
+
+
+class TimerAlreadyRunningError(ConflictError):
+    """The user has a running timer already."""
+
+    code = "timer_already_running"
+
+
+class NoActiveTimerError(ConflictError):
+    """The user has no running timer to stop."""
+
+    code = "no_active_timer"

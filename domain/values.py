@@ -25,6 +25,7 @@ class Stamp:
     token_id: int | None = None
     token_prefix: str | None = None
     request_id: str = ""
+    is_admin: bool = False
 
     def event_fields(self) -> dict[str, Any]:
         """The keyword arguments every event method takes."""

@@ -14,15 +14,29 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
-from timetracker.http import clients, projects, system, users
+from timetracker.http import (
+    clients,
+    projects,
+    reports,
+    system,
+    tasks,
+    time_entries,
+    timers,
+    users,
+)
 from timetracker.http.keys import (
     accounts_view_key,
     clients_view_key,
     command_executor_key,
+    freshness_key,
     projects_view_key,
     read_pool_key,
     redis_key,
+    report_rollups_view_key,
+    running_timers_view_key,
     settings_key,
+    tasks_view_key,
+    time_entries_view_key,
     time_tracking_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
@@ -31,10 +45,15 @@ from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
+from timetracker.projections.freshness import Freshness
 from timetracker.projections.projects import ProjectsView
-from timetracker.projections.registry import all_projections
+from timetracker.projections.registry import all_projections, redis_projections
+from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.runner import create_schema
+from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.service import ProjectionService
+from timetracker.projections.tasks import TasksView
+from timetracker.projections.time_entries import TimeEntriesView
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -51,7 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
-    for module in (system, projects, clients, users):
+    for module in (system, projects, clients, users, tasks, time_entries, timers, reports):
         app.router.add_routes(module.routes)
     _setup_docs(app)
     return app
@@ -108,6 +127,8 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[accounts_view_key] = AccountsView(pool)
     app[clients_view_key] = ClientsView(pool)
     app[projects_view_key] = ProjectsView(pool)
+    app[tasks_view_key] = TasksView(pool)
+    app[time_entries_view_key] = TimeEntriesView(pool)
     yield
     await pool.close()
 
@@ -118,6 +139,10 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         raise ValueError("REDIS_URL is not set")
     client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app[redis_key] = client
+    prefix = settings.redis_prefix
+    app[running_timers_view_key] = RunningTimersView(client, prefix)
+    app[report_rollups_view_key] = ReportRollupsView(client, prefix)
+    app[freshness_key] = Freshness(app[read_pool_key], client, prefix)
     yield
     await client.aclose()
 
@@ -141,7 +166,14 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     store: TimeTracking = app[time_tracking_key]
-    service = ProjectionService(store, projections, settings.conninfo)
+    service = ProjectionService(
+        store,
+        projections,
+        settings.conninfo,
+        redis_projections=redis_projections(),
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+    )
     await loop.run_in_executor(None, service.start)
     yield
     await loop.run_in_executor(None, service.stop)

@@ -35,4 +35,5 @@ class Caller:
             token_id=self.token_id,
             token_prefix=self.token_prefix,
             request_id=request_id,
+            is_admin=self.is_admin,
         )

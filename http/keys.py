@@ -14,7 +14,12 @@ from timetracker.http.caller import Caller
 from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
+from timetracker.projections.freshness import Freshness
 from timetracker.projections.projects import ProjectsView
+from timetracker.projections.report_rollups import ReportRollupsView
+from timetracker.projections.running_timers import RunningTimersView
+from timetracker.projections.tasks import TasksView
+from timetracker.projections.time_entries import TimeEntriesView
 
 settings_key = web.AppKey("settings_key", Settings)
 time_tracking_key = web.AppKey("time_tracking_key", TimeTracking)
@@ -24,6 +29,11 @@ redis_key = web.AppKey("redis_key", Redis)
 accounts_view_key = web.AppKey("accounts_view_key", AccountsView)
 clients_view_key = web.AppKey("clients_view_key", ClientsView)
 projects_view_key = web.AppKey("projects_view_key", ProjectsView)
+tasks_view_key = web.AppKey("tasks_view_key", TasksView)
+time_entries_view_key = web.AppKey("time_entries_view_key", TimeEntriesView)
+running_timers_view_key = web.AppKey("running_timers_view_key", RunningTimersView)
+report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsView)
+freshness_key = web.AppKey("freshness_key", Freshness)
 
 # Per-request values the middlewares put on the request.
 request_id_key = web.RequestKey("request_id_key", str)

@@ -16,11 +16,10 @@ from timetracker.http.access import caller_of
 from timetracker.http.errors import ApiError
 from timetracker.http.keys import (
     command_executor_key,
-    read_pool_key,
+    freshness_key,
     request_id_key,
     settings_key,
 )
-from timetracker.projections.tracking import wait_for
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -75,12 +74,8 @@ async def settle(
     if written.position is None:
         return headers
     headers[POSITION_HEADER] = str(written.position)
-    settings = request.app[settings_key]
-    caught_up = await wait_for(
-        request.app[read_pool_key],
-        projections,
-        written.position,
-        settings.read_your_writes_timeout,
+    caught_up = await request.app[freshness_key].wait_for(
+        projections, written.position, request.app[settings_key].read_your_writes_timeout
     )
     if not caught_up:
         headers[STALE_HEADER] = "timeout"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from psycopg import Cursor, sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.project import Project
@@ -126,3 +128,13 @@ class ProjectsView:
             page,
             per_page,
         )
+
+    async def names(self, project_ids: Sequence[int]) -> dict[int, str]:
+        """Project names by id."""
+        if not project_ids:
+            return {}
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(
+                "SELECT id, name FROM projects WHERE id = ANY(%s)", ([*project_ids],)
+            )
+            return {row["id"]: row["name"] for row in await cursor.fetchall()}

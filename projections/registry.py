@@ -6,8 +6,27 @@ from timetracker.projections.accounts import AccountsProjection
 from timetracker.projections.base import Projection
 from timetracker.projections.clients import ClientsProjection
 from timetracker.projections.projects import ProjectsProjection
+from timetracker.projections.redis_runner import RedisProjection
+from timetracker.projections.report_rollups import ReportRollupsProjection
+from timetracker.projections.running_timers import RunningTimersProjection
+from timetracker.projections.tasks import TasksProjection
+from timetracker.projections.time_entries import TimeEntriesProjection
 
 
 def all_projections() -> list[Projection]:
     """One instance of every PostgreSQL projection."""
-    return [AccountsProjection(), ClientsProjection(), ProjectsProjection()]
+    return [
+        AccountsProjection(),
+        ClientsProjection(),
+        ProjectsProjection(),
+        TasksProjection(),
+        TimeEntriesProjection(),
+    ]
+
+
+def redis_projections() -> list[RedisProjection]:
+    """One instance of every Redis projection."""
+    return [RunningTimersProjection(), ReportRollupsProjection()]
+
+
+REDIS_PROJECTION_NAMES = frozenset(p.name for p in redis_projections())

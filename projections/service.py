@@ -12,7 +12,8 @@ from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections.base import Projection
-from timetracker.projections.runner import ProjectionRunner
+from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.runner import LogFollower, ProjectionRunner
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,24 @@ class ProjectionService:
     """One runner thread per projection, woken by the store's NOTIFY on every append."""
 
     def __init__(
-        self, store: Application[Any], projections: Sequence[Projection], conninfo: str
+        self,
+        store: Application[Any],
+        projections: Sequence[Projection],
+        conninfo: str,
+        redis_projections: Sequence[RedisProjection] = (),
+        redis_url: str | None = None,
+        redis_prefix: str = "",
     ) -> None:
         self.store = store
         self.conninfo = conninfo
-        self.runners = [ProjectionRunner(store, p, conninfo) for p in projections]
+        self.runners: list[LogFollower] = [
+            ProjectionRunner(store, p, conninfo) for p in projections
+        ]
+        if redis_projections:
+            assert redis_url is not None, "Redis projections need a Redis URL"
+            self.runners += [
+                RedisProjectionRunner(store, p, redis_url, redis_prefix) for p in redis_projections
+            ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -39,7 +53,7 @@ class ProjectionService:
         listener = threading.Thread(target=self._listen, name="projections-listen", daemon=True)
         self._threads.append(listener)
         for runner in self.runners:
-            name = f"projection-{runner.projection.name}"
+            name = f"projection-{runner.name}"
             self._threads.append(
                 threading.Thread(target=runner.run, args=(self._stop,), name=name, daemon=True)
             )

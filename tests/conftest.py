@@ -71,11 +71,15 @@ def clean_database(database_url: str) -> str:
 
 @pytest.fixture
 def settings(clean_database: str, redis_prefix: str) -> Settings:
-    """Settings pointing at the emptied test database and this run's Redis keyspace."""
+    """Settings pointing at the emptied test database and a Redis keyspace of the test's own.
+
+    Redis read models record their log position in Redis: a keyspace left over from an
+    earlier test would claim positions the emptied store has not reached yet.
+    """
     return Settings(
         database_url=clean_database,
         redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
+        redis_prefix=f"{redis_prefix}{uuid.uuid4().hex[:8]}:",
         db_pool_size=4,
         db_max_overflow=2,
         read_pool_size=4,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -103,3 +106,70 @@ class ErrorResponse(Schema):
 
 class MessageResponse(Schema):
     message = fields.String(required=True)
+
+
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def parse_utc(text: str) -> datetime:
+    """`YYYY-MM-DDTHH:MM:SS[.ffffff]` with `Z`, an offset, or nothing (UTC), as UTC."""
+    if not _DATETIME.match(text):
+        raise ValidationError("Must look like 2024-01-15T09:00:00Z.")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("Not a real date and time.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValidationError(f"The year must be between {MIN_YEAR} and {MAX_YEAR}.")
+    return moment.astimezone(UTC)
+
+
+class UtcDateTime(fields.String):
+    """An RFC 3339 date-time in a JSON string, read as an aware UTC datetime."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("format", "date-time")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a date-time string.")
+        return parse_utc(value)
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """A filter bound: a moment, or a whole day when only a date was given."""
+
+    moment: datetime
+    date_only: bool
+
+    def from_start(self) -> datetime:
+        """As a lower bound: the moment, or 00:00:00Z of the day."""
+        return self.moment
+
+    def until_end(self) -> datetime:
+        """As an exclusive upper bound: just after the moment, or the next day's 00:00Z."""
+        step = timedelta(days=1) if self.date_only else timedelta(microseconds=1)
+        return self.moment + step
+
+
+class DateOrDateTime(fields.String):
+    """`2024-01-15` (a whole day) or a date-time, in a query string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a date or a date-time.")
+        if _DATE.match(value):
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ValidationError("Not a real date.") from None
+            if not MIN_YEAR <= day.year <= MAX_YEAR:
+                raise ValidationError(f"The year must be between {MIN_YEAR} and {MAX_YEAR}.")
+            return TimeBound(datetime(day.year, day.month, day.day, tzinfo=UTC), True)
+        return TimeBound(parse_utc(value), False)

@@ -1,0 +1,145 @@
+"""Commands for time entries and the running timer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from timetracker.commands.errors import NotFoundError, UnknownReferenceError
+from timetracker.commands.messages import CreateEntry, DeleteEntry, EditEntry, StopTimer, Written
+from timetracker.commands.store import check_version
+from timetracker.commands.tasks import TaskCommands
+from timetracker.domain.entry import Entry
+from timetracker.domain.errors import (
+    EntryDeletedError,
+    NoActiveTimerError,
+    NotYourEntryError,
+)
+from timetracker.domain.task import Task
+from timetracker.domain.timer import Timer, timer_id
+from timetracker.domain.user import User
+from timetracker.domain.values import Stamp
+
+
+class EntryCommands(TaskCommands):
+    """Record, edit and delete time; start and stop timers."""
+
+    def _task_reference(self, task_id: int | None) -> Task | None:
+        if task_id is None:
+            return None
+        try:
+            return self.load_task(task_id)
+        except NotFoundError:
+            raise UnknownReferenceError("task_id", f"Task {task_id} does not exist.") from None
+
+    def _timer(self, user_id: int, stamp: Stamp) -> Timer:
+        timer = self.load_optional(Timer, timer_id(user_id))
+        return timer if timer is not None else Timer.for_user(user_id, stamp)
+
+    def load_entry(self, entry_id: int, stamp: Stamp) -> Entry:
+        """An entry the caller may see; NotFoundError for others' entries and deleted ones."""
+        entry = self.load(Entry, "time_entry", entry_id)
+        try:
+            entry.check_access(stamp)
+        except (NotYourEntryError, EntryDeletedError):
+            raise NotFoundError("time_entry", entry_id) from None
+        return entry
+
+    def _check_user_exists(self, user_id: int) -> None:
+        try:
+            self.load(User, "user", user_id)
+        except NotFoundError:
+            raise UnknownReferenceError("user_id", f"User {user_id} does not exist.") from None
+
+    def create_entry(self, cmd: CreateEntry) -> Written:
+        """Record an entry; without an end it runs, and the user's timer starts with it."""
+        if cmd.user_id != cmd.stamp.user_id:
+            self._check_user_exists(cmd.user_id)
+        values: dict[str, Any] = {"start_time": cmd.stamp.at, **cmd.values}
+        project = self.project_reference(values["project_id"])
+        task = self._task_reference(values.get("task_id"))
+        number = self.ids.next_id("time_entry")
+
+        def decide() -> list[Aggregate]:
+            entry = Entry.create(number, cmd.user_id, project, task, values, cmd.source, cmd.stamp)
+            if not entry.is_running:
+                return [entry]
+            timer = self._timer(cmd.user_id, cmd.stamp)
+            timer.start(number, cmd.stamp)
+            return [entry, timer]
+
+        position = self.write(decide)
+        return Written(id=number, version=1, position=position)
+
+    def edit_entry(self, cmd: EditEntry) -> Written:
+        """Change an entry; giving a running entry an end stops the user's timer."""
+        versions: list[int] = []
+        values = cmd.values
+
+        def decide() -> list[Aggregate]:
+            entry = self.load_entry(cmd.entry_id, cmd.stamp)
+            check_version(entry, cmd.expected_version)
+            project_id = values.get("project_id", entry.project_id)
+            project = self.project_reference(project_id)
+            task_id = values.get(
+                "task_id", entry.task_id if project_id == entry.project_id else None
+            )
+            task = self._task_reference(task_id)
+            was_running = entry.is_running
+            entry.edit(values, project, task, cmd.stamp)
+            versions.append(entry.version)
+            if was_running and not entry.is_running:
+                timer = self._timer(entry.user_id, cmd.stamp)
+                timer.stop(cmd.stamp)
+                return [entry, timer]
+            return [entry]
+
+        position = self.write(decide)
+        return Written(id=cmd.entry_id, version=versions[-1], position=position)
+
+    def delete_entry(self, cmd: DeleteEntry) -> Written:
+        """Delete an entry (a running one stops the timer); its history stays."""
+        versions: list[int] = []
+
+        def decide() -> list[Aggregate]:
+            entry = self.load_entry(cmd.entry_id, cmd.stamp)
+            check_version(entry, cmd.expected_version)
+            was_running = entry.is_running
+            entry.delete(cmd.stamp)
+            versions.append(entry.version)
+            if not was_running:
+                return [entry]
+            timer = self._timer(entry.user_id, cmd.stamp)
+            timer.stop(cmd.stamp)
+            return [entry, timer]
+
+        position = self.write(decide)
+        return Written(id=cmd.entry_id, version=versions[-1], position=position)
+
+    def start_timer(self, cmd: CreateEntry) -> Written:
+        """Start a timer now: a running entry from the caller's time of request."""
+        values = {key: value for key, value in cmd.values.items() if key != "end_time"}
+        values["start_time"] = cmd.stamp.at
+        return self.create_entry(
+            CreateEntry(user_id=cmd.user_id, values=values, stamp=cmd.stamp, source="timer")
+        )
+
+    def stop_timer(self, cmd: StopTimer) -> Written:
+        """Stop the user's running timer; the entry gets its end and duration."""
+        versions: list[int] = []
+        stopped: list[int] = []
+
+        def decide() -> list[Aggregate]:
+            timer = self.load_optional(Timer, timer_id(cmd.user_id))
+            if timer is None:
+                raise NoActiveTimerError("No timer is running.")
+            entry_id = timer.stop(cmd.stamp)
+            entry = self.load(Entry, "time_entry", entry_id)
+            entry.stop(cmd.stamp)
+            stopped.append(entry_id)
+            versions.append(entry.version)
+            return [timer, entry]
+
+        position = self.write(decide)
+        return Written(id=stopped[-1], version=versions[-1], position=position)

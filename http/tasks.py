@@ -1,0 +1,147 @@
+"""/api/v1/tasks: list, read, create, update and delete tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import (
+    docs,
+    json_schema,
+    match_info_schema,
+    querystring_schema,
+    response_schema,
+)
+
+from timetracker.commands.messages import CreateTask, DeleteTask, UpdateTask
+from timetracker.http.access import requires
+from timetracker.http.errors import not_found
+from timetracker.http.keys import body_key, path_key, query_key, tasks_view_key, time_tracking_key
+from timetracker.http.pagination import page_args, pagination
+from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
+from timetracker.http.schemas.tasks import (
+    CreateTaskRequest,
+    TaskListQuery,
+    TaskListResponse,
+    TaskResponse,
+    TaskWriteResponse,
+    UpdateTaskRequest,
+)
+from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+
+routes = web.RouteTableDef()
+TASKS = ("tasks",)
+TaskPath = path_id("task_id")
+
+
+def task_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API representation of a tasks read-model row."""
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "version": row["version"],
+    }
+
+
+async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
+    row = await request.app[tasks_view_key].get(task_id)
+    if row is None:
+        raise not_found(f"Task {task_id} not found.")
+    return task_json(row)
+
+
+@routes.get("/api/v1/tasks", allow_head=False)
+@docs(tags=["tasks"], summary="List tasks, by priority (urgent first) then name")
+@requires("read:tasks")
+@querystring_schema(TaskListQuery)
+@response_schema(TaskListResponse, 200)
+@response_schema(ErrorResponse, 400)
+async def list_tasks(request: web.Request) -> web.Response:
+    query = request[query_key]
+    page, per_page = page_args(query)
+    result = await request.app[tasks_view_key].list(
+        query.get("project_id"), query.get("status"), page, per_page
+    )
+    return json_response(
+        {
+            "tasks": [task_json(row) for row in result.rows],
+            "pagination": pagination(page, per_page, result.total),
+        }
+    )
+
+
+@routes.get("/api/v1/tasks/{task_id}", allow_head=False)
+@docs(tags=["tasks"], summary="Get one task")
+@requires("read:tasks")
+@match_info_schema(TaskPath)
+@response_schema(TaskResponse, 200)
+@response_schema(ErrorResponse, 404)
+async def get_task(request: web.Request) -> web.Response:
+    task = await _task_or_404(request, request[path_key]["task_id"])
+    return json_response({"task": task}, headers={"ETag": etag(task["version"])})
+
+
+@routes.post("/api/v1/tasks")
+@docs(tags=["tasks"], summary="Create a task in a project")
+@requires("write:tasks")
+@json_schema(CreateTaskRequest)
+@response_schema(TaskWriteResponse, 201)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 409)
+async def create_task(request: web.Request) -> web.Response:
+    body = request[body_key]
+    values = dict(body)
+    command = CreateTask(values.pop("project_id"), values, stamp_of(request))
+    written = await execute(request, request.app[time_tracking_key].create_task, command)
+    headers = await settle(request, written, TASKS)
+    headers["Location"] = f"/api/v1/tasks/{written.id}"
+    task = await _task_or_404(request, written.id)
+    body = {"message": "Task created successfully", "task": task}
+    return json_response(body, status=201, headers=headers)
+
+
+@routes.put("/api/v1/tasks/{task_id}")
+@routes.patch("/api/v1/tasks/{task_id}")
+@docs(tags=["tasks"], summary="Update a task (only the fields sent change)")
+@requires("write:tasks")
+@match_info_schema(TaskPath)
+@json_schema(UpdateTaskRequest)
+@response_schema(TaskWriteResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 412)
+async def update_task(request: web.Request) -> web.Response:
+    command = UpdateTask(
+        task_id=request[path_key]["task_id"],
+        values=request[body_key],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].update_task, command)
+    headers = await settle(request, written, TASKS)
+    task = await _task_or_404(request, written.id)
+    return json_response({"message": "Task updated successfully", "task": task}, headers=headers)
+
+
+@routes.delete("/api/v1/tasks/{task_id}")
+@docs(tags=["tasks"], summary="Delete a task (its time entries stay)")
+@requires("write:tasks")
+@match_info_schema(TaskPath)
+@response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 412)
+async def delete_task(request: web.Request) -> web.Response:
+    command = DeleteTask(
+        task_id=request[path_key]["task_id"],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].delete_task, command)
+    headers = await settle(request, written, TASKS)
+    return json_response({"message": "Task deleted successfully"}, headers=headers)

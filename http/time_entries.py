@@ -1,0 +1,206 @@
+"""/api/v1/time-entries: list, read, record, edit and delete time."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import (
+    docs,
+    json_schema,
+    match_info_schema,
+    querystring_schema,
+    response_schema,
+)
+
+from timetracker.commands.messages import CreateEntry, DeleteEntry, EditEntry
+from timetracker.http.access import caller_of, requires
+from timetracker.http.caller import Caller
+from timetracker.http.errors import ApiError, not_found, validation_error
+from timetracker.http.keys import (
+    body_key,
+    path_key,
+    query_key,
+    time_entries_view_key,
+    time_tracking_key,
+)
+from timetracker.http.pagination import page_args, pagination
+from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
+from timetracker.http.schemas.time_entries import (
+    CreateEntryRequest,
+    EntryListQuery,
+    EntryListResponse,
+    EntryResponse,
+    EntryWriteResponse,
+    UpdateEntryRequest,
+)
+from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+from timetracker.projections.time_entries import EntryFilter
+
+routes = web.RouteTableDef()
+# An entry write shows in the list, the running timer and the report rollups.
+ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_rollups")
+EntryPath = path_id("entry_id")
+_HUNDREDTH = Decimal("0.01")
+
+
+def hours(seconds: int) -> float:
+    """Seconds as hours, rounded once to 2 decimals (3 x 20 minutes is 1.0, not 0.99)."""
+    return float((Decimal(seconds) / 3600).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP))
+
+
+def entry_json(row: dict[str, Any]) -> dict[str, Any]:
+    """The API representation of a time-entries read-model row."""
+    duration = row["duration_seconds"]
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "project_id": row["project_id"],
+        "task_id": row["task_id"],
+        "start_time": rfc3339(row["start_time"]),
+        "end_time": rfc3339(row["end_time"]),
+        "duration_seconds": duration,
+        "duration_hours": None if duration is None else hours(duration),
+        "notes": row["notes"],
+        "tags": row["tags"],
+        "tag_list": row["tags"].split(",") if row["tags"] else [],
+        "billable": row["billable"],
+        "is_active": row["end_time"] is None,
+        "source": row["source"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "version": row["version"],
+    }
+
+
+async def entry_or_404(request: web.Request, entry_id: int) -> dict[str, Any]:
+    """An entry the caller may see (their own, or anyone's for an admin)."""
+    row = await request.app[time_entries_view_key].get(entry_id)
+    caller = caller_of(request)
+    if row is None or (row["user_id"] != caller.user_id and not caller.is_admin):
+        raise not_found(f"Time entry {entry_id} not found.")
+    return entry_json(row)
+
+
+def user_filter(caller: Caller, requested: int | None) -> int | None:
+    """Whose data a caller may ask for: their own, or anyone's (all with None) for admins."""
+    if caller.is_admin:
+        return requested
+    if requested is not None and requested != caller.user_id:
+        raise ApiError(403, "Forbidden", "Only admins may filter by another user.", "forbidden")
+    return caller.user_id
+
+
+@routes.get("/api/v1/time-entries", allow_head=False)
+@docs(
+    tags=["time entries"],
+    summary="List time entries, latest start first",
+    description="Normal users see their own entries; admins everyone's (`user_id` filters). "
+    "`start_date`/`end_date` take a date (whole day, inclusive) or a date-time and filter on "
+    "`start_time`. Running entries are listed only with `include_active=true`.",
+)
+@requires("read:time_entries")
+@querystring_schema(EntryListQuery)
+@response_schema(EntryListResponse, 200)
+@response_schema(ErrorResponse, 400)
+async def list_entries(request: web.Request) -> web.Response:
+    query = request[query_key]
+    page, per_page = page_args(query)
+    start, end = query.get("start_date"), query.get("end_date")
+    entry_filter = EntryFilter(
+        user_id=user_filter(caller_of(request), query.get("user_id")),
+        project_id=query.get("project_id"),
+        start=None if start is None else start.from_start(),
+        end=None if end is None else end.until_end(),
+        billable=query.get("billable"),
+        include_active=query["include_active"],
+    )
+    result = await request.app[time_entries_view_key].list(entry_filter, page, per_page)
+    return json_response(
+        {
+            "time_entries": [entry_json(row) for row in result.rows],
+            "pagination": pagination(page, per_page, result.total),
+        }
+    )
+
+
+@routes.get("/api/v1/time-entries/{entry_id}", allow_head=False)
+@docs(tags=["time entries"], summary="Get one time entry")
+@requires("read:time_entries")
+@match_info_schema(EntryPath)
+@response_schema(EntryResponse, 200)
+@response_schema(ErrorResponse, 404)
+async def get_entry(request: web.Request) -> web.Response:
+    entry = await entry_or_404(request, request[path_key]["entry_id"])
+    return json_response({"time_entry": entry}, headers={"ETag": etag(entry["version"])})
+
+
+@routes.post("/api/v1/time-entries")
+@docs(
+    tags=["time entries"],
+    summary="Record time; without `end_time` it starts a timer",
+    description="`user_id` (admins only) records time for another user.",
+)
+@requires("write:time_entries")
+@json_schema(CreateEntryRequest)
+@response_schema(EntryWriteResponse, 201)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 409)
+async def create_entry(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    body = request[body_key]
+    values = dict(body)
+    user_id = values.pop("user_id", caller.user_id)
+    if user_id != caller.user_id and not caller.is_admin:
+        raise validation_error({"user_id": ["Only admins may record time for other users."]})
+    command = CreateEntry(user_id=user_id, values=values, stamp=stamp_of(request))
+    written = await execute(request, request.app[time_tracking_key].create_entry, command)
+    headers = await settle(request, written, ENTRY_READ_MODELS)
+    headers["Location"] = f"/api/v1/time-entries/{written.id}"
+    entry = await entry_or_404(request, written.id)
+    body = {"message": "Time entry created successfully", "time_entry": entry}
+    return json_response(body, status=201, headers=headers)
+
+
+@routes.put("/api/v1/time-entries/{entry_id}")
+@routes.patch("/api/v1/time-entries/{entry_id}")
+@docs(tags=["time entries"], summary="Edit a time entry (only the fields sent change)")
+@requires("write:time_entries")
+@match_info_schema(EntryPath)
+@json_schema(UpdateEntryRequest)
+@response_schema(EntryWriteResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def edit_entry(request: web.Request) -> web.Response:
+    command = EditEntry(
+        entry_id=request[path_key]["entry_id"],
+        values=request[body_key],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].edit_entry, command)
+    headers = await settle(request, written, ENTRY_READ_MODELS)
+    entry = await entry_or_404(request, written.id)
+    body = {"message": "Time entry updated successfully", "time_entry": entry}
+    return json_response(body, headers=headers)
+
+
+@routes.delete("/api/v1/time-entries/{entry_id}")
+@docs(tags=["time entries"], summary="Delete a time entry (gone from lists and reports)")
+@requires("write:time_entries")
+@match_info_schema(EntryPath)
+@response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 412)
+async def delete_entry(request: web.Request) -> web.Response:
+    command = DeleteEntry(
+        entry_id=request[path_key]["entry_id"],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].delete_entry, command)
+    headers = await settle(request, written, ENTRY_READ_MODELS)
+    return json_response({"message": "Time entry deleted successfully"}, headers=headers)

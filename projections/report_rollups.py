@@ -1,0 +1,156 @@
+"""Report rollups in Redis: seconds, billable seconds and entries per user, project and UTC day.
+
+`/reports/summary` reads one hash per day of its window instead of scanning entries.
+Each entry's current contribution is kept too (`rollup:entry:<id>`), so an edit or a
+delete takes back exactly what the entry had added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from redis.asyncio import Redis
+
+from timetracker.domain.entry import Entry
+from timetracker.projections.redis_runner import RedisProjection, RedisWrites
+
+
+def _entry_key(event: DomainEventProtocol[Any]) -> str:
+    return f"rollup:entry:{event.originator_id.hex}"
+
+
+def user_day_key(user_id: int, day: date) -> str:
+    """The rollup hash of one user's day."""
+    return f"rollup:user:{user_id}:{day.isoformat()}"
+
+
+def all_day_key(day: date) -> str:
+    """The rollup hash of everyone's day."""
+    return f"rollup:all:{day.isoformat()}"
+
+
+def _add(writes: RedisWrites, state: dict[str, Any], sign: int) -> None:
+    """Add (sign 1) or take back (sign -1) an entry's contribution to its day."""
+    if state.get("seconds") is None or state.get("deleted"):
+        return
+    day = date.fromisoformat(state["day"])
+    project = state["project_id"]
+    billable = state["seconds"] if state["billable"] else 0
+    for key in (user_day_key(state["user_id"], day), all_day_key(day)):
+        writes.increments[(key, f"{project}:s")] += sign * state["seconds"]
+        writes.increments[(key, f"{project}:b")] += sign * billable
+        writes.increments[(key, f"{project}:n")] += sign
+
+
+class ReportRollupsProjection(RedisProjection):
+    """Keeps the per-day rollup hashes in step with Entry events."""
+
+    name = "report_rollups"
+
+    def keys_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[str]:
+        created = {e.originator_id for e in events if isinstance(e, Entry.Created)}
+        return sorted(
+            {
+                _entry_key(e)
+                for e in events
+                if isinstance(e, Entry.Edited | Entry.Deleted) and e.originator_id not in created
+            }
+        )
+
+    def fold(
+        self,
+        events: Sequence[DomainEventProtocol[Any]],
+        current: dict[str, str | None],
+        writes: RedisWrites,
+    ) -> None:
+        states: dict[str, dict[str, Any] | None] = {
+            key: None if raw is None else json.loads(raw) for key, raw in current.items()
+        }
+        for event in events:
+            key = _entry_key(event)
+            if isinstance(event, Entry.Created):
+                fields = event.fields
+                created = {
+                    "user_id": event.user_id,
+                    "project_id": fields["project_id"],
+                    "day": fields["start_time"].date().isoformat(),
+                    "seconds": _seconds(fields["start_time"], fields["end_time"]),
+                    "billable": fields["billable"],
+                }
+                _add(writes, created, 1)
+                state: dict[str, Any] | None = created
+            elif isinstance(event, Entry.Edited):
+                previous = states.get(key)
+                if previous is None:
+                    continue
+                _add(writes, previous, -1)
+                state = dict(previous)
+                for name, change in event.changes.items():
+                    if name == "start_time":
+                        state["day"] = change["to"].date().isoformat()
+                    elif name == "duration_seconds":
+                        state["seconds"] = change["to"]
+                    elif name in ("project_id", "billable"):
+                        state[name] = change["to"]
+                _add(writes, state, 1)
+            elif isinstance(event, Entry.Deleted):
+                state = states.get(key)
+                if state is not None:
+                    _add(writes, state, -1)
+                state = None
+            else:
+                continue
+            states[key] = state
+            writes.values[key] = None if state is None else json.dumps(state)
+
+
+def _seconds(start: Any, end: Any) -> int | None:
+    return None if end is None else int((end - start).total_seconds())
+
+
+@dataclass(frozen=True)
+class ProjectTotals:
+    """One project's share of a report."""
+
+    project_id: int
+    seconds: int
+    billable_seconds: int
+    entries: int
+
+
+class ReportRollupsView:
+    """Sums the rollups of a window of days."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    async def totals(
+        self, first: date, last: date, user_id: int | None, project_id: int | None
+    ) -> list[ProjectTotals]:
+        """Per-project totals for the days `first`..`last` (inclusive)."""
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        keys = [all_day_key(d) if user_id is None else user_day_key(user_id, d) for d in days]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(self.prefix + key)
+            hashes = await pipe.execute()
+        sums: dict[int, list[int]] = {}
+        for fields in hashes:
+            for name, value in fields.items():
+                name = name.decode() if isinstance(name, bytes) else name
+                project, kind = name.split(":")
+                if project_id is not None and int(project) != project_id:
+                    continue
+                totals = sums.setdefault(int(project), [0, 0, 0])
+                totals["sbn".index(kind)] += int(value)
+        return [
+            ProjectTotals(project, seconds, billable, entries)
+            for project, (seconds, billable, entries) in sorted(sums.items())
+            if entries
+        ]

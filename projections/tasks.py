@@ -1,0 +1,118 @@
+"""The tasks read model: one row per live task, listed by priority then name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from psycopg import Cursor, sql
+from psycopg_pool import AsyncConnectionPool
+
+from timetracker.domain.task import TASK_FIELDS, TASK_PRIORITIES, Task
+from timetracker.projections.base import Projection
+from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+
+# low 0 ... urgent 3; lists sort by rank descending, so urgent comes first
+_RANK = {priority: rank for rank, priority in enumerate(TASK_PRIORITIES)}
+
+
+class TasksProjection(Projection):
+    """Keeps the `tasks` table in step with Task events (a deleted task's row goes)."""
+
+    name = "tasks"
+    tables = ("tasks",)
+
+    def create_statements(self) -> list[str]:
+        return [
+            """
+            CREATE TABLE IF NOT EXISTS tasks (
+                id integer PRIMARY KEY,
+                aggregate_id uuid NOT NULL UNIQUE,
+                project_id integer NOT NULL,
+                name text NOT NULL,
+                description text,
+                status text NOT NULL,
+                priority text NOT NULL,
+                priority_rank smallint NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                version integer NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS tasks_order_idx ON tasks (priority_rank, name, id)",
+            "CREATE INDEX IF NOT EXISTS tasks_project_idx"
+            " ON tasks (project_id, priority_rank, name, id)",
+        ]
+
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        if isinstance(event, Task.Created):
+            fields = event.fields
+            cursor.execute(
+                "INSERT INTO tasks (id, aggregate_id, project_id, name, description, status,"
+                " priority, priority_rank, created_at, updated_at, version)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.number,
+                    event.originator_id,
+                    event.project_id,
+                    fields["name"],
+                    fields["description"],
+                    fields["status"],
+                    fields["priority"],
+                    _RANK[fields["priority"]],
+                    event.timestamp,
+                    event.timestamp,
+                    event.originator_version,
+                ),
+            )
+        elif isinstance(event, Task.Updated):
+            assignments: list[sql.Composable] = []
+            values: list[Any] = []
+            for name, change in event.changes.items():
+                if name in TASK_FIELDS:
+                    assignments.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+                    values.append(change["to"])
+                if name == "priority":
+                    assignments.append(sql.SQL("priority_rank = %s"))
+                    values.append(_RANK[change["to"]])
+            cursor.execute(
+                sql.SQL(
+                    "UPDATE tasks SET {}, updated_at = %s, version = %s WHERE aggregate_id = %s"
+                ).format(sql.SQL(", ").join(assignments)),
+                [*values, event.timestamp, event.originator_version, event.originator_id],
+            )
+        elif isinstance(event, Task.Deleted):
+            cursor.execute("DELETE FROM tasks WHERE aggregate_id = %s", (event.originator_id,))
+
+
+class TasksView:
+    """Queries on the tasks read model."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def get(self, task_id: int) -> dict[str, Any] | None:
+        """One task, or None."""
+        return await fetch_one(
+            self.pool, sql.SQL("SELECT * FROM tasks WHERE id = %(id)s"), {"id": task_id}
+        )
+
+    async def list(
+        self, project_id: int | None, status: str | None, page: int, per_page: int
+    ) -> Page:
+        """Tasks by priority (urgent first), then name."""
+        conditions: list[sql.Composable] = []
+        if project_id is not None:
+            conditions.append(sql.SQL("project_id = %(project_id)s"))
+        if status is not None:
+            conditions.append(sql.SQL("status = %(status)s"))
+        return await fetch_page(
+            self.pool,
+            sql.SQL("SELECT * FROM tasks")
+            + where(conditions)
+            + sql.SQL(" ORDER BY priority_rank DESC, name, id LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("SELECT count(*) FROM tasks") + where(conditions),
+            {"project_id": project_id, "status": status},
+            page,
+            per_page,
+        )

@@ -1,0 +1,169 @@
+"""The time-entries read model: one row per live entry, indexed for every list filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from psycopg import Cursor, sql
+from psycopg_pool import AsyncConnectionPool
+
+from timetracker.domain.entry import Entry
+from timetracker.projections.base import Projection
+from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+
+_COLUMNS = (
+    "project_id",
+    "task_id",
+    "start_time",
+    "end_time",
+    "notes",
+    "tags",
+    "billable",
+    "duration_seconds",
+)
+
+
+class TimeEntriesProjection(Projection):
+    """Keeps the `time_entries` table in step with Entry events (a deleted entry's row goes)."""
+
+    name = "time_entries"
+    tables = ("time_entries",)
+
+    def create_statements(self) -> list[str]:
+        return [
+            """
+            CREATE TABLE IF NOT EXISTS time_entries (
+                id integer PRIMARY KEY,
+                aggregate_id uuid NOT NULL UNIQUE,
+                user_id integer NOT NULL,
+                project_id integer NOT NULL,
+                task_id integer,
+                start_time timestamptz NOT NULL,
+                end_time timestamptz,
+                duration_seconds integer,
+                notes text,
+                tags text,
+                billable boolean NOT NULL,
+                source text NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                version integer NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS time_entries_user_idx"
+            " ON time_entries (user_id, start_time DESC, id DESC)",
+            "CREATE INDEX IF NOT EXISTS time_entries_project_idx"
+            " ON time_entries (project_id, start_time DESC, id DESC)",
+            "CREATE INDEX IF NOT EXISTS time_entries_start_idx"
+            " ON time_entries (start_time DESC, id DESC)",
+        ]
+
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        if isinstance(event, Entry.Created):
+            fields = event.fields
+            end = fields["end_time"]
+            duration = None if end is None else int((end - fields["start_time"]).total_seconds())
+            cursor.execute(
+                "INSERT INTO time_entries (id, aggregate_id, user_id, project_id, task_id,"
+                " start_time, end_time, duration_seconds, notes, tags, billable, source,"
+                " created_at, updated_at, version)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.number,
+                    event.originator_id,
+                    event.user_id,
+                    fields["project_id"],
+                    fields["task_id"],
+                    fields["start_time"],
+                    end,
+                    duration,
+                    fields["notes"],
+                    fields["tags"],
+                    fields["billable"],
+                    event.source,
+                    event.timestamp,
+                    event.timestamp,
+                    event.originator_version,
+                ),
+            )
+        elif isinstance(event, Entry.Edited):
+            assignments = [
+                sql.SQL("{} = %s").format(sql.Identifier(name))
+                for name in event.changes
+                if name in _COLUMNS
+            ]
+            values = [c["to"] for name, c in event.changes.items() if name in _COLUMNS]
+            cursor.execute(
+                sql.SQL(
+                    "UPDATE time_entries SET {}, updated_at = %s, version = %s"
+                    " WHERE aggregate_id = %s"
+                ).format(sql.SQL(", ").join(assignments)),
+                [*values, event.timestamp, event.originator_version, event.originator_id],
+            )
+        elif isinstance(event, Entry.Deleted):
+            cursor.execute(
+                "DELETE FROM time_entries WHERE aggregate_id = %s", (event.originator_id,)
+            )
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """What a list of entries is narrowed to."""
+
+    user_id: int | None = None
+    project_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    billable: bool | None = None
+    include_active: bool = False
+
+
+class TimeEntriesView:
+    """Queries on the time-entries read model."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def get(self, entry_id: int) -> dict[str, Any] | None:
+        """One entry, or None."""
+        return await fetch_one(
+            self.pool,
+            sql.SQL("SELECT * FROM time_entries WHERE id = %(id)s"),
+            {"id": entry_id},
+        )
+
+    async def list(self, where_: EntryFilter, page: int, per_page: int) -> Page:
+        """Entries, latest start first."""
+        conditions: list[sql.Composable] = []
+        if where_.user_id is not None:
+            conditions.append(sql.SQL("user_id = %(user_id)s"))
+        if where_.project_id is not None:
+            conditions.append(sql.SQL("project_id = %(project_id)s"))
+        if where_.start is not None:
+            conditions.append(sql.SQL("start_time >= %(start)s"))
+        if where_.end is not None:
+            conditions.append(sql.SQL("start_time <= %(end)s"))
+        if where_.billable is not None:
+            conditions.append(sql.SQL("billable = %(billable)s"))
+        if not where_.include_active:
+            conditions.append(sql.SQL("end_time IS NOT NULL"))
+        params = {
+            "user_id": where_.user_id,
+            "project_id": where_.project_id,
+            "start": where_.start,
+            "end": where_.end,
+            "billable": where_.billable,
+        }
+        return await fetch_page(
+            self.pool,
+            sql.SQL("SELECT * FROM time_entries")
+            + where(conditions)
+            + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("SELECT count(*) FROM time_entries") + where(conditions),
+            params,
+            page,
+            per_page,
+        )
