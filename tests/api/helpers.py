@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -20,6 +21,12 @@ PAGINATION_KEYS = {
     "next_page",
     "prev_page",
 }
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 UTC time from a response, as an aware datetime."""
+    assert RFC3339_UTC.match(text), text
+    return datetime.fromisoformat(text)
 
 
 async def error_body(response: ClientResponse, status: int, error_code: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, CountEvents
-from tests.api.helpers import PAGINATION_KEYS, RFC3339_UTC, created, error_body
+from tests.api.helpers import PAGINATION_KEYS, RFC3339_UTC, created, error_body, instant
 
 
 async def _list(api: TestClient, user: ApiUser, query: str = "") -> dict[str, Any]:
@@ -349,7 +349,7 @@ async def test_an_update_changes_only_the_fields_sent(
         "updated_at": updated["updated_at"],
     }
     assert RFC3339_UTC.match(updated["updated_at"])
-    assert updated["updated_at"] > original["updated_at"]
+    assert instant(updated["updated_at"]) > instant(original["updated_at"])
     assert await _get(api, admin, original["id"]) == updated
 
 
