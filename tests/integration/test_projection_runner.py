@@ -1,0 +1,208 @@
+"""The projection runner: exactly once under concurrency, rebuilds, batches of 500."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.domain import DomainEventProtocol
+from psycopg import Cursor
+
+from tests.integration.history import (
+    build_catalogue,
+    build_projects,
+    dump,
+    positions,
+    reset,
+)
+from timetracker.commands.application import TimeTracking
+from timetracker.http.settings import Settings
+from timetracker.projections import tracking
+from timetracker.projections.base import Projection
+from timetracker.projections.projects import ProjectsProjection
+from timetracker.projections.runner import BATCH_SIZE, ProjectionRunner, create_schema
+
+pytestmark = pytest.mark.integration
+
+
+class EventLogProjection(Projection):
+    """One row per event applied, with no unique key: an event applied twice shows twice."""
+
+    name = "event_log"
+    tables = ("event_log",)
+
+    def create_statements(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS event_log"
+            " (originator_id uuid NOT NULL, originator_version integer NOT NULL)"
+        ]
+
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        cursor.execute(
+            "INSERT INTO event_log VALUES (%s, %s)",
+            (event.originator_id, event.originator_version),
+        )
+
+
+@pytest.fixture
+def tracking_moves(settings: Settings) -> Callable[[str], list[tuple[int, int]]]:
+    """Records every move of a tracking position with its transaction; reads them back.
+
+    The trigger runs inside the runner's own transaction, so a batch that is rolled back
+    or discarded leaves no record.
+    """
+    with psycopg.connect(settings.conninfo) as conn, conn.transaction():
+        conn.execute(tracking.CREATE_TRACKING_TABLE)
+        conn.execute(
+            "CREATE TABLE tracking_moves (seq bigserial PRIMARY KEY, name text NOT NULL,"
+            " position bigint NOT NULL, txid bigint NOT NULL DEFAULT txid_current())"
+        )
+        conn.execute(
+            "CREATE FUNCTION record_tracking_move() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN INSERT INTO tracking_moves (name, position) VALUES (NEW.name, NEW.position);"
+            " RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER tracking_moved AFTER UPDATE OF position ON projection_tracking"
+            " FOR EACH ROW EXECUTE FUNCTION record_tracking_move()"
+        )
+
+    def moves(name: str) -> list[tuple[int, int]]:
+        with psycopg.connect(settings.conninfo) as conn:
+            return conn.execute(  # type: ignore[return-value]
+                "SELECT position, txid FROM tracking_moves WHERE name = %s ORDER BY seq", (name,)
+            ).fetchall()
+
+    return moves
+
+
+def log_positions(store: TimeTracking) -> list[int]:
+    """The position of every event in the log, in order."""
+    found: list[int] = []
+    while batch := store.recorder.select_notifications(
+        start=found[-1] if found else 0, limit=1000, inclusive_of_start=False
+    ):
+        found += [n.id for n in batch]
+    return found
+
+
+def batch_ends(log: Sequence[int]) -> list[int]:
+    """Where each batch of BATCH_SIZE events ends."""
+    return [log[min(i + BATCH_SIZE, len(log)) - 1] for i in range(0, len(log), BATCH_SIZE)]
+
+
+def catch_up_each(store: TimeTracking, projections: Sequence[Projection], conninfo: str) -> None:
+    for projection in projections:
+        runner = ProjectionRunner(store, projection, conninfo)
+        try:
+            runner.catch_up()
+        finally:
+            runner.close()
+
+
+def test_two_runners_of_one_projection_apply_each_event_exactly_once(
+    store: TimeTracking,
+    projections: list[Projection],
+    settings: Settings,
+    tracking_moves: Callable[[str], list[tuple[int, int]]],
+) -> None:
+    total = build_catalogue(store, projects=1300)
+    event_log = EventLogProjection()
+    every = [*projections, event_log]
+    create_schema(settings.conninfo, [event_log])
+    log = log_positions(store)
+    assert len(log) == total > 3000
+
+    runners = [ProjectionRunner(store, p, settings.conninfo) for p in every for _ in range(2)]
+    barrier = threading.Barrier(len(runners))
+
+    def race(runner: ProjectionRunner) -> int:
+        barrier.wait()
+        try:
+            return runner.catch_up()
+        finally:
+            runner.close()
+
+    with ThreadPoolExecutor(max_workers=len(runners)) as pool:
+        list(pool.map(race, runners))
+
+    assert positions(settings.conninfo) == {p.name: log[-1] for p in every}
+    with psycopg.connect(settings.conninfo) as conn:
+        applied = conn.execute(
+            "SELECT originator_id, originator_version, count(*) FROM event_log GROUP BY 1, 2"
+        ).fetchall()
+    assert len(applied) == total
+    assert {count for _, _, count in applied} == {1}
+    for projection in every:
+        # each batch moved the position once, in its own transaction, in log order
+        moves = tracking_moves(projection.name)
+        assert [position for position, _ in moves] == batch_ends(log)
+        assert len({txid for _, txid in moves}) == len(moves)
+
+    concurrent = dump(settings.conninfo, projections)
+    reset(settings.conninfo, projections)
+    catch_up_each(store, projections, settings.conninfo)
+    assert dump(settings.conninfo, projections) == concurrent
+
+
+def test_a_rebuild_from_position_zero_gives_identical_tables(
+    store: TimeTracking, projections: list[Projection], settings: Settings
+) -> None:
+    build_catalogue(store, projects=300)
+    runners = [ProjectionRunner(store, p, settings.conninfo) for p in projections]
+    try:
+        for runner in runners:
+            runner.catch_up()
+        before = dump(settings.conninfo, projections)
+        assert {table: len(rows) for table, rows in before.items()} == {
+            "users": 10,
+            "api_tokens": 10,
+            "clients": 20,
+            "projects": 300,
+        }
+
+        reset(settings.conninfo, projections)
+        assert all(rows == [] for rows in dump(settings.conninfo, projections).values())
+        # the same runners, still remembering the head, must start again from zero
+        for runner in runners:
+            runner.catch_up()
+    finally:
+        for runner in runners:
+            runner.close()
+
+    assert dump(settings.conninfo, projections) == before
+    head = store.recorder.max_notification_id()
+    assert positions(settings.conninfo) == {p.name: head for p in projections}
+
+
+def test_a_catch_up_of_5000_events_commits_one_transaction_per_500(
+    store: TimeTracking,
+    settings: Settings,
+    tracking_moves: Callable[[str], list[tuple[int, int]]],
+) -> None:
+    projection = ProjectsProjection()
+    create_schema(settings.conninfo, [projection])
+    assert build_projects(store, projects=1000, updates=4) == 5000
+    log = log_positions(store)
+    assert len(log) == 5000
+
+    runner = ProjectionRunner(store, projection, settings.conninfo)
+    try:
+        assert runner.catch_up() == 5000
+    finally:
+        runner.close()
+
+    moves = tracking_moves(projection.name)
+    assert len(moves) == math.ceil(5000 / BATCH_SIZE) == 10
+    assert [position for position, _ in moves] == batch_ends(log)
+    assert len({txid for _, txid in moves}) == 10
+    with psycopg.connect(settings.conninfo) as conn:
+        summary = conn.execute(
+            "SELECT count(*), min(version), max(version), count(DISTINCT description) FROM projects"
+        ).fetchone()
+    assert summary == (1000, 5, 5, 1)
