@@ -9,6 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from timetracker.commands.application import TimeTracking
+from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import (
     IssueApiToken,
     IssuedToken,
@@ -22,7 +23,7 @@ from timetracker.projections.runner import ProjectionRunner, create_schema
 
 def operator_stamp() -> Stamp:
     """Events caused from the command line carry no user or token."""
-    return Stamp(at=datetime.now(UTC), user_id=None, request_id="cli")
+    return Stamp(at=datetime.now(UTC), user_id=None, request_id="cli", is_admin=True)
 
 
 def register_user(
@@ -48,7 +49,10 @@ def issue_token(
     """Issue a token for a user."""
     stamp = operator_stamp()
     expires_at = stamp.at + timedelta(days=expires_in_days) if expires_in_days else None
-    return store.issue_api_token(IssueApiToken(username, scopes, name, expires_at, stamp))
+    try:
+        return store.issue_api_token(IssueApiToken(username, scopes, name, expires_at, stamp))
+    except NotFoundError:
+        raise UserLookupError(f"No user is named {username!r}.") from None
 
 
 def refresh_read_models(store: TimeTracking, conninfo: str) -> None:
@@ -77,8 +81,16 @@ def list_tokens(conninfo: str, username: str | None) -> list[dict[str, Any]]:
         return list(conn.execute(query + " ORDER BY t.id DESC", params).fetchall())  # type: ignore[arg-type]
 
 
-class TokenLookupError(LookupError):
+class OperatorLookupError(LookupError):
+    """What the operator typed names no user or token, or more than one."""
+
+
+class TokenLookupError(OperatorLookupError):
     """No token, or more than one, matches what the operator typed."""
+
+
+class UserLookupError(OperatorLookupError):
+    """No user has the username the operator typed."""
 
 
 def find_token_id(conninfo: str, prefix_or_id: str) -> int:

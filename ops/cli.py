@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from aiohttp import web
 
@@ -16,7 +19,7 @@ from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
 from timetracker.ops import accounts
 from timetracker.ops.bootstrap import bootstrap_admin
-from timetracker.ops.embedded import with_embedded_services
+from timetracker.ops.embedded import embedded_services
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,49 +64,64 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port if args.port is not None else settings.port,
         run_projections=not args.no_projections,
     )
-    settings, redis_handle = with_embedded_services(settings, need_redis=True)
-    store = open_time_tracking(settings.event_store_env())
-    try:
-        token = bootstrap_admin(store)
-    finally:
-        store.close()
-    if token is not None:
-        print("Created user 'admin' with an admin:all token (shown once, keep it safe):")
-        print(token, flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)
-    del redis_handle
+    with embedded_services(settings, need_redis=True) as settings:
+        store = open_time_tracking(settings.event_store_env())
+        try:
+            token = bootstrap_admin(store)
+        finally:
+            store.close()
+        if token is not None:
+            print("Created user 'admin' with an admin:all token (shown once, keep it safe):")
+            print(token, flush=True)
+        # run_app stops gracefully on SIGINT and SIGTERM and returns.
+        web.run_app(create_app(settings), host=settings.host, port=settings.port)
 
 
 def _manage(settings: Settings, args: argparse.Namespace) -> int:
-    settings, _ = with_embedded_services(settings, need_redis=False)
-    store: TimeTracking = open_time_tracking(settings.event_store_env())
-    conninfo = settings.conninfo
-    try:
-        if args.command == "users":
-            print(
-                accounts.register_user(store, args.username, args.email, args.full_name, args.admin)
-            )
-        elif args.action == "create":
-            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-            issued = accounts.issue_token(store, args.user, scopes, args.name, args.expires_in_days)
-            print(f"Token {issued.prefix} (id {issued.id}) for {args.user}; shown once:")
-            print(issued.token)
-        elif args.action == "list":
-            accounts.refresh_read_models(store, conninfo)
-            for row in accounts.list_tokens(conninfo, args.user):
-                state = "revoked" if row["revoked_at"] else "active"
-                expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
-                print(
-                    f"{row['id']}\t{row['prefix']}\t{row['username']}\t{row['name']}\t"
-                    f"{','.join(row['scopes'])}\t{state}\texpires {expires}"
-                )
-        else:
-            accounts.refresh_read_models(store, conninfo)
-            token_id = accounts.revoke_token(store, conninfo, args.prefix_or_id)
-            print(f"Revoked token {token_id}")
-    finally:
-        store.close()
+    with embedded_services(settings, need_redis=False) as settings:
+        store: TimeTracking = open_time_tracking(settings.event_store_env())
+        try:
+            _run_management_command(store, settings.conninfo, args)
+        finally:
+            store.close()
     return 0
+
+
+def _run_management_command(store: TimeTracking, conninfo: str, args: argparse.Namespace) -> None:
+    # Each write brings the read models up to date before returning, so a running server
+    # honours a new user or token, or refuses a revoked one, as soon as the command ends.
+    if args.command == "users":
+        user_id = accounts.register_user(
+            store, args.username, args.email, args.full_name, args.admin
+        )
+        accounts.refresh_read_models(store, conninfo)
+        print(user_id)
+    elif args.action == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        issued = accounts.issue_token(store, args.user, scopes, args.name, args.expires_in_days)
+        accounts.refresh_read_models(store, conninfo)
+        print(f"Token {issued.prefix} (id {issued.id}) for {args.user}; shown once:")
+        print(issued.token)
+    elif args.action == "list":
+        accounts.refresh_read_models(store, conninfo)
+        for row in accounts.list_tokens(conninfo, args.user):
+            state = "revoked" if row["revoked_at"] else "active"
+            expires = row["expires_at"].isoformat() if row["expires_at"] else "never"
+            print(
+                f"{row['id']}\t{row['prefix']}\t{row['username']}\t{row['name']}\t"
+                f"{','.join(row['scopes'])}\t{state}\texpires {expires}"
+            )
+    else:
+        accounts.refresh_read_models(store, conninfo)
+        token_id = accounts.revoke_token(store, conninfo, args.prefix_or_id)
+        accounts.refresh_read_models(store, conninfo)
+        print(f"Revoked token {token_id}")
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Until the server installs its own handler, SIGTERM unwinds like Ctrl-C, so the
+    embedded services are released on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,15 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = Settings.from_env()
         if args.command == "serve":
             _serve(settings, args)
             return 0
         return _manage(settings, args)
-    except (SettingsError, TimeTrackingError, accounts.TokenLookupError) as exc:
+    except (SettingsError, TimeTrackingError, accounts.OperatorLookupError) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
