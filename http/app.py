@@ -24,11 +24,13 @@ from timetracker.http import (
     timers,
     users,
 )
+from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.keys import (
     accounts_view_key,
     clients_view_key,
     command_executor_key,
     freshness_key,
+    idempotency_store_key,
     projects_view_key,
     read_pool_key,
     redis_key,
@@ -41,6 +43,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.middlewares.auth import auth_middleware
 from timetracker.http.middlewares.errors import error_middleware
+from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsView
@@ -61,8 +64,14 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # errors first so every failure below gets the JSON body; auth before validation
-        # so an unauthenticated caller learns nothing about the request's shape.
-        middlewares=[error_middleware, auth_middleware, validation_middleware],
+        # so an unauthenticated caller learns nothing about the request's shape; idempotency
+        # after auth (keys are per user) and before validation (a replay needs no checks).
+        middlewares=[
+            error_middleware,
+            auth_middleware,
+            idempotency_middleware,
+            validation_middleware,
+        ],
     )
     app[settings_key] = settings
     app.cleanup_ctx.append(_command_executor)
@@ -90,18 +99,45 @@ def _setup_docs(app: web.Application) -> None:
     docs.spec.components.security_scheme(
         "apiKeyAuth", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
-    app.on_startup.append(_drop_swagger2_keys)
+    app.on_startup.append(_finish_document)
 
 
-async def _drop_swagger2_keys(app: web.Application) -> None:
-    """aiohttp-apigami 0.9 adds Swagger 2's `produces` to every operation, even in an
-    OpenAPI 3 document, where it is invalid; remove it once the document is built."""
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Send the same key and body again within 24 h to get the first response "
+    "back without a second write; a different body with a used key gets 422.",
+}
+
+
+async def _finish_document(app: web.Application) -> None:
+    """Finish the generated OpenAPI document once it is built.
+
+    aiohttp-apigami 0.9 adds Swagger 2's `produces` to every operation, even in an OpenAPI 3
+    document, where it is invalid: remove it. Every POST takes an `Idempotency-Key` header.
+    """
     document = app[SWAGGER_DICT]  # type: ignore[index]
     for path in document["paths"].values():
-        for operation in path.values():
-            if isinstance(operation, dict):
-                operation.pop("produces", None)
-                operation.pop("consumes", None)
+        for method, operation in path.items():
+            if not isinstance(operation, dict):
+                continue
+            operation.pop("produces", None)
+            operation.pop("consumes", None)
+            if method == "post":
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                operation["responses"].setdefault(
+                    "422",
+                    {
+                        "description": "Idempotency-Key reused with a different body",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                            }
+                        },
+                    },
+                )
 
 
 async def _command_executor(app: web.Application) -> AsyncIterator[None]:
@@ -129,6 +165,9 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[projects_view_key] = ProjectsView(pool)
     app[tasks_view_key] = TasksView(pool)
     app[time_entries_view_key] = TimeEntriesView(pool)
+    idempotency = IdempotencyStore(pool)
+    await idempotency.create_table()
+    app[idempotency_store_key] = idempotency
     yield
     await pool.close()
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking
 from timetracker.http.caller import Caller
+from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
@@ -34,6 +35,7 @@ time_entries_view_key = web.AppKey("time_entries_view_key", TimeEntriesView)
 running_timers_view_key = web.AppKey("running_timers_view_key", RunningTimersView)
 report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsView)
 freshness_key = web.AppKey("freshness_key", Freshness)
+idempotency_store_key = web.AppKey("idempotency_store_key", IdempotencyStore)
 
 # Per-request values the middlewares put on the request.
 request_id_key = web.RequestKey("request_id_key", str)

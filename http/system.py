@@ -12,9 +12,8 @@ from aiohttp_apigami import docs, response_schema
 from marshmallow import Schema, fields
 
 from timetracker.http.access import public
-from timetracker.http.keys import read_pool_key, redis_key
+from timetracker.http.keys import freshness_key, redis_key
 from timetracker.http.responses import json_response, rfc3339
-from timetracker.projections.tracking import positions
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -63,18 +62,10 @@ async def get_info(request: web.Request) -> web.Response:
     )
 
 
-async def _store_and_projections(request: web.Request) -> dict[str, Any]:
-    async with request.app[read_pool_key].connection() as conn:
-        cursor = await conn.execute("SELECT max(notification_id) AS head FROM timetracking_events")
-        row = await cursor.fetchone()
-        head = int((row["head"] if isinstance(row, dict) else row[0]) or 0) if row else 0
-        tracked = await positions(conn)
+def _lag(head: int, positions: dict[str, int]) -> dict[str, Any]:
     return {
-        "event_store": {"status": "up", "head": head},
-        "projections": {
-            name: {"status": "up", "position": position, "lag_events": max(head - position, 0)}
-            for name, position in sorted(tracked.items())
-        },
+        name: {"status": "up", "position": position, "lag_events": max(head - position, 0)}
+        for name, position in sorted(positions.items())
     }
 
 
@@ -85,9 +76,13 @@ async def _store_and_projections(request: web.Request) -> dict[str, Any]:
 @public
 async def get_health(request: web.Request) -> web.Response:
     checks: dict[str, Any] = {}
+    freshness = request.app[freshness_key]
     healthy = True
+    head = 0
     try:
-        checks.update(await _store_and_projections(request))
+        head = await freshness.head()
+        checks["event_store"] = {"status": "up", "head": head}
+        checks["projections"] = _lag(head, await freshness.postgres_positions())
     except Exception as exc:  # noqa: BLE001 - any failure means "down", reported as such
         log.warning("Health: event store unreachable: %s", exc)
         checks["event_store"] = {"status": "down", "error": type(exc).__name__}
@@ -95,6 +90,7 @@ async def get_health(request: web.Request) -> web.Response:
     try:
         await request.app[redis_key].ping()
         checks["redis"] = {"status": "up"}
+        checks.setdefault("projections", {}).update(_lag(head, await freshness.redis_positions()))
     except Exception as exc:  # noqa: BLE001
         log.warning("Health: Redis unreachable: %s", exc)
         checks["redis"] = {"status": "down", "error": type(exc).__name__}

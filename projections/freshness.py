@@ -25,21 +25,27 @@ class Freshness:
     async def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
         """The position of each named read model (all of them when `names` is None)."""
         wanted = None if names is None else set(names)
-        redis_names = sorted(
-            REDIS_PROJECTION_NAMES if wanted is None else wanted & REDIS_PROJECTION_NAMES
-        )
         result: dict[str, int] = {}
         if wanted is None or wanted - REDIS_PROJECTION_NAMES:
-            async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                await cur.execute("SELECT name, position FROM projection_tracking")
-                for name, position in await cur.fetchall():
-                    if wanted is None or name in wanted:
-                        result[str(name)] = int(position)
-        if redis_names:
-            values = await self.redis.mget([tracking_key(self.prefix, n) for n in redis_names])
-            for name, value in zip(redis_names, values, strict=True):
-                result[name] = int(value or 0)
+            result.update(await self.postgres_positions(wanted))
+        if wanted is None or wanted & REDIS_PROJECTION_NAMES:
+            result.update(await self.redis_positions(wanted))
         return result
+
+    async def postgres_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
+        """Positions of the PostgreSQL read models (all, or those in `wanted`)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute("SELECT name, position FROM projection_tracking")
+            rows = await cur.fetchall()
+        return {str(n): int(p) for n, p in rows if wanted is None or n in wanted}
+
+    async def redis_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
+        """Positions of the Redis read models (all, or those in `wanted`)."""
+        names = sorted(
+            REDIS_PROJECTION_NAMES if wanted is None else wanted & REDIS_PROJECTION_NAMES
+        )
+        values = await self.redis.mget([tracking_key(self.prefix, n) for n in names])
+        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
 
     async def head(self) -> int:
         """The position of the last event in the store."""

@@ -41,7 +41,7 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-def _as_api_error(exc: Exception) -> ApiError | None:
+def as_api_error(exc: Exception) -> ApiError | None:
     """The documented error for a known exception, or None for a real fault."""
     match exc:
         case ApiError():
@@ -96,20 +96,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        api_error = _as_api_error(exc)
+        api_error = as_api_error(exc)
         assert api_error is not None
-        response = _error_response(api_error)
+        response = error_response(api_error)
     except Exception as exc:
-        api_error = _as_api_error(exc)
+        api_error = as_api_error(exc)
         if api_error is None:
             log.exception("Unhandled error in %s %s", request.method, request.path)
             api_error = ApiError(
                 500, "Internal server error", "Something went wrong.", "internal_error"
             )
-        response = _error_response(api_error)
+        response = error_response(api_error)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
-def _error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError) -> web.Response:
+    """The JSON response for an error."""
     return json_response(error.body(), status=error.status, headers=error.headers)

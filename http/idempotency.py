@@ -1,0 +1,125 @@
+"""Stored first responses of POSTs sent with an `Idempotency-Key`, per user, for 24 hours."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from timetracker.projections.runner import SCHEMA_LOCK_KEY
+
+KEEP_HOURS = 24
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id integer NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    status integer,
+    headers jsonb,
+    body bytea,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, key)
+)
+"""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response kept for replay."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a key found: ours to run, a finished response, or another request."""
+
+    ours: bool
+    request_hash: str
+    response: StoredResponse | None = None
+
+
+class IdempotencyStore:
+    """Claims keys, stores first responses, and finds them again."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def create_table(self) -> None:
+        """Create the table if it is missing."""
+        async with self.pool.connection() as conn, conn.transaction():
+            # the same lock as the read-model schema: processes starting together take turns
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            await conn.execute(CREATE_TABLE)
+
+    async def claim(self, user_id: int, key: str, request_hash: str) -> Claim:
+        """Claim a key for this request, or report who holds it (an expired key is freed)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
+                f" AND created_at < now() - interval '{KEEP_HOURS} hours'",
+                (user_id, key),
+            )
+            await cur.execute(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING key",
+                (user_id, key, request_hash),
+            )
+            if await cur.fetchone() is not None:
+                return Claim(ours=True, request_hash=request_hash)
+            await cur.execute(
+                "SELECT request_hash, status, headers, body FROM idempotency_keys"
+                " WHERE user_id = %s AND key = %s",
+                (user_id, key),
+            )
+            row = await cur.fetchone()
+        if row is None:  # released between our insert and select: try again
+            return await self.claim(user_id, key, request_hash)
+        response = None
+        if row["status"] is not None:
+            headers = row["headers"] if isinstance(row["headers"], dict) else {}
+            response = StoredResponse(row["status"], headers, bytes(row["body"] or b""))
+        return Claim(ours=False, request_hash=row["request_hash"], response=response)
+
+    async def wait_for_response(
+        self, user_id: int, key: str, timeout: float
+    ) -> StoredResponse | None:
+        """Wait while another request with the key runs; its response, or None."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await asyncio.sleep(0.02)
+            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    "SELECT status, headers, body FROM idempotency_keys"
+                    " WHERE user_id = %s AND key = %s",
+                    (user_id, key),
+                )
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            if row["status"] is not None:
+                return StoredResponse(row["status"], row["headers"], bytes(row["body"] or b""))
+        return None
+
+    async def complete(self, user_id: int, key: str, response: StoredResponse) -> None:
+        """Keep the response of the request that holds the key."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE idempotency_keys SET status = %s, headers = %s, body = %s"
+                " WHERE user_id = %s AND key = %s",
+                (response.status, json.dumps(response.headers), response.body, user_id, key),
+            )
+
+    async def release(self, user_id: int, key: str) -> None:
+        """Give the key up (the request failed for reasons a retry may not meet)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s", (user_id, key)
+            )

@@ -1,0 +1,95 @@
+"""`Idempotency-Key` on POST: the same key and body replay the first response, writing nothing.
+
+A different body with a used key is refused (422); a duplicate that arrives while the
+first is still running waits for its response, so concurrent duplicates write once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from timetracker.http.errors import ApiError
+from timetracker.http.idempotency import StoredResponse
+from timetracker.http.keys import caller_key, idempotency_store_key
+from timetracker.http.middlewares.errors import as_api_error, error_response
+
+HEADER = "Idempotency-Key"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+REPLAYED_HEADER = "Idempotent-Replayed"
+WAIT_FOR_FIRST_SECONDS = 10.0
+_KEPT_HEADERS = ("Location", "ETag", "X-Event-Position", "X-Read-Your-Writes", "Retry-After")
+
+
+def _replay(stored: StoredResponse) -> web.Response:
+    response = web.Response(
+        status=stored.status,
+        body=stored.body,
+        headers=stored.headers,
+        content_type="application/json",
+    )
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _stored(response: web.Response) -> StoredResponse:
+    headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
+    body = response.body if isinstance(response.body, bytes) else b""
+    return StoredResponse(response.status, headers, body)
+
+
+@web.middleware
+async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a keyed POST once per user and key; replay its response afterwards."""
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or key is None or caller_key not in request:
+        return await handler(request)
+    if not _KEY.match(key):
+        raise ApiError(
+            400,
+            "Validation error",
+            "Idempotency-Key must be 1-255 visible ASCII characters.",
+            "validation_error",
+            errors={HEADER: ["Not a valid key."]},
+        )
+    user_id = request[caller_key].user_id
+    body = await request.read()
+    request_hash = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
+    store = request.app[idempotency_store_key]
+    claim = await store.claim(user_id, key, request_hash)
+    if not claim.ours:
+        if claim.request_hash != request_hash:
+            raise ApiError(
+                422,
+                "Idempotency key reused",
+                "This Idempotency-Key was used with a different request.",
+                "idempotency_key_reused",
+            )
+        stored = claim.response or await store.wait_for_response(
+            user_id, key, WAIT_FOR_FIRST_SECONDS
+        )
+        if stored is None:
+            raise ApiError(
+                409,
+                "Conflict",
+                "A request with this Idempotency-Key is still in progress.",
+                "idempotency_in_progress",
+                headers={"Retry-After": "1"},
+            )
+        return _replay(stored)
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        api_error = as_api_error(exc)
+        if api_error is None or api_error.status >= 500:
+            await store.release(user_id, key)
+            raise
+        response = error_response(api_error)
+    if not isinstance(response, web.Response) or response.status >= 500:
+        await store.release(user_id, key)
+        return response
+    await store.complete(user_id, key, _stored(response))
+    return response
