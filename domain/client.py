@@ -63,6 +63,8 @@ class Client(Aggregate):
     @classmethod
     def create(cls, number: int, values: dict[str, Any], stamp: Stamp) -> Client:
         """Create a client (event ClientCreated)."""
+        if values.get("name") is None:  # absent, the event would record a nameless row
+            raise InvalidValueError("name", "Required.")
         fields: dict[str, Any] = {name: None for name in CLIENT_FIELDS}
         fields["status"] = "active"
         fields.update(_checked(values))

@@ -63,6 +63,8 @@ class Project(Aggregate):
     @classmethod
     def create(cls, number: int, values: dict[str, Any], stamp: Stamp) -> Project:
         """Create a project (event ProjectCreated); a client, if named, is checked by the caller."""
+        if values.get("name") is None:  # absent, the event would record a nameless row
+            raise InvalidValueError("name", "Required.")
         fields: dict[str, Any] = {name: None for name in PROJECT_FIELDS}
         fields.update(billable=True, status="active")
         fields.update(_checked(values))

@@ -378,6 +378,18 @@ class TestTimeTracking:
             "on_hold",
         )
 
+    def test_a_project_without_a_name_writes_nothing(self, app: TimeTracking) -> None:
+        with pytest.raises(InvalidValueError) as caught:
+            app.create_project(CreateProject({"description": "no name"}, stamp()))
+        assert caught.value.field == "name"
+        assert head(app) == 0
+
+    def test_a_client_without_a_name_writes_nothing(self, app: TimeTracking) -> None:
+        with pytest.raises(InvalidValueError) as caught:
+            app.create_client(CreateClient({"email": "a@acme.test"}, stamp()))
+        assert caught.value.field == "name"
+        assert head(app) == 0
+
     def test_a_project_of_an_existing_client_is_created(self, app: TimeTracking) -> None:
         self.create_client(app, "Acme")
         self.create_project(app, client_id=1)

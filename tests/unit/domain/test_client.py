@@ -58,6 +58,12 @@ def test_a_client_name_is_required() -> None:
     assert caught.value.field == "name"
 
 
+def test_a_client_without_a_name_is_refused() -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        Client.create(1, {"email": "billing@acme.test"}, stamp())
+    assert caught.value.field == "name"
+
+
 def test_a_client_name_longer_than_200_characters_is_refused() -> None:
     with pytest.raises(InvalidValueError) as caught:
         Client.create(1, {"name": "c" * 201}, stamp())

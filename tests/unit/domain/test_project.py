@@ -56,6 +56,12 @@ def test_a_project_may_start_on_hold() -> None:
     assert created(status="on_hold").status == "on_hold"
 
 
+def test_a_project_without_a_name_is_refused() -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        Project.create(1, {"description": "no name"}, stamp())
+    assert caught.value.field == "name"
+
+
 def test_a_new_project_cannot_be_archived() -> None:
     with pytest.raises(InvalidValueError) as caught:
         Project.create(1, {"name": "Website", "status": "archived"}, stamp())
