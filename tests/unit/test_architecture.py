@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,7 @@ def sources(layer: str) -> list[Path]:
     return sorted((ROOT / layer).rglob("*.py"))
 
 
+@functools.cache
 def layer_imports(layer: str) -> dict[str, set[str]]:
     """Each module of the layer and what it imports."""
     return {
