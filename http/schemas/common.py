@@ -62,6 +62,22 @@ class QueryBoolean(fields.Boolean):
     falsy = {"false", "0", "False", "FALSE"}
 
 
+_DECIMAL_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a path or query string: ASCII digits, optionally after a minus sign.
+
+    `int()` alone also reads `1_0`, ` 1`, `+1` and digits of other scripts, which
+    would give one resource several URLs and let non-integers through.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and not _DECIMAL_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def ref_id(**kwargs: Any) -> fields.Integer:
     """A JSON integer naming another resource."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
@@ -70,7 +86,7 @@ def ref_id(**kwargs: Any) -> fields.Integer:
 def path_id(name: str) -> type[Schema]:
     """A schema for one integer id in the path, such as `{project_id}`."""
     return Schema.from_dict(
-        {name: fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))},
+        {name: QueryInteger(required=True, validate=validate.Range(min=1, max=MAX_ID))},
         name=f"{name.title().replace('_', '')}Path",
     )
 
@@ -78,8 +94,8 @@ def path_id(name: str) -> type[Schema]:
 class PageQuery(Schema):
     """`page` (from 1) and `per_page` (1-100; larger values are clamped to 100)."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1))
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = QueryInteger(load_default=50, validate=validate.Range(min=1))
 
 
 class PaginationSchema(Schema):

@@ -8,6 +8,7 @@ from timetracker.domain.project import PROJECT_STATUSES
 from timetracker.http.schemas.common import (
     PageQuery,
     PaginationSchema,
+    QueryInteger,
     StrictBoolean,
     StrictDecimal,
     Text,
@@ -39,7 +40,7 @@ class UpdateProjectRequest(Schema):
 
 class ProjectListQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(PROJECT_STATUSES))
-    client_id = fields.Integer(validate=validate.Range(min=1, max=2_147_483_647))
+    client_id = QueryInteger(validate=validate.Range(min=1, max=2_147_483_647))
 
 
 class ProjectSchema(Schema):
