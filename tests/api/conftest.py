@@ -172,14 +172,15 @@ def revoke_token(api: TestClient) -> Callable[[int], Awaitable[None]]:
 
 
 @pytest.fixture
-def count_events(settings: Settings) -> CountEvents:
+async def count_events(settings: Settings) -> AsyncIterator[CountEvents]:
     """The number of rows in the event store's table, read over a connection of its own."""
+    conn = await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True)
 
     async def count() -> int:
-        async with await psycopg.AsyncConnection.connect(settings.conninfo) as conn:
-            cursor = await conn.execute("SELECT count(*) FROM timetracking_events")
-            row = await cursor.fetchone()
+        cursor = await conn.execute("SELECT count(*) FROM timetracking_events")
+        row = await cursor.fetchone()
         assert row is not None
         return int(row[0])
 
-    return count
+    yield count
+    await conn.close()

@@ -216,17 +216,19 @@ async def test_deleting_an_unknown_client_is_404(api: TestClient, admin: ApiUser
     await error_body(await api.delete("/api/v1/clients/4", headers=admin.headers), 404, "not_found")
 
 
-@pytest.mark.parametrize("duplicate", ["Acme", "ACME", "acme", "  Acme  "])
 async def test_a_name_held_by_an_active_client_is_refused_whatever_its_case(
-    api: TestClient, admin: ApiUser, count_events: CountEvents, duplicate: str
+    api: TestClient, admin: ApiUser, count_events: CountEvents
 ) -> None:
     await created(api, "/api/v1/clients", {"name": "Acme"}, admin.headers)
     before = await count_events()
 
-    response = await api.post("/api/v1/clients", json={"name": duplicate}, headers=admin.headers)
+    for duplicate in ("Acme", "ACME", "acme", "  Acme  ", "aCmE"):
+        response = await api.post(
+            "/api/v1/clients", json={"name": duplicate}, headers=admin.headers
+        )
 
-    await error_body(response, 409, "name_taken")
-    assert await count_events() == before
+        await error_body(response, 409, "name_taken")
+        assert await count_events() == before
     assert (await _list(api, admin))["pagination"]["total"] == 1
 
 
