@@ -113,9 +113,7 @@ def stop_redis(server: Any) -> None:
         ours = {client.client_id(), server.client_id()}
         if any(int(c["id"]) not in ours for c in client.client_list()):
             return  # another process still uses it
-        client.execute_command("SHUTDOWN", "SAVE")
-    except redis.ConnectionError:
-        pass  # the server hung up: it has saved and is stopping
+        client.shutdown(save=True)  # returns once the server hangs up, data saved
     except redis.RedisError as exc:
         log.warning("Could not stop the embedded Redis cleanly: %s", exc)
         return
