@@ -10,9 +10,12 @@ KNOWN_SCOPES = frozenset(
 )
 
 
+ANY_TOKEN = "*"  # required by endpoints open to every valid token, whatever its scopes
+
+
 def grants(held: list[str] | tuple[str, ...] | frozenset[str], required: str) -> bool:
     """Whether scopes `held` allow `required`: exact, `read:*`/`write:*`, or `admin:all`."""
-    if "admin:all" in held or required in held:
+    if required == ANY_TOKEN or "admin:all" in held or required in held:
         return True
     action = required.split(":", 1)[0]
     return action in ("read", "write") and f"{action}:*" in held and required != "read:audit"

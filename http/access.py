@@ -35,6 +35,12 @@ def requires(scope: str, *, admin: bool = False) -> Callable[[H], H]:
     return mark
 
 
+def uncounted(handler: H) -> H:
+    """Mark a handler whose requests do not use up rate-limit quota."""
+    handler.__uncounted__ = True  # type: ignore[attr-defined]
+    return handler
+
+
 def public(handler: H) -> H:
     """Mark a handler as open to everyone, without a token."""
     handler.__public__ = True  # type: ignore[attr-defined]

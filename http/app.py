@@ -17,6 +17,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.http import (
     clients,
     projects,
+    quota,
     reports,
     system,
     tasks,
@@ -32,6 +33,8 @@ from timetracker.http.keys import (
     freshness_key,
     idempotency_store_key,
     projects_view_key,
+    rate_limiter_key,
+    rate_windows_key,
     read_pool_key,
     redis_key,
     report_rollups_view_key,
@@ -40,12 +43,16 @@ from timetracker.http.keys import (
     tasks_view_key,
     time_entries_view_key,
     time_tracking_key,
+    token_usage_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
 from timetracker.http.middlewares.errors import error_middleware
 from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
+from timetracker.http.swagger_ui import setup_swagger_ui
+from timetracker.http.token_usage import TokenUsage
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
@@ -74,15 +81,25 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[settings_key] = settings
+    app[rate_windows_key] = rate_windows(settings)
     app.cleanup_ctx.append(_command_executor)
     app.cleanup_ctx.append(_read_pool)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
-    for module in (system, projects, clients, users, tasks, time_entries, timers, reports):
+    for module in (system, projects, clients, users, tasks, time_entries, timers, reports, quota):
         app.router.add_routes(module.routes)
     _setup_docs(app)
     return app
+
+
+def rate_windows(settings: Settings) -> list[Window]:
+    """The configured per-token windows (a quota of 0 turns a window off)."""
+    windows = [
+        Window("minute", settings.rate_limit_per_minute, 60),
+        Window("hour", settings.rate_limit_per_hour, 3600),
+    ]
+    return [w for w in windows if w.quota > 0]
 
 
 def _setup_docs(app: web.Application) -> None:
@@ -91,10 +108,9 @@ def _setup_docs(app: web.Application) -> None:
         title="TimeTracker ES API",
         version="v1",
         url="/api/docs/openapi.json",
-        swagger_path="/api/docs",
-        static_path="/api/docs/static",
         openapi_version="3.0.3",
     )
+    setup_swagger_ui(app, "/api/docs/openapi.json")
     docs.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     docs.spec.components.security_scheme(
         "apiKeyAuth", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
@@ -168,6 +184,9 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     idempotency = IdempotencyStore(pool)
     await idempotency.create_table()
     app[idempotency_store_key] = idempotency
+    token_usage = TokenUsage(pool)
+    await token_usage.create_table()
+    app[token_usage_key] = token_usage
     yield
     await pool.close()
 
@@ -182,6 +201,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[running_timers_view_key] = RunningTimersView(client, prefix)
     app[report_rollups_view_key] = ReportRollupsView(client, prefix)
     app[freshness_key] = Freshness(app[read_pool_key], client, prefix)
+    app[rate_limiter_key] = RateLimiter(client, prefix)
     yield
     await client.aclose()
 

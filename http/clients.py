@@ -83,6 +83,7 @@ async def list_clients(request: web.Request) -> web.Response:
 @requires("read:clients")
 @match_info_schema(ClientPath)
 @response_schema(ClientResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_client(request: web.Request) -> web.Response:
     client = await _client_or_404(request, request[path_key]["client_id"])
@@ -113,6 +114,7 @@ async def create_client(request: web.Request) -> web.Response:
 @match_info_schema(ClientPath)
 @json_schema(UpdateClientRequest)
 @response_schema(ClientWriteResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 @response_schema(ErrorResponse, 409)
 @response_schema(ErrorResponse, 412)
@@ -135,6 +137,7 @@ async def update_client(request: web.Request) -> web.Response:
 @requires("write:clients")
 @match_info_schema(ClientPath)
 @response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 @response_schema(ErrorResponse, 409)
 @response_schema(ErrorResponse, 412)

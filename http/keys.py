@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 from timetracker.commands.application import TimeTracking
 from timetracker.http.caller import Caller
 from timetracker.http.idempotency import IdempotencyStore
+from timetracker.http.rate_limit import Decision, RateLimiter, Window
 from timetracker.http.settings import Settings
+from timetracker.http.token_usage import TokenUsage
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
@@ -36,6 +38,9 @@ running_timers_view_key = web.AppKey("running_timers_view_key", RunningTimersVie
 report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsView)
 freshness_key = web.AppKey("freshness_key", Freshness)
 idempotency_store_key = web.AppKey("idempotency_store_key", IdempotencyStore)
+rate_limiter_key = web.AppKey("rate_limiter_key", RateLimiter)
+token_usage_key = web.AppKey("token_usage_key", TokenUsage)
+rate_windows_key = web.AppKey("rate_windows_key", list[Window])
 
 # Per-request values the middlewares put on the request.
 request_id_key = web.RequestKey("request_id_key", str)
@@ -43,3 +48,4 @@ caller_key = web.RequestKey("caller_key", Caller)
 body_key = web.RequestKey("body_key", dict[str, Any])
 query_key = web.RequestKey("query_key", dict[str, Any])
 path_key = web.RequestKey("path_key", dict[str, Any])
+rate_decision_key = web.RequestKey("rate_decision_key", Decision)

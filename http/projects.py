@@ -92,6 +92,7 @@ async def list_projects(request: web.Request) -> web.Response:
 @requires("read:projects")
 @match_info_schema(ProjectPath)
 @response_schema(ProjectResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_project(request: web.Request) -> web.Response:
     project = await _project_or_404(request, request[path_key]["project_id"])
@@ -121,6 +122,7 @@ async def create_project(request: web.Request) -> web.Response:
 @match_info_schema(ProjectPath)
 @json_schema(UpdateProjectRequest)
 @response_schema(ProjectWriteResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 @response_schema(ErrorResponse, 412)
 async def update_project(request: web.Request) -> web.Response:
@@ -142,6 +144,7 @@ async def update_project(request: web.Request) -> web.Response:
 @requires("write:projects")
 @match_info_schema(ProjectPath)
 @response_schema(MessageResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 @response_schema(ErrorResponse, 409)
 @response_schema(ErrorResponse, 412)

@@ -12,7 +12,7 @@ from timetracker.http.errors import not_found
 from timetracker.http.keys import accounts_view_key, query_key
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.responses import json_response, rfc3339
-from timetracker.http.schemas.common import PageQuery
+from timetracker.http.schemas.common import ErrorResponse, PageQuery
 from timetracker.http.schemas.users import UserListResponse, UserResponse
 
 routes = web.RouteTableDef()
@@ -48,6 +48,7 @@ async def get_me(request: web.Request) -> web.Response:
 @requires("admin:all", admin=True)
 @querystring_schema(PageQuery)
 @response_schema(UserListResponse, 200)
+@response_schema(ErrorResponse, 400)
 async def list_users(request: web.Request) -> web.Response:
     page, per_page = page_args(request[query_key])
     result = await request.app[accounts_view_key].list_users(page, per_page)

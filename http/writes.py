@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from timetracker.commands.messages import Written
 from timetracker.domain.values import Stamp
@@ -21,6 +23,7 @@ from timetracker.http.keys import (
     settings_key,
 )
 
+log = logging.getLogger(__name__)
 C = TypeVar("C")
 R = TypeVar("R")
 
@@ -74,9 +77,14 @@ async def settle(
     if written.position is None:
         return headers
     headers[POSITION_HEADER] = str(written.position)
-    caught_up = await request.app[freshness_key].wait_for(
-        projections, written.position, request.app[settings_key].read_your_writes_timeout
-    )
+    try:
+        caught_up = await request.app[freshness_key].wait_for(
+            projections, written.position, request.app[settings_key].read_your_writes_timeout
+        )
+    except RedisError:
+        # The write stands; only the Redis read models cannot show it yet.
+        log.warning("Redis unreachable: read-your-writes wait skipped")
+        caught_up = False
     if not caught_up:
         headers[STALE_HEADER] = "timeout"
     return headers

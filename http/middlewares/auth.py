@@ -11,7 +11,16 @@ from aiohttp.typedefs import Handler
 from timetracker.domain.api_token import token_digest
 from timetracker.http.caller import Caller
 from timetracker.http.errors import ApiError
-from timetracker.http.keys import accounts_view_key, caller_key
+from timetracker.http.keys import (
+    accounts_view_key,
+    caller_key,
+    rate_decision_key,
+    rate_limiter_key,
+    rate_windows_key,
+    token_usage_key,
+)
+from timetracker.http.middlewares.errors import as_api_error
+from timetracker.http.rate_limit import Decision, RateLimiter, Window, rate_limit_headers
 
 API_PREFIX = "/api/v1/"
 TOKEN_FORMAT = re.compile(r"^tt_[A-Za-z0-9_-]{32}$")
@@ -81,19 +90,79 @@ def _forbidden_scope(scope: str, caller: Caller) -> ApiError:
     )
 
 
+def _too_many(decision: Decision) -> ApiError:
+    return ApiError(
+        429,
+        "Too many requests",
+        f"Rate limit exceeded; retry in {decision.retry_after()} seconds.",
+        "rate_limited",
+        headers={**rate_limit_headers(decision), "Retry-After": str(decision.retry_after())},
+    )
+
+
+def _with_headers(exc: Exception, headers: dict[str, str]) -> Exception:
+    """The error as an ApiError carrying `headers` (unknown faults are left alone)."""
+    api_error = as_api_error(exc)
+    if api_error is None:
+        return exc
+    api_error.headers = {**headers, **api_error.headers}
+    return api_error
+
+
+async def _limit_client(request: web.Request, limiter: RateLimiter, windows: list[Window]) -> None:
+    """Count an unauthenticated or failed request against the client IP's own bucket."""
+    decision = await limiter.hit(f"ip:{request.remote or 'unknown'}", windows)
+    if not decision.admitted:
+        raise _too_many(decision)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate API requests and enforce the handler's scope and role."""
+    """Authenticate API requests, count them against their token's rate limits, and enforce
+    the handler's scope and role.
+
+    Open endpoints and failed authentications count against a bucket per client IP, so
+    guessing tokens cannot spend a real token's quota. Every authenticated response, 2xx,
+    4xx or 429, carries the rate-limit headers.
+    """
     route_handler = request.match_info.handler
-    if not request.path.startswith(API_PREFIX) or getattr(route_handler, "__public__", False):
-        return await handler(request)
+    limiter = request.app[rate_limiter_key]
+    windows = request.app[rate_windows_key]
     scope = getattr(route_handler, "__scope__", None)
-    if scope is None:  # no such route: let the router's 404/405 through
+    if not request.path.startswith(API_PREFIX) or scope is None:
+        # open endpoints; unknown routes get the router's 404/405
+        if windows and request.path.startswith(API_PREFIX):
+            await _limit_client(request, limiter, windows)
         return await handler(request)
-    caller = await authenticate(request)
+    try:
+        caller = await authenticate(request)
+    except ApiError:
+        if windows:
+            await _limit_client(request, limiter, windows)
+        raise
+    request[caller_key] = caller
+    await request.app[token_usage_key].touch(caller.token_id)
+    if not windows:
+        return await _authorised(request, handler, caller, scope)
+    counted = not getattr(route_handler, "__uncounted__", False)
+    decision = await limiter.hit(f"token:{caller.token_id}", windows, admit=counted)
+    if counted and not decision.admitted:
+        raise _too_many(decision)
+    request[rate_decision_key] = decision
+    headers = rate_limit_headers(decision)
+    try:
+        response = await _authorised(request, handler, caller, scope)
+    except Exception as exc:  # noqa: BLE001 - re-raised, with the headers added
+        raise _with_headers(exc, headers) from None
+    response.headers.update(headers)
+    return response
+
+
+async def _authorised(
+    request: web.Request, handler: Handler, caller: Caller, scope: str
+) -> web.StreamResponse:
     if not caller.may(scope):
         raise _forbidden_scope(scope, caller)
-    if getattr(route_handler, "__admin_only__", False) and not caller.is_admin:
+    if getattr(request.match_info.handler, "__admin_only__", False) and not caller.is_admin:
         raise ApiError(403, "Forbidden", "This endpoint is for admin users only.", "forbidden")
-    request[caller_key] = caller
     return await handler(request)

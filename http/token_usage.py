@@ -1,0 +1,52 @@
+"""When each API token was last used: written at most once a minute per token, not per request.
+
+This is operational metadata, not a domain fact, so it lives in its own table beside the
+read models rather than in the event log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from timetracker.projections.runner import SCHEMA_LOCK_KEY
+
+TOUCH_INTERVAL_SECONDS = 60
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS token_usage (
+    token_id integer PRIMARY KEY,
+    last_used_at timestamptz NOT NULL
+)
+"""
+
+
+class TokenUsage:
+    """Records token use, skipping tokens this process recorded within the last minute."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+        self._touched: dict[int, float] = {}
+
+    async def create_table(self) -> None:
+        """Create the table if it is missing."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            await conn.execute(CREATE_TABLE)
+
+    async def touch(self, token_id: int) -> None:
+        """Note that the token was used now (a no-op within a minute of the last note)."""
+        now = time.monotonic()
+        if now - self._touched.get(token_id, -TOUCH_INTERVAL_SECONDS) < TOUCH_INTERVAL_SECONDS:
+            return
+        self._touched[token_id] = now
+        async with self.pool.connection() as conn:
+            # Other processes note uses too; the row changes at most once a minute.
+            await conn.execute(
+                "INSERT INTO token_usage (token_id, last_used_at) VALUES (%s, now())"
+                " ON CONFLICT (token_id) DO UPDATE SET last_used_at = excluded.last_used_at"
+                " WHERE token_usage.last_used_at"
+                f" < excluded.last_used_at - interval '{TOUCH_INTERVAL_SECONDS} seconds'",
+                (token_id,),
+            )

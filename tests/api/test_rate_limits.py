@@ -1,0 +1,151 @@
+"""Per-token rate limits: exact sliding windows in Redis, their headers, and the IP bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import redis
+from aiohttp.test_utils import TestClient
+
+from tests.api.conftest import ApiUser
+from tests.api.helpers import error_body
+from tests.conftest import REDIS_URL
+from timetracker.http.keys import read_pool_key, settings_key, time_tracking_key
+from timetracker.ops.accounts import issue_token, register_user
+from timetracker.projections.tracking import wait_for
+
+ApiWith = Callable[..., Awaitable[TestClient]]
+RATE_LIMIT = re.compile(r'^"minute";r=(\d+);t=(\d+), "hour";r=(\d+);t=(\d+)$')
+
+
+async def _user(api: TestClient, username: str, scopes: list[str]) -> ApiUser:
+    store = api.app[time_tracking_key]
+    loop = asyncio.get_running_loop()
+    user_id = await loop.run_in_executor(None, register_user, store, username, None, None, True)
+    issued = await loop.run_in_executor(None, issue_token, store, username, scopes, "t", None)
+    assert await wait_for(api.app[read_pool_key], ["accounts"], issued.position, 5.0)
+    return ApiUser(user_id, username, issued.token)
+
+
+async def test_150_concurrent_requests_get_exactly_100_through(api_with: ApiWith) -> None:
+    api = await api_with(rate_limit_per_minute=100, rate_limit_per_hour=1000)
+    user = await _user(api, "busy", ["read:*"])
+    responses = await asyncio.gather(
+        *[api.get("/api/v1/projects", headers=user.headers) for _ in range(150)]
+    )
+    statuses = [r.status for r in responses]
+    assert statuses.count(200) == 100
+    assert statuses.count(429) == 50
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in responses]
+    assert min(remaining) == 0
+    assert sorted(
+        int(r.headers["X-RateLimit-Remaining"]) for r in responses if r.status == 200
+    ) == list(range(100))
+    for response in responses:
+        if response.status == 429:
+            body = await error_body(response, 429, "rate_limited")
+            assert body["error"] == "Too many requests"
+            retry = int(response.headers["Retry-After"])
+            reset = int(response.headers["X-RateLimit-Reset"])
+            assert 1 <= retry <= 60
+            assert time.time() + retry >= reset - 1
+
+
+async def test_rejected_requests_use_no_quota_and_every_key_expires(api_with: ApiWith) -> None:
+    api = await api_with(rate_limit_per_minute=3, rate_limit_per_hour=10)
+    user = await _user(api, "capped", ["read:*"])
+    statuses = [(await api.get("/api/v1/projects", headers=user.headers)).status for _ in range(6)]
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    prefix = api.app[settings_key].redis_prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = sorted(client.scan_iter(match=f"{prefix}rl:*"))
+    assert len(keys) == 2
+    assert [client.zcard(k) for k in keys] == [3, 3]  # the three 429s were not counted
+    assert all(0 < client.pttl(k) <= 3_600_000 for k in keys)
+    client.close()
+
+
+async def test_the_hour_window_limits_too_and_is_reported_when_tighter(
+    api_with: ApiWith,
+) -> None:
+    api = await api_with(rate_limit_per_minute=10, rate_limit_per_hour=4)
+    user = await _user(api, "hourly", ["read:*"])
+    responses = [await api.get("/api/v1/projects", headers=user.headers) for _ in range(5)]
+    assert [r.status for r in responses] == [200, 200, 200, 200, 429]
+    last_ok = responses[3]
+    assert last_ok.headers["X-RateLimit-Limit"] == "4"
+    assert last_ok.headers["X-RateLimit-Remaining"] == "0"
+    assert int(last_ok.headers["X-RateLimit-Reset"]) - time.time() > 3000
+    assert int(responses[4].headers["Retry-After"]) > 3000
+
+
+async def test_headers_follow_the_ietf_draft_syntax_on_2xx_and_4xx(api_with: ApiWith) -> None:
+    api = await api_with(rate_limit_per_minute=100, rate_limit_per_hour=1000)
+    user = await _user(api, "reader", ["read:projects"])
+    ok = await api.get("/api/v1/projects", headers=user.headers)
+    missing = await api.get("/api/v1/projects/999", headers=user.headers)
+    forbidden = await api.get("/api/v1/clients", headers=user.headers)
+    invalid = await api.get("/api/v1/projects?page=0", headers=user.headers)
+    for response, status, remaining in (
+        (ok, 200, 99),
+        (missing, 404, 98),
+        (forbidden, 403, 97),
+        (invalid, 400, 96),
+    ):
+        assert response.status == status
+        headers = response.headers
+        assert headers["RateLimit-Policy"] == '"minute";q=100;w=60, "hour";q=1000;w=3600'
+        match = RATE_LIMIT.match(headers["RateLimit"])
+        assert match, headers["RateLimit"]
+        assert int(match.group(1)) == remaining
+        assert int(match.group(3)) == remaining + 900
+        assert 0 < int(match.group(2)) <= 60
+        assert headers["X-RateLimit-Limit"] == "100"
+        assert headers["X-RateLimit-Remaining"] == str(remaining)
+        assert abs(int(headers["X-RateLimit-Reset"]) - (time.time() + 60)) <= 2
+
+
+async def test_the_rate_limit_endpoint_reports_both_windows_without_counting(
+    api_with: ApiWith,
+) -> None:
+    api = await api_with(rate_limit_per_minute=5, rate_limit_per_hour=50)
+    user = await _user(api, "curious", ["read:projects"])
+    await api.get("/api/v1/projects", headers=user.headers)
+    first = await (await api.get("/api/v1/rate-limit", headers=user.headers)).json()
+    second = await (await api.get("/api/v1/rate-limit", headers=user.headers)).json()
+    assert first == second
+    minute, hour = first["rate_limit"]["minute"], first["rate_limit"]["hour"]
+    assert (minute["limit"], minute["remaining"], minute["window_seconds"]) == (5, 4, 60)
+    assert (hour["limit"], hour["remaining"], hour["window_seconds"]) == (50, 49, 3600)
+    assert abs(minute["reset"] - (time.time() + 60)) <= 2
+
+
+async def test_guessing_tokens_spends_the_client_ip_bucket_not_the_victims_quota(
+    api_with: ApiWith,
+) -> None:
+    api = await api_with(rate_limit_per_minute=5, rate_limit_per_hour=100)
+    victim = await _user(api, "victim", ["read:*"])
+    guesses = [
+        await api.get("/api/v1/projects", headers={"Authorization": f"Bearer tt_{n:032d}"})
+        for n in range(7)
+    ]
+    assert [r.status for r in guesses] == [401] * 5 + [429] * 2
+    assert "X-RateLimit-Remaining" not in guesses[0].headers
+    info = await api.get("/api/v1/info")
+    assert info.status == 429  # open endpoints share the IP bucket
+    quota = await (await api.get("/api/v1/rate-limit", headers=victim.headers)).json()
+    assert quota["rate_limit"]["minute"]["remaining"] == 5
+
+
+async def test_without_limits_configured_no_headers_are_sent(
+    api: TestClient, admin: ApiUser
+) -> None:
+    response = await api.get("/api/v1/projects", headers=admin.headers)
+    assert response.status == 200
+    assert "X-RateLimit-Limit" not in response.headers
+    assert (await (await api.get("/api/v1/rate-limit", headers=admin.headers)).json()) == {
+        "rate_limit": {}
+    }
