@@ -145,7 +145,7 @@ class TimeEntriesView:
         if where_.start is not None:
             conditions.append(sql.SQL("start_time >= %(start)s"))
         if where_.end is not None:
-            conditions.append(sql.SQL("start_time <= %(end)s"))
+            conditions.append(sql.SQL("start_time < %(end)s"))  # `end` is exclusive
         if where_.billable is not None:
             conditions.append(sql.SQL("billable = %(billable)s"))
         if not where_.include_active:
