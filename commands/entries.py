@@ -85,7 +85,11 @@ class EntryCommands(TaskCommands):
             task_id = values.get(
                 "task_id", entry.task_id if project_id == entry.project_id else None
             )
-            task = self._task_reference(task_id)
+            if task_id is not None and task_id == entry.task_id and project_id == entry.project_id:
+                # The entry keeps its task, which may have been deleted since (entries stay).
+                task = self.load(Task, "task", task_id)
+            else:
+                task = self._task_reference(task_id)
             was_running = entry.is_running
             entry.edit(values, project, task, cmd.stamp)
             versions.append(entry.version)

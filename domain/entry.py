@@ -48,10 +48,15 @@ def _check_times(start: datetime, end: datetime | None) -> None:
         raise InvalidValueError("end_time", "Must be after start_time.")
 
 
-def _check_project_and_task(project: Project, task: Task | None) -> None:
+def _check_project_and_task(
+    project: Project, task: Task | None, kept_task_id: int | None = None
+) -> None:
+    """`kept_task_id`: the entry's current task, which stays valid after it is deleted."""
     if project.is_archived:
         raise ProjectIsArchivedError(f"Project {project.number} is archived.")
-    if task is not None and (task.deleted or task.project_id != project.number):
+    if task is None:
+        return
+    if (task.deleted and task.number != kept_task_id) or task.project_id != project.number:
         raise InvalidValueError("task_id", f"Task {task.number} is not a task of this project.")
 
 
@@ -170,7 +175,7 @@ class Entry(Aggregate):
             raise InvalidValueError("end_time", "An entry's end cannot be removed.")
         proposed["project_id"] = project.number
         proposed["task_id"] = None if task is None else task.number
-        _check_project_and_task(project, task)
+        _check_project_and_task(project, task, kept_task_id=self.task_id)
         start = proposed.get("start_time", self.start_time)
         end = proposed.get("end_time", self.end_time)
         _check_times(start, end)
