@@ -43,7 +43,7 @@ class TimeEntriesProjection(Projection):
                 task_id integer,
                 start_time timestamptz NOT NULL,
                 end_time timestamptz,
-                duration_seconds integer,
+                duration_seconds bigint,
                 notes text,
                 tags text,
                 billable boolean NOT NULL,
