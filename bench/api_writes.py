@@ -1,7 +1,8 @@
 """Write and read throughput of the API: create N projects over HTTP, then read each back.
 
 Starts `timetracker serve` on DATABASE_URL and REDIS_URL (required: the benchmark writes
-there, so use a scratch database), issues a token for a user of its own, and prints
+there, so use a scratch database; its Redis keys get a prefix of their own and are deleted
+at the end), issues a token for a user of its own, and prints
 requests/s, p50 and p99 for the writes (each waits for read-your-writes) and the reads.
 
     DATABASE_URL=... REDIS_URL=... python bench/api_writes.py --projects 500 --concurrency 8
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 import aiohttp
+import redis
 
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.settings import Settings
@@ -82,12 +84,13 @@ def bench_token(settings: Settings) -> str:
         store.close()
 
 
-def start_server(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_server(port: int, redis_prefix: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
     """`timetracker serve` on `port`, logging to `log` (shown if it fails to start)."""
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "REDIS_PREFIX": redis_prefix,
         "RATE_LIMIT_PER_MINUTE": NO_LIMIT,
         "RATE_LIMIT_PER_HOUR": NO_LIMIT,
     }
@@ -186,8 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     token = bench_token(settings)
     port = free_port()
+    # Keys of its own (Redis read models rebuilt from the log, rate-limit windows), deleted
+    # afterwards, so it never shares Redis state with a server on another database.
+    redis_prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     with tempfile.TemporaryFile() as log:
-        server = start_server(port, log)
+        server = start_server(port, redis_prefix, log)
         try:
             asyncio.run(
                 benchmark(
@@ -205,7 +211,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+            delete_keys(settings.redis_url, redis_prefix)
     return 0
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key under `prefix`."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":
