@@ -7,7 +7,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from timetracker.domain.task import TASK_PRIORITIES, TASK_STATUSES
-from timetracker.http.schemas.common import PageQuery, PaginationSchema, Text, ref_id
+from timetracker.http.schemas.common import (
+    PageQuery,
+    PaginationSchema,
+    QueryInteger,
+    Text,
+    ref_id,
+)
 
 
 class Priority(fields.Raw):
@@ -39,7 +45,7 @@ class UpdateTaskRequest(Schema):
 
 
 class TaskListQuery(PageQuery):
-    project_id = fields.Integer(validate=validate.Range(min=1, max=2_147_483_647))
+    project_id = QueryInteger(validate=validate.Range(min=1, max=2_147_483_647))
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
 
 

@@ -11,6 +11,7 @@ from timetracker.http.schemas.common import (
     PageQuery,
     PaginationSchema,
     QueryBoolean,
+    QueryInteger,
     StrictBoolean,
     Text,
     UtcDateTime,
@@ -59,8 +60,8 @@ class UpdateEntryRequest(Schema):
 
 
 class EntryListQuery(PageQuery):
-    project_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    project_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
+    user_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
     start_date = DateOrDateTime()
     end_date = DateOrDateTime()
     billable = QueryBoolean()
@@ -122,8 +123,8 @@ class TimerStartResponse(Schema):
 class SummaryQuery(Schema):
     start_date = DateOrDateTime()
     end_date = DateOrDateTime()
-    project_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    project_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
+    user_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class ProjectSummarySchema(Schema):
