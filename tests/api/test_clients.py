@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -276,3 +277,24 @@ async def test_restoring_an_archived_client_whose_name_was_taken_meanwhile_is_re
 
     await error_body(response, 409, "name_taken")
     assert (await _get(api, admin, old["id"]))["status"] == "archived"
+
+
+async def test_concurrent_creations_with_one_name_let_exactly_one_through(
+    api: TestClient, admin: ApiUser, count_events: CountEvents
+) -> None:
+    before = await count_events()
+
+    responses = await asyncio.gather(
+        *[
+            api.post("/api/v1/clients", json={"name": name}, headers=admin.headers)
+            for name in ["Race"] * 5 + ["RACE"] * 5
+        ]
+    )
+
+    assert sorted(r.status for r in responses) == [201] + [409] * 9
+    for response in responses:
+        if response.status == 409:
+            await error_body(response, 409, "name_taken")
+    listed = await _list(api, admin)
+    assert [c["name"].lower() for c in listed["clients"]] == ["race"]
+    assert await count_events() == before + 2  # ClientCreated and the name's claim

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -160,3 +161,30 @@ async def test_each_write_is_visible_to_the_very_next_read(
         assert [item["id"] for item in (await archived.json())[collection]][-1] == shown["id"]
         assert "X-Read-Your-Writes" not in archive.headers
         assert (await create.json())[key]["id"] == shown["id"]
+
+
+@pytest.mark.parametrize("collection", RESOURCES)
+async def test_of_concurrent_writes_naming_one_version_exactly_one_succeeds(
+    api: TestClient, admin: ApiUser, count_events: CountEvents, collection: str
+) -> None:
+    current = await _version_two(api, admin, collection)
+    path = f"/api/v1/{collection}/{current['id']}"
+    before = await count_events()
+
+    responses = await asyncio.gather(
+        *[
+            api.patch(
+                path,
+                json={"name": f"Writer {number}"},
+                headers={**admin.headers, "If-Match": '"2"'},
+            )
+            for number in range(8)
+        ]
+    )
+
+    assert sorted(r.status for r in responses) == [200] + [412] * 7
+    (winner,) = [r for r in responses if r.status == 200]
+    etag, shown = await _fetch(api, admin, path)
+    assert etag == '"3"'
+    assert shown["name"] == (await winner.json())[RESOURCES[collection]]["name"]
+    assert await count_events() == before + (1 if collection == "projects" else 3)

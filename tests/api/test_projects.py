@@ -97,6 +97,12 @@ async def test_every_writable_project_field_is_stored_as_sent(
     assert await _get(api, admin, project["id"]) == project
 
 
+async def test_a_name_may_be_200_characters_long(api: TestClient, admin: ApiUser) -> None:
+    project = await created(api, "/api/v1/projects", {"name": "n" * 200}, admin.headers)
+
+    assert (await _get(api, admin, project["id"]))["name"] == "n" * 200
+
+
 async def test_ids_are_positive_integers_counted_per_resource_type(
     api: TestClient, admin: ApiUser
 ) -> None:

@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser
 from tests.api.helpers import RFC3339_UTC, created
-from timetracker.http.keys import time_tracking_key
+from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import register_user
+from timetracker.projections.tracking import wait_for
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 FOUNDATION_PROJECTIONS = {"accounts", "clients", "projects"}
@@ -58,6 +59,8 @@ async def test_health_reports_event_store_redis_and_each_projection_caught_up(
     await created(api, "/api/v1/clients", {"name": "Acme"}, admin.headers)
     await created(api, "/api/v1/projects", {"name": "Site", "client_id": 1}, admin.headers)
     head = await _event_store_head(settings)
+    # a write waits only for its own read models; let the others reach the head too
+    assert await wait_for(api.app[read_pool_key], sorted(FOUNDATION_PROJECTIONS), head, 5.0)
 
     response = await api.get("/api/v1/health")
 
