@@ -1,0 +1,261 @@
+"""Idempotency-Key on every POST: replays write nothing, a changed body is 422, concurrent
+duplicates write once, and keys are per user and last 24 hours."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.api.conftest import ApiUser, CountEvents, MakeUser
+from tests.api.helpers import error_body
+from tests.api.timekit import (
+    ENTRIES,
+    EVERYTHING,
+    TASKS,
+    TIMER,
+    get_json,
+    listed_entries,
+    new_project,
+)
+from timetracker.http.settings import Settings
+
+ENTRY = {
+    "project_id": 1,
+    "start_time": "2024-01-15T09:00:00Z",
+    "end_time": "2024-01-15T10:00:00Z",
+}
+
+
+def _keyed(user: ApiUser, key: str) -> dict[str, str]:
+    return {**user.headers, "Idempotency-Key": key}
+
+
+async def _same_response(first: Any, second: Any) -> None:
+    assert second.status == first.status
+    assert await second.read() == await first.read()
+    for header in ("Location", "ETag"):
+        assert second.headers.get(header) == first.headers.get(header), header
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (ENTRIES, ENTRY),
+        (TASKS, {"project_id": 1, "name": "Write tests", "priority": 4}),
+        (f"{TIMER}/start", {"project_id": 1, "notes": "go"}),
+        ("/api/v1/projects", {"name": "Second"}),
+        ("/api/v1/clients", {"name": "Acme"}),
+    ],
+)
+async def test_the_same_key_and_body_replay_the_first_response_without_writing(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    by_admin = path.startswith(("/api/v1/projects", "/api/v1/clients"))
+    user = admin if by_admin else alice
+    before = await count_events()
+
+    first = await api.post(path, json=body, headers=_keyed(user, "key-1"))
+    written = await count_events()
+    replays = [await api.post(path, json=body, headers=_keyed(user, "key-1")) for _ in range(3)]
+
+    assert first.status == 201, await first.text()
+    assert written > before
+    for replay in replays:
+        await _same_response(first, replay)
+    assert await count_events() == written
+    # the resource exists once
+    location = first.headers["Location"]
+    assert (await api.get(location, headers=user.headers)).status == 200
+    collection = location.rsplit("/", 1)[0]
+    listed = await get_json(api, f"{collection}?include_active=true", user)
+    assert listed["pagination"]["total"] == (2 if path.endswith("projects") else 1)
+
+
+async def test_a_used_key_with_another_body_or_path_is_422_and_writes_nothing(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    first = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "k"))
+    assert first.status == 201
+    before = await count_events()
+
+    other_body = await api.post(
+        ENTRIES, json={**ENTRY, "notes": "different"}, headers=_keyed(alice, "k")
+    )
+    other_path = await api.post(
+        f"{TIMER}/start", json={"project_id": 1}, headers=_keyed(alice, "k")
+    )
+
+    for response in (other_body, other_path):
+        body = await error_body(response, 422, "idempotency_key_reused")
+        assert body["error"] == "Idempotency key reused"
+    assert await count_events() == before
+    assert len(await listed_entries(api, alice, "include_active=true")) == 1
+    assert (await get_json(api, f"{TIMER}/status", alice))["active"] is False
+    # the original body still replays
+    await _same_response(first, await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "k")))
+
+
+async def test_keys_belong_to_their_user(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    bob = await make_user("bob", EVERYTHING)
+    before = await count_events()
+
+    mine = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "shared"))
+    theirs = await api.post(ENTRIES, json=ENTRY, headers=_keyed(bob, "shared"))
+
+    assert (mine.status, theirs.status) == (201, 201)
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert (await mine.json())["time_entry"]["user_id"] == alice.id
+    assert (await theirs.json())["time_entry"]["user_id"] == bob.id
+    assert await count_events() == before + 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "events"),
+    [
+        (ENTRIES, ENTRY, 1),
+        (f"{TIMER}/start", {"project_id": 1}, 3),
+        (TASKS, {"project_id": 1, "name": "Once"}, 1),
+        ("/api/v1/projects", {"name": "P"}, 1),
+    ],
+)
+async def test_concurrent_duplicates_write_once_and_all_get_the_first_response(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    path: str,
+    body: dict[str, Any],
+    events: int,
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    before = await count_events()
+
+    responses = await asyncio.gather(
+        *[api.post(path, json=body, headers=_keyed(alice, "together")) for _ in range(10)]
+    )
+
+    assert [r.status for r in responses] == [201] * 10
+    bodies = [await r.read() for r in responses]
+    assert len(set(bodies)) == 1
+    originals = [r for r in responses if "Idempotent-Replayed" not in r.headers]
+    assert len(originals) == 1
+    assert await count_events() == before + events
+    collection = {TASKS: TASKS, "/api/v1/projects": "/api/v1/projects"}.get(path, ENTRIES)
+    listed = await get_json(api, f"{collection}?include_active=true", alice)
+    assert listed["pagination"]["total"] == (2 if collection.endswith("projects") else 1)
+
+
+async def test_stopping_a_timer_with_a_key_is_replayed_not_repeated(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    started = await api.post(f"{TIMER}/start", json={"project_id": 1}, headers=alice.headers)
+    assert started.status == 201
+    first = await api.post(f"{TIMER}/stop", headers=_keyed(alice, "stop-1"))
+    assert first.status == 200, await first.text()
+    second_timer = await api.post(f"{TIMER}/start", json={"project_id": 1}, headers=alice.headers)
+    assert second_timer.status == 201
+    before = await count_events()
+
+    replay = await api.post(f"{TIMER}/stop", headers=_keyed(alice, "stop-1"))
+
+    await _same_response(first, replay)
+    assert await count_events() == before
+    status = await get_json(api, f"{TIMER}/status", alice)
+    assert status["timer"]["id"] == (await second_timer.json())["timer"]["id"]
+
+
+async def test_a_refused_request_is_replayed_as_refused_and_never_writes(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    bad = {**ENTRY, "end_time": ENTRY["start_time"]}
+    before = await count_events()
+
+    first = await api.post(ENTRIES, json=bad, headers=_keyed(alice, "bad"))
+    replay = await api.post(ENTRIES, json=bad, headers=_keyed(alice, "bad"))
+
+    assert list((await error_body(first, 400, "validation_error"))["errors"]) == ["end_time"]
+    await _same_response(first, replay)
+    stopped = await api.post(f"{TIMER}/stop", headers=_keyed(alice, "nothing-runs"))
+    await error_body(stopped, 409, "no_active_timer")
+    assert await count_events() == before
+    # the refusal is what the key means from now on: a later timer does not change it
+    assert (
+        await api.post(f"{TIMER}/start", json={"project_id": 1}, headers=alice.headers)
+    ).status == 201
+    again = await api.post(f"{TIMER}/stop", headers=_keyed(alice, "nothing-runs"))
+    await _same_response(stopped, again)
+    assert (await get_json(api, f"{TIMER}/status", alice))["active"] is True
+
+
+async def test_a_key_older_than_24_hours_is_free_again(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    settings: Settings,
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    first = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "old"))
+    assert first.status == 201
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '23 hours 59 minutes'"
+        )
+    still = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "old"))
+    await _same_response(first, still)
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    before = await count_events()
+
+    fresh = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "old"))
+
+    assert fresh.status == 201, await fresh.text()
+    assert "Idempotent-Replayed" not in fresh.headers
+    assert (await fresh.json())["time_entry"]["id"] != (await first.json())["time_entry"]["id"]
+    assert await count_events() == before + 1
+
+
+async def test_a_malformed_key_is_400_and_writes_nothing(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    before = await count_events()
+
+    for key in ("k" * 256, "has space", "tab\tkey", ""):
+        response = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, key))
+        errors = (await error_body(response, 400, "validation_error"))["errors"]
+        assert list(errors) == ["Idempotency-Key"], (key, errors)
+    assert await count_events() == before
+    assert await listed_entries(api, alice) == []
+    # without a token the key does not matter: 401 first
+    await error_body(
+        await api.post(ENTRIES, json=ENTRY, headers={"Idempotency-Key": "anon"}),
+        401,
+        "unauthorized",
+    )
