@@ -25,6 +25,7 @@ FULL_CLIENT = {
 async def _list(api: TestClient, user: ApiUser, query: str = "") -> dict[str, Any]:
     response = await api.get(f"/api/v1/clients{query}", headers=user.headers)
     assert response.status == 200, await response.text()
+    assert response.content_type == "application/json"
     body: dict[str, Any] = await response.json()
     assert set(body) == {"clients", "pagination"}
     assert set(body["pagination"]) == PAGINATION_KEYS

@@ -14,6 +14,7 @@ from tests.api.helpers import PAGINATION_KEYS, RFC3339_UTC, created, error_body,
 async def _list(api: TestClient, user: ApiUser, query: str = "") -> dict[str, Any]:
     response = await api.get(f"/api/v1/projects{query}", headers=user.headers)
     assert response.status == 200, await response.text()
+    assert response.content_type == "application/json"
     body: dict[str, Any] = await response.json()
     assert set(body) == {"projects", "pagination"}
     assert set(body["pagination"]) == PAGINATION_KEYS
@@ -95,6 +96,38 @@ async def test_every_writable_project_field_is_stored_as_sent(
     assert {key: project[key] for key in values} == values
     assert project["client"] == "Acme"
     assert await _get(api, admin, project["id"]) == project
+
+
+async def test_values_come_back_exactly_as_sent(api: TestClient, admin: ApiUser) -> None:
+    cases = [
+        {"name": "Zero", "hourly_rate": 0, "estimated_hours": 0, "billable": False},
+        {"name": "Fractions", "hourly_rate": 0.1, "estimated_hours": 123456789.123456},
+        {"name": "Maximum", "hourly_rate": 1_000_000_000},
+        {"name": "Unicode \u00e9\u4e2d\U0001f600", "description": ""},
+    ]
+    for values in cases:
+        project = await created(api, "/api/v1/projects", values, admin.headers)
+
+        assert {key: project[key] for key in values} == values
+        shown = await _get(api, admin, project["id"])
+        assert {key: shown[key] for key in values} == values
+
+
+async def test_an_update_that_changes_nothing_writes_no_event(
+    api: TestClient, admin: ApiUser, count_events: CountEvents
+) -> None:
+    project = await created(api, "/api/v1/projects", {"name": "Same"}, admin.headers)
+    before = await count_events()
+
+    for values in ({}, {"name": "Same"}, {"billable": True, "description": None}):
+        response = await api.patch(
+            f"/api/v1/projects/{project['id']}", json=values, headers=admin.headers
+        )
+
+        assert response.status == 200
+        assert response.headers["ETag"] == '"1"'
+        assert (await response.json())["project"] == project
+    assert await count_events() == before
 
 
 async def test_a_name_may_be_200_characters_long(api: TestClient, admin: ApiUser) -> None:
