@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -26,3 +27,8 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         """Change the tables for one event; ignore events of no interest."""
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
+        """Change the tables for a batch of events, in order (one transaction)."""
+        for event in events:
+            self.apply(cursor, event)

@@ -10,7 +10,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from timetracker.projections.redis_runner import tracking_key
+from timetracker.projections.redis_runner import live_key, tracking_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 
 
@@ -40,12 +40,17 @@ class Freshness:
         return {str(n): int(p) for n, p in rows if wanted is None or n in wanted}
 
     async def redis_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
-        """Positions of the Redis read models (all, or those in `wanted`)."""
-        names = sorted(
-            REDIS_PROJECTION_NAMES if wanted is None else wanted & REDIS_PROJECTION_NAMES
-        )
-        values = await self.redis.mget([tracking_key(self.prefix, n) for n in names])
-        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
+        """Positions of the live Redis read models (0 while none is live)."""
+        names = sorted(REDIS_PROJECTION_NAMES & (wanted or REDIS_PROJECTION_NAMES))
+        result: dict[str, int] = {}
+        for name in names:
+            generation = await self.redis.get(live_key(self.prefix, name))
+            if generation is None:
+                result[name] = 0
+                continue
+            value = await self.redis.get(tracking_key(self.prefix, name, int(generation)))
+            result[name] = int(value or 0)
+        return result
 
     async def head(self) -> int:
         """The position of the last event in the store."""

@@ -1,4 +1,11 @@
-"""Runs Redis projections: batches of events folded in memory, written with MULTI/EXEC."""
+"""Runs Redis projections: batches of events folded in memory, written with MULTI/EXEC.
+
+Each build of a Redis read model (a generation) keeps its keys under a prefix of its own,
+`<prefix><name>:g<n>:`, with its log position beside them; `<prefix>live:<name>` names the
+generation readers use. It is set only once a generation has caught up with the log, so
+after Redis loses its data readers find no live generation and answer 503 until the
+runner has rebuilt one, never wrong numbers.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,27 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
 
+from timetracker.projections.leadership import Leadership
 from timetracker.projections.runner import LogFollower
 
 
-def tracking_key(prefix: str, name: str) -> str:
-    """The Redis key holding a Redis projection's position."""
-    return f"{prefix}tracking:{name}"
+def live_key(prefix: str, name: str) -> str:
+    """The key naming the generation of a Redis read model that readers use."""
+    return f"{prefix}live:{name}"
+
+
+def generation_prefix(prefix: str, name: str, generation: int) -> str:
+    """The prefix of every key of one generation of a Redis read model."""
+    return f"{prefix}{name}:g{generation}:"
+
+
+def tracking_key(prefix: str, name: str, generation: int) -> str:
+    """The key holding a generation's log position."""
+    return f"{generation_prefix(prefix, name, generation)}position"
+
+
+class ReadModelUnavailableError(RuntimeError):
+    """A Redis read model is being rebuilt (after Redis lost its data): answer 503."""
 
 
 @dataclass
@@ -33,7 +55,7 @@ class RedisWrites:
 class RedisProjection(ABC):
     """A read model in Redis: which keys a batch needs to read, and how it changes them.
 
-    Keys are relative; the runner adds the configured prefix.
+    Keys are relative; the runner adds the generation's prefix.
     """
 
     name: str
@@ -55,27 +77,59 @@ class RedisProjection(ABC):
 class RedisProjectionRunner(LogFollower):
     """Applies the log to one Redis projection, 500 events per MULTI/EXEC.
 
-    The position key is WATCHed while the batch is read and folded: if another runner
-    moves it first, EXEC fails and this runner continues from the newer position.
+    Without a `generation` it maintains the live one (or builds the first). The position
+    key is WATCHed while a batch is read and folded: if another runner moves it first,
+    EXEC fails and this runner continues from the newer position.
     """
 
     def __init__(
-        self, store: Application[Any], projection: RedisProjection, redis_url: str, prefix: str
+        self,
+        store: Application[Any],
+        projection: RedisProjection,
+        redis_url: str,
+        prefix: str,
+        leadership: Leadership | None = None,
+        generation: int | None = None,
     ) -> None:
-        super().__init__(store)
+        super().__init__(store, leadership)
         self.projection = projection
         self.name = projection.name
         self.prefix = prefix
+        self.follows_live = generation is None
+        self.generation = generation or 1
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
-        self._tracking_key = tracking_key(prefix, projection.name)
 
     def close(self) -> None:
         self.client.close()
 
+    @property
+    def lead_name(self) -> str:
+        # A Redis read model is one per keyspace: runners on other prefixes lead their own.
+        return f"{self.prefix}{self.name}"
+
+    @property
+    def _tracking_key(self) -> str:
+        return tracking_key(self.prefix, self.name, self.generation)
+
+    def _live_generation(self) -> int | None:
+        value = self.client.get(live_key(self.prefix, self.name))
+        return None if value is None else int(value)
+
     def stored_position(self) -> int:
+        if self.follows_live:
+            self.generation = self._live_generation() or self.generation
         return int(self.client.get(self._tracking_key) or 0)
 
+    def caught_up(self) -> None:
+        """Publish a first (or rebuilt-after-loss) generation once it has the whole log."""
+        if self.follows_live:
+            self.client.set(live_key(self.prefix, self.name), self.generation, nx=True)
+
     def _apply(self, notifications: Sequence[Notification]) -> None:
+        if self.follows_live and (live := self._live_generation()) not in (None, self.generation):
+            self.generation = live  # a rebuild switched generations
+            self.position = self.stored_position()
+            return
         events = [self.store.mapper.to_domain_event(n) for n in notifications]
         last = notifications[-1].id
         with self.client.pipeline() as pipe:
@@ -86,11 +140,12 @@ class RedisProjectionRunner(LogFollower):
                     self.position = stored
                     return
                 keys = self.projection.keys_to_read(events)
-                values: list[Any] = pipe.mget([self.prefix + k for k in keys]) if keys else []
+                data = generation_prefix(self.prefix, self.name, self.generation)
+                values: list[Any] = pipe.mget([data + k for k in keys]) if keys else []
                 writes = RedisWrites()
                 self.projection.fold(events, dict(zip(keys, values, strict=True)), writes)
                 pipe.multi()
-                self._queue(pipe, writes)
+                _queue(pipe, data, writes)
                 pipe.set(self._tracking_key, last)
                 pipe.execute()
             except redis.WatchError:
@@ -98,17 +153,26 @@ class RedisProjectionRunner(LogFollower):
                 return
         self.position = last
 
-    def _queue(self, pipe: Any, writes: RedisWrites) -> None:
-        for (key, name), amount in writes.increments.items():
-            if amount:
-                pipe.hincrby(self.prefix + key, name, amount)
-        for (key, name), value in writes.hash_values.items():
-            if value is None:
-                pipe.hdel(self.prefix + key, name)
-            else:
-                pipe.hset(self.prefix + key, name, value)
-        for key, value in writes.values.items():
-            if value is None:
-                pipe.delete(self.prefix + key)
-            else:
-                pipe.set(self.prefix + key, value)
+
+def _queue(pipe: Any, data: str, writes: RedisWrites) -> None:
+    for (key, name), amount in writes.increments.items():
+        if amount:
+            pipe.hincrby(data + key, name, amount)
+    for (key, name), value in writes.hash_values.items():
+        if value is None:
+            pipe.hdel(data + key, name)
+        else:
+            pipe.hset(data + key, name, value)
+    for key, value in writes.values.items():
+        if value is None:
+            pipe.delete(data + key)
+        else:
+            pipe.set(data + key, value)
+
+
+async def live_prefix(client: Any, prefix: str, name: str) -> str:
+    """The key prefix of the live generation (redis.asyncio client); 503 if there is none."""
+    value = await client.get(live_key(prefix, name))
+    if value is None:
+        raise ReadModelUnavailableError(f"The {name} read model is being rebuilt.")
+    return generation_prefix(prefix, name, int(value))

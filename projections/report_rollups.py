@@ -17,7 +17,7 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.entry import Entry
-from timetracker.projections.redis_runner import RedisProjection, RedisWrites
+from timetracker.projections.redis_runner import RedisProjection, RedisWrites, live_prefix
 
 
 def _entry_key(event: DomainEventProtocol[Any]) -> str:
@@ -136,9 +136,10 @@ class ReportRollupsView:
         """Per-project totals for the days `first`..`last` (inclusive)."""
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         keys = [all_day_key(d) if user_id is None else user_day_key(user_id, d) for d in days]
+        data = await live_prefix(self.client, self.prefix, ReportRollupsProjection.name)
         async with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hgetall(self.prefix + key)
+                pipe.hgetall(data + key)
             hashes = await pipe.execute()
         sums: dict[int, list[int]] = {}
         for fields in hashes:

@@ -1,4 +1,11 @@
-"""Runs projections: follows the event log and applies it in batches, exactly once."""
+"""Runs projections: follows the event log and applies it in batches, exactly once.
+
+Each PostgreSQL read model lives in a schema of its own per build (a generation:
+`rm_<name>_g<n>`), and views in `public` with the tables' names point at the live
+generation. Readers query the views; a runner writes into its generation's schema.
+A rebuild fills a new generation beside the live one and switches the views over in one
+transaction (see `rebuild.py`).
+"""
 
 from __future__ import annotations
 
@@ -11,26 +18,55 @@ from typing import Any
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from psycopg import sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
+from timetracker.projections.leadership import Leadership
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 IDLE_POLL_SECONDS = 1.0
+LEADER_RETRY_SECONDS = 1.0
 SCHEMA_LOCK_KEY = 7_410_001  # advisory lock: one process at a time creates tables
 
 
+def generation_schema(name: str, generation: int) -> str:
+    """The schema holding one generation of a PostgreSQL read model."""
+    return f"rm_{name}_g{generation}"
+
+
+def create_tables(cursor: psycopg.Cursor[Any], projection: Projection, schema: str) -> None:
+    """Create a projection's tables in `schema` (idempotent)."""
+    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    cursor.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))
+    for statement in projection.create_statements():
+        cursor.execute(statement)  # type: ignore[arg-type]
+    cursor.execute("SET LOCAL search_path TO public")
+
+
+def point_views(cursor: psycopg.Cursor[Any], projection: Projection, schema: str) -> None:
+    """Make `public.<table>` show the tables of `schema`."""
+    for table in projection.tables:
+        cursor.execute(
+            sql.SQL("CREATE OR REPLACE VIEW public.{} AS SELECT * FROM {}.{}").format(
+                sql.Identifier(table), sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+
+
 def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
-    """Create the tracking table and every projection's tables (idempotent, race-free)."""
+    """Create the tracking table and every projection's live tables and views (idempotent)."""
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
         cursor.execute(tracking.CREATE_TRACKING_TABLE)
         for projection in projections:
-            for statement in projection.create_statements():
-                cursor.execute(statement)  # type: ignore[arg-type]
-            tracking.register(cursor, projection.name)
+            row = tracking.read_row(cursor, projection.name)
+            schema = row[1] if row and row[1] else generation_schema(projection.name, 1)
+            create_tables(cursor, projection, schema)
+            point_views(cursor, projection, schema)
+            tracking.register(cursor, projection.name, schema)
 
 
 class LogFollower(ABC):
@@ -38,15 +74,18 @@ class LogFollower(ABC):
 
     Subclasses apply one batch atomically together with the new position, and refuse a
     batch when the stored position is not the one they read from (another runner moved
-    on), so an event is never applied twice.
+    on), so an event is never applied twice. `run` follows the log only while this
+    runner leads its projection (a PostgreSQL advisory lock), so that across processes
+    one runner works and the others stand by to take over (see `leadership.py`).
     """
 
     name: str
 
-    def __init__(self, store: Application[Any]) -> None:
+    def __init__(self, store: Application[Any], leadership: Leadership | None = None) -> None:
         self.store = store
         self.position = 0
         self.wake = threading.Event()
+        self.leadership = leadership
 
     @abstractmethod
     def stored_position(self) -> int:
@@ -60,22 +99,39 @@ class LogFollower(ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def catch_up(self) -> int:
-        """Apply every event recorded so far; returns how many were read."""
+    def lead(self) -> bool:
+        """True while this runner may work (always, without a shared leadership)."""
+        return self.leadership is None or self.leadership.lead(self.lead_name)
+
+    @property
+    def lead_name(self) -> str:
+        """What this runner's lead is named after: its read model."""
+        return self.name
+
+    def caught_up(self) -> None:  # noqa: B027 - a hook; most runners need nothing here
+        """Called after a catch-up that reached the end of the log."""
+
+    def catch_up(self, stop_at: int | None = None) -> int:
+        """Apply every event recorded so far (up to `stop_at`); returns how many were read."""
         self.position = self.stored_position()
         done = 0
-        while True:
+        while stop_at is None or self.position < stop_at:
             notifications = self.store.recorder.select_notifications(
-                start=self.position, limit=BATCH_SIZE, inclusive_of_start=False
+                start=self.position, limit=BATCH_SIZE, stop=stop_at, inclusive_of_start=False
             )
             if not notifications:
-                return done
+                break
             self._apply(notifications)
             done += len(notifications)
+        self.caught_up()
+        return done
 
     def run(self, stop: threading.Event) -> None:
-        """Catch up, then follow the log until `stop` is set."""
+        """While leading, catch up and follow the log until `stop` is set."""
         while not stop.is_set():
+            if not self.lead():
+                stop.wait(LEADER_RETRY_SECONDS)
+                continue
             self.wake.clear()
             try:
                 self.catch_up()
@@ -88,13 +144,25 @@ class LogFollower(ABC):
 
 
 class ProjectionRunner(LogFollower):
-    """Applies the log to one PostgreSQL projection, 500 events per transaction."""
+    """Applies the log to one PostgreSQL projection, 500 events per transaction.
 
-    def __init__(self, store: Application[Any], projection: Projection, conninfo: str) -> None:
-        super().__init__(store)
+    `tracking_name` is the projection's own name for the live read model; a rebuild
+    runs a second runner under another tracking name into a new generation's schema.
+    """
+
+    def __init__(
+        self,
+        store: Application[Any],
+        projection: Projection,
+        conninfo: str,
+        tracking_name: str | None = None,
+        leadership: Leadership | None = None,
+    ) -> None:
+        super().__init__(store, leadership)
         self.projection = projection
-        self.name = projection.name
+        self.name = tracking_name or projection.name
         self.conninfo = conninfo
+        self.schema: str | None = None
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -110,20 +178,25 @@ class ProjectionRunner(LogFollower):
     def stored_position(self) -> int:
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SELECT position FROM projection_tracking WHERE name = %s", (self.name,))
-            row = cursor.fetchone()
-        return int(row[0]) if row else 0
+            row = tracking.read_row(cursor, self.name)
+        if row is None:
+            return 0
+        self.schema = row[1]
+        return row[0]
 
     def _apply(self, notifications: Sequence[Notification]) -> None:
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cursor:
-            stored = tracking.lock_position(cursor, self.name)
-            if stored != self.position:
-                # Another runner moved on; pick up from where it is.
-                self.position = stored
+            stored, schema = tracking.lock_row(cursor, self.name)
+            if stored != self.position or schema != self.schema:
+                # Another runner moved on, or a rebuild switched generations: pick up there.
+                self.position, self.schema = stored, schema
                 return
-            for notification in notifications:
-                event = self.store.mapper.to_domain_event(notification)
-                self.projection.apply(cursor, event)
+            if schema is not None:
+                cursor.execute(
+                    sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
+                )
+            events = [self.store.mapper.to_domain_event(n) for n in notifications]
+            self.projection.apply_batch(cursor, events)
             tracking.move_position(cursor, self.name, notifications[-1].id)
         self.position = notifications[-1].id

@@ -9,7 +9,7 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.timer import Timer, timer_id
-from timetracker.projections.redis_runner import RedisProjection, RedisWrites
+from timetracker.projections.redis_runner import RedisProjection, RedisWrites, live_prefix
 
 TIMERS_KEY = "timers"
 
@@ -41,5 +41,6 @@ class RunningTimersView:
 
     async def running_entry_id(self, user_id: int) -> int | None:
         """The id of the user's running entry, or None."""
-        value = await self.client.hget(self.prefix + TIMERS_KEY, timer_id(user_id).hex)
+        data = await live_prefix(self.client, self.prefix, RunningTimersProjection.name)
+        value = await self.client.hget(data + TIMERS_KEY, timer_id(user_id).hex)
         return None if value is None else int(value)

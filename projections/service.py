@@ -12,6 +12,7 @@ from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections.base import Projection
+from timetracker.projections.leadership import Leadership
 from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
 from timetracker.projections.runner import LogFollower, ProjectionRunner
 
@@ -37,13 +38,15 @@ class ProjectionService:
     ) -> None:
         self.store = store
         self.conninfo = conninfo
+        self.leadership = Leadership(conninfo)
         self.runners: list[LogFollower] = [
-            ProjectionRunner(store, p, conninfo) for p in projections
+            ProjectionRunner(store, p, conninfo, leadership=self.leadership) for p in projections
         ]
         if redis_projections:
             assert redis_url is not None, "Redis projections need a Redis URL"
             self.runners += [
-                RedisProjectionRunner(store, p, redis_url, redis_prefix) for p in redis_projections
+                RedisProjectionRunner(store, p, redis_url, redis_prefix, self.leadership)
+                for p in redis_projections
             ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -68,6 +71,7 @@ class ProjectionService:
             thread.join(timeout=5)
         for runner in self.runners:
             runner.close()
+        self.leadership.close()
 
     def _wake_all(self) -> None:
         for runner in self.runners:

@@ -10,21 +10,43 @@ from psycopg import AsyncConnection, Cursor
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+# `schema` is where the projection's tables live: each build of a read model (a
+# generation) gets a schema of its own, and views in `public` point at the live one.
 CREATE_TRACKING_TABLE = """
 CREATE TABLE IF NOT EXISTS projection_tracking (
     name text PRIMARY KEY,
     position bigint NOT NULL DEFAULT 0,
+    schema text,
     updated_at timestamptz NOT NULL DEFAULT now()
 )
 """
 
 
-def register(cursor: Cursor[Any], name: str) -> None:
+def register(cursor: Cursor[Any], name: str, schema: str | None = None) -> None:
     """Start tracking a projection at position 0 unless it is tracked already."""
     cursor.execute(
-        "INSERT INTO projection_tracking (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-        (name,),
+        "INSERT INTO projection_tracking (name, schema) VALUES (%s, %s)"
+        " ON CONFLICT (name) DO NOTHING",
+        (name, schema),
     )
+
+
+def lock_row(cursor: Cursor[Any], name: str) -> tuple[int, str | None]:
+    """The projection's position and schema, its row locked until the transaction ends."""
+    cursor.execute(
+        "SELECT position, schema FROM projection_tracking WHERE name = %s FOR UPDATE", (name,)
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"Projection {name} is not registered.")
+    return int(row[0]), row[1]
+
+
+def read_row(cursor: Cursor[Any], name: str) -> tuple[int, str | None] | None:
+    """The projection's position and schema, or None when it is not registered."""
+    cursor.execute("SELECT position, schema FROM projection_tracking WHERE name = %s", (name,))
+    row = cursor.fetchone()
+    return None if row is None else (int(row[0]), row[1])
 
 
 def lock_position(cursor: Cursor[Any], name: str) -> int:

@@ -64,7 +64,11 @@ def redis_prefix() -> Iterator[str]:
 def clean_database(database_url: str) -> str:
     """The test database, emptied: no events, no read models, ids starting at 1."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = 'public' OR nspname LIKE 'rm\\_%'"
+        ).fetchall()
+        for (schema,) in schemas:  # public, and each read-model generation's schema
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         conn.execute("CREATE SCHEMA public")
     return database_url
 

@@ -22,6 +22,7 @@ from timetracker.domain.errors import ConflictError, InvalidValueError
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import request_id_key
 from timetracker.http.responses import json_response
+from timetracker.projections.redis_runner import ReadModelUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,14 @@ def as_api_error(exc: Exception) -> ApiError | None:
                 message = "No such endpoint."
             headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
             return ApiError(exc.status, title, message, code, headers=headers)
+        case ReadModelUnavailableError():
+            return ApiError(
+                503,
+                "Service unavailable",
+                f"{exc} Try again shortly.",
+                "read_model_unavailable",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
         case (
             psycopg.OperationalError()
             | psycopg_pool.PoolTimeout()

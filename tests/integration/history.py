@@ -18,6 +18,7 @@ from timetracker.domain.name_claim import NameClaim
 from timetracker.domain.project import Project
 from timetracker.domain.user import User
 from timetracker.domain.values import Stamp
+from timetracker.projections import rebuild
 from timetracker.projections.base import Projection
 
 T0 = datetime(2024, 2, 1, 9, 0, tzinfo=UTC)
@@ -99,13 +100,4 @@ def positions(conninfo: str) -> dict[str, int]:
 
 def reset(conninfo: str, projections: Sequence[Projection]) -> None:
     """Empty the read models and move their tracking back to 0, in one transaction."""
-    with psycopg.connect(conninfo) as conn, conn.transaction():
-        for projection in projections:
-            conn.execute(
-                sql.SQL("TRUNCATE {}").format(
-                    sql.SQL(", ").join(sql.Identifier(t) for t in projection.tables)
-                )
-            )
-            conn.execute(
-                "UPDATE projection_tracking SET position = 0 WHERE name = %s", (projection.name,)
-            )
+    rebuild.reset(conninfo, list(projections))

@@ -1,0 +1,158 @@
+"""Rebuild a PostgreSQL read model without downtime.
+
+The new generation is built from position 0 in a schema of its own while the live one
+keeps serving; once it has caught up, one transaction points the views at it and hands
+its position to the live tracking row, and the old generation is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from psycopg import sql
+
+from timetracker.projections import tracking
+from timetracker.projections.base import Projection
+from timetracker.projections.runner import (
+    BATCH_SIZE,
+    ProjectionRunner,
+    create_tables,
+    generation_schema,
+    point_views,
+)
+
+log = logging.getLogger(__name__)
+
+SWITCH_ATTEMPTS = 50
+Progress = Callable[[int, int], None]  # (events done, events in the log)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild did."""
+
+    name: str
+    events: int
+    seconds: float
+    old_schema: str | None
+    new_schema: str
+
+    @property
+    def rate(self) -> float:
+        """Events per second."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def rebuild_name(name: str) -> str:
+    """The tracking name of a rebuild in progress."""
+    return f"{name}:rebuild"
+
+
+def _next_generation(schema: str | None, name: str) -> int:
+    match = re.fullmatch(rf"rm_{re.escape(name)}_g(\d+)", schema or "")
+    return int(match.group(1)) + 1 if match else 1
+
+
+def _prepare(conninfo: str, projection: Projection) -> tuple[str | None, str]:
+    """Create the next generation's empty tables and its tracking row."""
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        live = tracking.read_row(cursor, projection.name)
+        old_schema = live[1] if live else None
+        new_schema = generation_schema(
+            projection.name, _next_generation(old_schema, projection.name)
+        )
+        cursor.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(new_schema))
+        )
+        create_tables(cursor, projection, new_schema)
+        cursor.execute(
+            "DELETE FROM projection_tracking WHERE name = %s", (rebuild_name(projection.name),)
+        )
+        tracking.register(cursor, rebuild_name(projection.name), new_schema)
+    return old_schema, new_schema
+
+
+def _switch(conninfo: str, projection: Projection, new_schema: str) -> bool:
+    """Make the new generation live if it is not behind the live one; True if switched."""
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        # Locking the live row pauses the live runner between two batches.
+        live_position, _ = tracking.lock_row(cursor, projection.name)
+        built_position, _ = tracking.lock_row(cursor, rebuild_name(projection.name))
+        if built_position < live_position:
+            return False
+        point_views(cursor, projection, new_schema)
+        cursor.execute(
+            "UPDATE projection_tracking SET position = %s, schema = %s, updated_at = now()"
+            " WHERE name = %s",
+            (built_position, new_schema, projection.name),
+        )
+        cursor.execute(
+            "DELETE FROM projection_tracking WHERE name = %s", (rebuild_name(projection.name),)
+        )
+    return True
+
+
+def rebuild(
+    store: Application[Any],
+    projection: Projection,
+    conninfo: str,
+    progress: Progress | None = None,
+) -> Rebuilt:
+    """Build a new generation of the read model from the whole log and switch to it."""
+    started = time.monotonic()
+    old_schema, new_schema = _prepare(conninfo, projection)
+    runner = ProjectionRunner(
+        store, projection, conninfo, tracking_name=rebuild_name(projection.name)
+    )
+    done = 0
+    try:
+        for _ in range(SWITCH_ATTEMPTS):
+            head = store.recorder.max_notification_id() or 0
+            while runner.position < head:
+                done += runner.catch_up(stop_at=min(head, runner.position + 20 * BATCH_SIZE))
+                if progress is not None:
+                    progress(runner.position, head)
+            if _switch(conninfo, projection, new_schema):
+                break
+        else:
+            raise RuntimeError(
+                f"Rebuild of {projection.name} could not catch up with the live copy"
+            )
+    finally:
+        runner.close()
+    if old_schema is not None and old_schema != new_schema:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old_schema))
+            )
+    rebuilt = Rebuilt(projection.name, done, time.monotonic() - started, old_schema, new_schema)
+    log.info("Rebuilt %s: %d events in %.1f s", projection.name, done, rebuilt.seconds)
+    return rebuilt
+
+
+def reset(conninfo: str, projections: list[Projection]) -> None:
+    """Empty the live read models and move their tracking back to 0, in one transaction.
+
+    The in-place alternative to `rebuild`: readers see empty tables until the runners
+    have replayed the log, so use it only while nothing serves from them.
+    """
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        for projection in projections:
+            _, schema = tracking.lock_row(cursor, projection.name)
+            assert schema is not None, f"{projection.name} has no tables yet"
+            cursor.execute(
+                sql.SQL("TRUNCATE {}").format(
+                    sql.SQL(", ").join(sql.Identifier(schema, table) for table in projection.tables)
+                )
+            )
+            cursor.execute(
+                "UPDATE projection_tracking SET position = 0, updated_at = now() WHERE name = %s",
+                (projection.name,),
+            )
