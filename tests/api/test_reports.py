@@ -15,7 +15,7 @@ import psycopg
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, MakeUser, close_promptly
-from tests.api.helpers import error_body
+from tests.api.helpers import error_body, instant
 from tests.api.timekit import (
     ENTRIES,
     EVERYTHING,
@@ -235,8 +235,8 @@ async def test_edits_and_deletes_move_and_remove_time_and_running_timers_do_not_
     await check(1.25, 1.25, 1, [_row(web, "Web", 1.25, 1.25, 1)])
     timer = await api.post(f"{TIMER}/start", json={"project_id": app}, headers=alice.headers)
     assert timer.status == 201
-    today = datetime.now(UTC).date().isoformat()
-    assert _totals(await summary(api, alice, f"start_date={today}&end_date={today}")) == (0, 0, 0)
+    day = instant((await timer.json())["timer"]["start_time"]).date().isoformat()
+    assert _totals(await summary(api, alice, f"start_date={day}&end_date={day}")) == (0, 0, 0)
 
 
 async def test_bad_report_queries_are_400_naming_the_parameter(

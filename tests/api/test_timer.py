@@ -250,8 +250,8 @@ async def test_a_timer_stops_after_its_project_was_archived_mid_run(
     assert (entry["id"], entry["is_active"], entry["project_id"]) == (timer["id"], False, project)
     assert entry["duration_seconds"] == _exact_duration(entry)
     assert await _status(api, alice) == {"active": False, "timer": None}
-    today = datetime.now(UTC).date().isoformat()
-    report = await summary(api, alice, f"start_date={today}&end_date={today}")
+    day = instant(entry["start_time"]).date().isoformat()
+    report = await summary(api, alice, f"start_date={day}&end_date={day}")
     assert report["total_entries"] == 1
     assert report["by_project"][0]["project_name"] == "Sunset"
     await error_body(
