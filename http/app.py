@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.http import (
+    admin,
     clients,
     projects,
     quota,
@@ -36,6 +37,7 @@ from timetracker.http.keys import (
     rate_limiter_key,
     rate_windows_key,
     read_pool_key,
+    rebuild_jobs_key,
     redis_key,
     report_rollups_view_key,
     running_timers_view_key,
@@ -56,6 +58,7 @@ from timetracker.http.token_usage import TokenUsage
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
+from timetracker.projections.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections, redis_projections
 from timetracker.projections.report_rollups import ReportRollupsView
@@ -87,7 +90,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
-    for module in (system, projects, clients, users, tasks, time_entries, timers, reports, quota):
+    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
+    for module in modules:
         app.router.add_routes(module.routes)
     _setup_docs(app)
     return app
@@ -221,10 +225,13 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     projections = all_projections()
     await loop.run_in_executor(None, create_schema, settings.conninfo, projections)
+    store: TimeTracking = app[time_tracking_key]
+    jobs = RebuildJobs(store, settings.conninfo, settings.redis_url, settings.redis_prefix)
+    await loop.run_in_executor(None, jobs.create_table)
+    app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
         return
-    store: TimeTracking = app[time_tracking_key]
     service = ProjectionService(
         store,
         projections,

@@ -18,6 +18,7 @@ from timetracker.http.token_usage import TokenUsage
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
+from timetracker.projections.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
@@ -40,6 +41,7 @@ freshness_key = web.AppKey("freshness_key", Freshness)
 idempotency_store_key = web.AppKey("idempotency_store_key", IdempotencyStore)
 rate_limiter_key = web.AppKey("rate_limiter_key", RateLimiter)
 token_usage_key = web.AppKey("token_usage_key", TokenUsage)
+rebuild_jobs_key = web.AppKey("rebuild_jobs_key", RebuildJobs)
 rate_windows_key = web.AppKey("rate_windows_key", list[Window])
 
 # Per-request values the middlewares put on the request.

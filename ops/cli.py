@@ -18,7 +18,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts
+from timetracker.ops import accounts, projections
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 
@@ -55,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     list_tokens.add_argument("--user", help="only this user's tokens")
     revoke = tokens.add_parser("revoke", help="revoke a token by display prefix or id")
     revoke.add_argument("prefix_or_id")
+
+    read_models = commands.add_parser("projections", help="operate the read models").add_subparsers(
+        dest="action", required=True
+    )
+    read_models.add_parser("status", help="position, store head, lag and state of each")
+    rebuild = read_models.add_parser(
+        "rebuild", help="rebuild beside the live copy, then switch (no downtime)"
+    )
+    rebuild.add_argument("names", nargs="*", help="projections to rebuild (default: all)")
+    rebuild.add_argument("--all", action="store_true", help="rebuild every projection")
+    verify = read_models.add_parser("verify", help="compare with a fresh replay")
+    verify.add_argument("names", nargs="*", help="projections to verify (default: all)")
+    read_models.add_parser("run", help="run the projections without the API")
     return parser
 
 
@@ -119,6 +132,22 @@ def _run_management_command(store: TimeTracking, conninfo: str, args: argparse.N
         print(f"Revoked token {token_id}")
 
 
+def _read_models(settings: Settings, args: argparse.Namespace) -> int:
+    with embedded_services(settings, need_redis=True) as settings:
+        store: TimeTracking = open_time_tracking(settings.event_store_env())
+        try:
+            if args.action == "status":
+                return projections.print_status(store, settings)
+            if args.action == "rebuild":
+                names = [] if args.all else args.names
+                return projections.rebuild_projections(store, settings, names)
+            if args.action == "verify":
+                return projections.verify_projections(store, settings, args.names)
+            return projections.run_projections(store, settings)
+        finally:
+            store.close()
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Until the server installs its own handler, SIGTERM unwinds like Ctrl-C, so the
     embedded services are released on the way out."""
@@ -138,8 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings, args)
             return 0
+        if args.command == "projections":
+            return _read_models(settings, args)
         return _manage(settings, args)
-    except (SettingsError, TimeTrackingError, accounts.OperatorLookupError) as exc:
+    except (
+        SettingsError,
+        TimeTrackingError,
+        accounts.OperatorLookupError,
+        projections.UnknownProjectionError,
+    ) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,8 +1,10 @@
-"""Rebuild a PostgreSQL read model without downtime.
+"""Rebuild a read model without downtime.
 
-The new generation is built from position 0 in a schema of its own while the live one
-keeps serving; once it has caught up, one transaction points the views at it and hands
-its position to the live tracking row, and the old generation is dropped.
+The new generation is built from position 0 beside the live one (PostgreSQL: a schema of
+its own; Redis: a key prefix of its own) while the live one keeps serving. Once it has
+caught up, one atomic step makes it live (PostgreSQL: a transaction that points the views
+at it and hands its position to the live tracking row; Redis: MULTI/EXEC on the live
+pointer, WATCHed), and the old generation is dropped.
 """
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import redis
 from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
+from timetracker.projections.redis_runner import (
+    RedisProjection,
+    RedisProjectionRunner,
+    generation_prefix,
+    live_key,
+    tracking_key,
+)
 from timetracker.projections.runner import (
     BATCH_SIZE,
     ProjectionRunner,
@@ -156,3 +166,99 @@ def reset(conninfo: str, projections: list[Projection]) -> None:
                 "UPDATE projection_tracking SET position = 0, updated_at = now() WHERE name = %s",
                 (projection.name,),
             )
+
+
+def _redis_generation_for_rebuild(
+    client: redis.Redis, prefix: str, name: str
+) -> tuple[int | None, int]:
+    live = client.get(live_key(prefix, name))
+    live_generation = None if live is None else int(live)
+    counter = f"{prefix}generations:{name}"
+    while True:
+        generation = int(client.incr(counter))
+        if generation != live_generation and generation > (live_generation or 0):
+            return live_generation, generation
+
+
+def _switch_redis(client: redis.Redis, prefix: str, name: str, generation: int) -> bool:
+    """Point readers at `generation` if it is not behind the live one; True if switched."""
+    pointer = live_key(prefix, name)
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(pointer)  # type: ignore[no-untyped-call]
+            live = pipe.get(pointer)
+            if live is not None:
+                live_key_position = tracking_key(prefix, name, int(live))
+                pipe.watch(live_key_position)  # type: ignore[no-untyped-call]
+                live_position = int(pipe.get(live_key_position) or 0)
+            else:
+                live_position = 0
+            built = int(pipe.get(tracking_key(prefix, name, generation)) or 0)
+            if built < live_position:
+                return False
+            pipe.multi()
+            pipe.set(pointer, generation)
+            pipe.execute()
+        except redis.WatchError:
+            return False
+    return True
+
+
+def drop_redis_generation(client: redis.Redis, prefix: str, name: str, generation: int) -> int:
+    """Delete every key of one generation; returns how many."""
+    deleted = 0
+    batch: list[Any] = []
+    for key in client.scan_iter(
+        match=f"{generation_prefix(prefix, name, generation)}*", count=1000
+    ):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(client.delete(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.delete(*batch))
+    return deleted
+
+
+def rebuild_redis(
+    store: Application[Any],
+    projection: RedisProjection,
+    redis_url: str,
+    prefix: str,
+    progress: Progress | None = None,
+) -> Rebuilt:
+    """Build a new generation of a Redis read model from the whole log and switch to it."""
+    started = time.monotonic()
+    client = redis.Redis.from_url(redis_url)
+    old, new = _redis_generation_for_rebuild(client, prefix, projection.name)
+    drop_redis_generation(client, prefix, projection.name, new)
+    runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=new)
+    done = 0
+    try:
+        for _ in range(SWITCH_ATTEMPTS):
+            head = store.recorder.max_notification_id() or 0
+            while runner.position < head:
+                done += runner.catch_up(stop_at=min(head, runner.position + 20 * BATCH_SIZE))
+                if progress is not None:
+                    progress(runner.position, head)
+            if _switch_redis(client, prefix, projection.name, new):
+                break
+        else:
+            raise RuntimeError(
+                f"Rebuild of {projection.name} could not catch up with the live copy"
+            )
+    finally:
+        runner.close()
+    if old is not None:
+        drop_redis_generation(client, prefix, projection.name, old)
+    client.close()
+    old_name = None if old is None else generation_prefix(prefix, projection.name, old)
+    rebuilt = Rebuilt(
+        projection.name,
+        done,
+        time.monotonic() - started,
+        old_name,
+        generation_prefix(prefix, projection.name, new),
+    )
+    log.info("Rebuilt %s: %d events in %.1f s", projection.name, done, rebuilt.seconds)
+    return rebuilt

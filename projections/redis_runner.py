@@ -134,7 +134,12 @@ class RedisProjectionRunner(LogFollower):
         last = notifications[-1].id
         with self.client.pipeline() as pipe:
             try:
-                pipe.watch(self._tracking_key)  # type: ignore[no-untyped-call]
+                # Watching the live pointer too: a batch never lands in a generation that a
+                # rebuild has just replaced (and is about to delete).
+                watched = [self._tracking_key]
+                if self.follows_live:
+                    watched.append(live_key(self.prefix, self.name))
+                pipe.watch(*watched)  # type: ignore[no-untyped-call]
                 stored = int(pipe.get(self._tracking_key) or 0)
                 if stored != self.position:
                     self.position = stored

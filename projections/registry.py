@@ -11,6 +11,7 @@ from timetracker.projections.report_rollups import ReportRollupsProjection
 from timetracker.projections.running_timers import RunningTimersProjection
 from timetracker.projections.tasks import TasksProjection
 from timetracker.projections.time_entries import TimeEntriesProjection
+from timetracker.projections.time_travel import TimeTravelProjection
 
 
 def all_projections() -> list[Projection]:
@@ -21,6 +22,7 @@ def all_projections() -> list[Projection]:
         ProjectsProjection(),
         TasksProjection(),
         TimeEntriesProjection(),
+        TimeTravelProjection(),
     ]
 
 

@@ -73,7 +73,7 @@ class ReportRollupsProjection(RedisProjection):
         }
         for event in events:
             key = _entry_key(event)
-            if isinstance(event, Entry.Created):
+            if isinstance(event, Entry.Created | Entry.Restored):
                 fields = event.fields
                 created = {
                     "user_id": event.user_id,

@@ -27,7 +27,8 @@ _COLUMNS = (
 
 
 class TimeEntriesProjection(Projection):
-    """Keeps the `time_entries` table in step with Entry events (a deleted entry's row goes)."""
+    """Keeps the `time_entries` table in step with Entry events (a deleted entry's row goes,
+    a restored one's comes back)."""
 
     name = "time_entries"
     tables = ("time_entries",)
@@ -62,10 +63,12 @@ class TimeEntriesProjection(Projection):
         ]
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
-        if isinstance(event, Entry.Created):
+        if isinstance(event, Entry.Created | Entry.Restored):
+            # A restored entry comes back as it was: its event carries its whole state.
             fields = event.fields
             end = fields["end_time"]
             duration = None if end is None else int((end - fields["start_time"]).total_seconds())
+            created_at = event.created_at if isinstance(event, Entry.Restored) else event.timestamp
             cursor.execute(
                 "INSERT INTO time_entries (id, aggregate_id, user_id, project_id, task_id,"
                 " start_time, end_time, duration_seconds, notes, tags, billable, source,"
@@ -84,7 +87,7 @@ class TimeEntriesProjection(Projection):
                     fields["tags"],
                     fields["billable"],
                     event.source,
-                    event.timestamp,
+                    created_at,
                     event.timestamp,
                     event.originator_version,
                 ),

@@ -1,0 +1,180 @@
+"""Verify a read model: replay the log into a scratch copy and compare it with the live one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import redis
+from eventsourcing.application import Application
+from psycopg import sql
+
+from timetracker.projections import tracking
+from timetracker.projections.base import Projection
+from timetracker.projections.rebuild import drop_redis_generation
+from timetracker.projections.redis_runner import (
+    RedisProjection,
+    RedisProjectionRunner,
+    generation_prefix,
+    live_key,
+    tracking_key,
+)
+from timetracker.projections.runner import ProjectionRunner, create_tables
+
+Progress = Callable[[int, int], None]
+MAX_LISTED = 10
+REDIS_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The outcome of comparing a read model with a fresh replay at the same position."""
+
+    name: str
+    position: int
+    checksums: dict[str, tuple[str, str]]  # table or keyspace: (live, replayed)
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _table_checksum(cursor: psycopg.Cursor[Any], schema: str, table: str) -> str:
+    cursor.execute(
+        sql.SQL(
+            "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))"
+            " FROM {} t"
+        ).format(sql.Identifier(schema, table))
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    return f"{row[0]} rows, md5 {row[1]}"
+
+
+def _differences(cursor: psycopg.Cursor[Any], table: str, live: str, scratch: str) -> list[str]:
+    found = []
+    for label, first, second in (("only live", live, scratch), ("only replayed", scratch, live)):
+        cursor.execute(
+            sql.SQL("SELECT t::text FROM {} t EXCEPT SELECT t::text FROM {} t LIMIT %s").format(
+                sql.Identifier(first, table), sql.Identifier(second, table)
+            ),
+            (MAX_LISTED,),
+        )
+        found += [f"{table}: {label}: {row[0]}" for row in cursor.fetchall()]
+    return found
+
+
+def verify(
+    store: Application[Any],
+    projection: Projection,
+    conninfo: str,
+    progress: Progress | None = None,
+) -> Verified:
+    """Replay into a scratch schema up to the live position and compare table by table."""
+    scratch, name = f"rm_{projection.name}_verify", f"{projection.name}:verify"
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
+        cursor.execute("DELETE FROM projection_tracking WHERE name = %s", (name,))
+        create_tables(cursor, projection, scratch)
+        tracking.register(cursor, name, scratch)
+    runner = ProjectionRunner(store, projection, conninfo, tracking_name=name)
+    try:
+        with psycopg.connect(conninfo) as conn:
+            live_now = tracking.read_row(conn.cursor(), projection.name)
+        runner.catch_up(stop_at=live_now[0] if live_now else 0)
+        if progress is not None:
+            progress(runner.position, runner.position)
+        with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+            # The live row stays locked while comparing: the live runner waits, unchanged.
+            position, live_schema = tracking.lock_row(cursor, projection.name)
+            runner.catch_up(stop_at=position)
+            assert live_schema is not None
+            checksums: dict[str, tuple[str, str]] = {}
+            mismatches: list[str] = []
+            for table in projection.tables:
+                pair = (
+                    _table_checksum(cursor, live_schema, table),
+                    _table_checksum(cursor, scratch, table),
+                )
+                checksums[table] = pair
+                if pair[0] != pair[1]:
+                    mismatches += _differences(cursor, table, live_schema, scratch)
+    finally:
+        runner.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
+            )
+            conn.execute("DELETE FROM projection_tracking WHERE name = %s", (name,))
+    return Verified(projection.name, position, checksums, mismatches)
+
+
+def _redis_dump(client: redis.Redis, data_prefix: str) -> dict[str, Any]:
+    """Every key of a generation (but its position), by relative name, in canonical form."""
+    dump: dict[str, Any] = {}
+    for raw in client.scan_iter(match=f"{data_prefix}*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        relative = key[len(data_prefix) :]
+        if relative == "position":
+            continue
+        kind = client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "hash":
+            items = client.hgetall(key)
+            dump[relative] = sorted((str(k), str(v)) for k, v in items.items())  # type: ignore[union-attr]
+        else:
+            dump[relative] = str(client.get(key))
+    return dump
+
+
+def _digest(dump: dict[str, Any]) -> str:
+    canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
+    return f"{len(dump)} keys, sha256 {hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def verify_redis(
+    store: Application[Any],
+    projection: RedisProjection,
+    redis_url: str,
+    prefix: str,
+    progress: Progress | None = None,
+) -> Verified:
+    """Replay into an unpublished scratch generation and compare key by key.
+
+    Redis has no row lock to hold the live copy still: the comparison is retried until
+    the live position did not move while both were read.
+    """
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    scratch = int(client.incr(f"{prefix}generations:{projection.name}"))
+    runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=scratch)
+    try:
+        for _ in range(REDIS_ATTEMPTS):
+            live = client.get(live_key(prefix, projection.name))
+            if live is None:
+                return Verified(projection.name, 0, {}, ["no live generation (rebuilding)"])
+            live_tracking = tracking_key(prefix, projection.name, int(live))
+            position = int(client.get(live_tracking) or 0)
+            runner.catch_up(stop_at=position)
+            if progress is not None:
+                progress(runner.position, position)
+            live_dump = _redis_dump(client, generation_prefix(prefix, projection.name, int(live)))
+            replayed = _redis_dump(client, generation_prefix(prefix, projection.name, scratch))
+            if int(client.get(live_tracking) or 0) != position or runner.position != position:
+                continue
+            mismatches = [
+                f"{key}: live {live_dump.get(key)!r} != replayed {replayed.get(key)!r}"
+                for key in sorted(set(live_dump) | set(replayed))
+                if live_dump.get(key) != replayed.get(key)
+            ][:MAX_LISTED]
+            checksums = {projection.name: (_digest(live_dump), _digest(replayed))}
+            return Verified(projection.name, position, checksums, mismatches)
+        return Verified(projection.name, 0, {}, ["the live copy kept moving; try again"])
+    finally:
+        runner.close()
+        drop_redis_generation(client, prefix, projection.name, scratch)
+        client.close()
