@@ -175,7 +175,10 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
         settings.conninfo,
         min_size=1,
         max_size=settings.read_pool_size,
-        kwargs={"autocommit": True, "row_factory": dict_row},
+        kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+        # A request waits at most this long for a connection: a dead database answers 503
+        # in seconds instead of holding every request for the default 30 s.
+        timeout=5,
         open=False,
     )
     await pool.open(wait=True, timeout=10)

@@ -27,6 +27,14 @@ def _url_with_dbname(url: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under api/ and integration/ need PostgreSQL and Redis: mark them so."""
+    for item in items:
+        parts = item.path.parts
+        if "api" in parts or "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A database created for this test run, dropped at its end."""

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import error_body
+from tests.api.test_rate_limits import _user
 from tests.conftest import REDIS_URL
 from timetracker.http.keys import settings_key, time_tracking_key
 from timetracker.http.settings import Settings
@@ -158,8 +159,6 @@ async def test_after_redis_loses_its_data_reports_answer_503_until_rebuilt_then_
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, service.start)
     try:
-        from tests.api.test_rate_limits import _user
-
         boss = await _user(api, "boss", ["read:*", "write:*"])
         project = await _project(api, boss)
         for hour in range(6):
