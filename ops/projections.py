@@ -116,8 +116,8 @@ def run_projections(store: TimeTracking, settings: Settings) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    service.start()
     print("Running projections; stop with Ctrl+C", flush=True)
+    service.start()
     stopped.wait()
     service.stop()
     return 0

@@ -18,7 +18,13 @@ from timetracker.commands.errors import (
     VersionMismatchError,
     WriteContentionError,
 )
-from timetracker.domain.errors import ConflictError, InvalidValueError
+from timetracker.domain.errors import (
+    ConflictError,
+    EntryDeletedError,
+    InvalidValueError,
+    NotYourEntryError,
+    TaskDeletedError,
+)
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import request_id_key
 from timetracker.http.responses import json_response
@@ -49,7 +55,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
             return exc
         case InvalidValueError():
             return validation_error({exc.field: [exc.message]}, exc.message)
-        case NotFoundError():
+        case NotFoundError() | NotYourEntryError() | EntryDeletedError() | TaskDeletedError():
             return not_found(str(exc))
         case VersionMismatchError():
             return ApiError(

@@ -119,6 +119,7 @@ class Server:
 
     env: dict[str, str]
     cwd: Path
+    args: tuple[str, ...] = ()  # extra arguments of `timetracker serve`
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[str] | None = None
     stdout: list[str] = field(default_factory=list)
@@ -135,7 +136,7 @@ class Server:
         self.stderr.clear()
         env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
         self.process = subprocess.Popen(
-            [timetracker_command(), "serve"],
+            [timetracker_command(), "serve", *self.args],
             env=env,
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,120 @@
+"""Operators: projection runners apart from the API, failover, and the projections CLI."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.service import Server, call, run_cli, timetracker_command
+from timetracker.projections.registry import all_projections, redis_projections
+
+pytestmark = pytest.mark.e2e
+VISIBLE_WITHIN = 15.0
+PROJECTIONS = [p.name for p in all_projections()] + [p.name for p in redis_projections()]
+
+
+@contextmanager
+def projection_runner(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """`timetracker projections run` as a child process (killed afterwards)."""
+    log = (cwd / f"runner-{time.monotonic_ns()}.log").open("w")
+    process = subprocess.Popen(
+        [timetracker_command(), "projections", "run"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "Running projections" in line, line
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+        log.close()
+
+
+def _visible(server: Server, token: str, path: str) -> bool:
+    deadline = time.monotonic() + VISIBLE_WITHIN
+    while time.monotonic() < deadline:
+        if call("GET", f"{server.base_url}{path}", token).status == 200:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_standby_runner_takes_over_when_the_leader_is_killed(
+    configured_env: dict[str, str], tmp_path: Path
+) -> None:
+    api = Server(configured_env, tmp_path, args=("--no-projections",))
+    with projection_runner(configured_env, tmp_path) as leader:
+        try:
+            api.start()
+            token = api.admin_token()
+            assert token is not None, api.output()
+            assert _visible(api, token, "/api/v1/users/me")
+            with projection_runner(configured_env, tmp_path):
+                first = call("POST", f"{api.base_url}/api/v1/projects", token, {"name": "One"})
+                assert first.status == 201, first.body
+                assert "X-Read-Your-Writes" not in first.headers
+                leader.send_signal(signal.SIGKILL)
+                leader.wait(timeout=10)
+                for n in range(3):
+                    created = call(
+                        "POST", f"{api.base_url}/api/v1/projects", token, {"name": f"After {n}"}
+                    )
+                    assert created.status == 201, created.body
+                    project = created.body["project"]["id"]
+                    assert _visible(api, token, f"/api/v1/projects/{project}")
+                status = run_cli(configured_env, tmp_path, "projections", "status")
+                rows = [line.split() for line in status.stdout.splitlines()[1:]]
+                assert len(rows) == len(PROJECTIONS), status.stdout
+                assert {row[-1] for row in rows} == {"running"}, status.stdout
+                assert {row[3] for row in rows} == {row[2] for row in rows}, status.stdout
+        finally:
+            api.kill()
+
+
+def test_the_projections_cli_rebuilds_and_verifies(
+    configured_env: dict[str, str], tmp_path: Path
+) -> None:
+    api = Server(configured_env, tmp_path)
+    try:
+        api.start()
+        token = api.admin_token()
+        assert token is not None
+        created = call("POST", f"{api.base_url}/api/v1/projects", token, {"name": "Kept"})
+        assert created.status == 201
+        rebuilt = run_cli(configured_env, tmp_path, "projections", "rebuild", "--all")
+        done = re.findall(r"^rebuild (\w+): \d+ events in", rebuilt.stderr, re.MULTILINE)
+        assert sorted(done) == sorted(PROJECTIONS), rebuilt.stderr
+        verified = run_cli(configured_env, tmp_path, "projections", "verify")
+        assert verified.stdout.count(": ok") == len(PROJECTIONS), verified.stdout
+        listed = call("GET", f"{api.base_url}/api/v1/projects", token)
+        assert [p["name"] for p in listed.body["projects"]] == ["Kept"]
+        unknown = subprocess.run(
+            [timetracker_command(), "projections", "rebuild", "nope"],
+            env=configured_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert unknown.returncode == 2
+        assert "Unknown projection nope" in unknown.stderr
+    finally:
+        api.kill()
