@@ -7,15 +7,25 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from timetracker.commands.errors import NotFoundError, UnknownReferenceError
-from timetracker.commands.messages import CreateEntry, DeleteEntry, EditEntry, StopTimer, Written
+from timetracker.commands.messages import (
+    CreateEntry,
+    DeleteEntry,
+    EditEntry,
+    RestoreEntry,
+    RevertEntry,
+    StopTimer,
+    Written,
+)
 from timetracker.commands.store import check_version
 from timetracker.commands.tasks import TaskCommands
-from timetracker.domain.entry import Entry
+from timetracker.domain.entry import ENTRY_FIELDS, Entry
 from timetracker.domain.errors import (
     EntryDeletedError,
+    InvalidValueError,
     NoActiveTimerError,
     NotYourEntryError,
 )
+from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.timer import Timer, timer_id
 from timetracker.domain.user import User
@@ -120,6 +130,41 @@ class EntryCommands(TaskCommands):
 
         position = self.write(decide)
         return Written(id=cmd.entry_id, version=versions[-1], position=position)
+
+    def restore_entry(self, cmd: RestoreEntry) -> Written:
+        """Bring back a deleted entry; one without an end starts the user's timer again."""
+        versions: list[int] = []
+
+        def decide() -> list[Aggregate]:
+            entry = self.load(Entry, "time_entry", cmd.entry_id)
+            try:
+                entry.check_access(cmd.stamp)
+            except NotYourEntryError:
+                raise NotFoundError("time_entry", cmd.entry_id) from None
+            except EntryDeletedError:
+                pass  # the one state a restore wants
+            check_version(entry, cmd.expected_version)
+            entry.restore(self.load(Project, "project", entry.project_id), cmd.stamp)
+            versions.append(entry.version)
+            if not entry.is_running:
+                return [entry]
+            timer = self._timer(entry.user_id, cmd.stamp)
+            timer.start(entry.number, cmd.stamp)
+            return [entry, timer]
+
+        position = self.write(decide)
+        return Written(id=cmd.entry_id, version=versions[-1], position=position)
+
+    def revert_entry(self, cmd: RevertEntry) -> Written:
+        """Give an entry the fields it had at an earlier version: an ordinary edit."""
+        entry = self.load_entry(cmd.entry_id, cmd.stamp)
+        if not 1 <= cmd.version <= entry.version:
+            raise InvalidValueError("version", f"Must be between 1 and {entry.version}.")
+        past: Entry = self.repository.get(entry.id, version=cmd.version)
+        if past.deleted:
+            raise InvalidValueError("version", f"At version {cmd.version} the entry was deleted.")
+        values = {name: getattr(past, name) for name in ENTRY_FIELDS}
+        return self.edit_entry(EditEntry(cmd.entry_id, values, cmd.stamp, cmd.expected_version))
 
     def start_timer(self, cmd: CreateEntry) -> Written:
         """Start a timer now: a running entry from the caller's time of request."""

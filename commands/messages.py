@@ -145,6 +145,25 @@ class DeleteEntry:
 
 
 @dataclass(frozen=True)
+class RestoreEntry:
+    """Bring back a deleted entry; without an end it runs again and starts the timer."""
+
+    entry_id: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RevertEntry:
+    """Return an entry to its fields at an earlier `version` (a new edit)."""
+
+    entry_id: int
+    version: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
 class StopTimer:
     user_id: int
     stamp: Stamp

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 
 from timetracker.domain.errors import (
     EntryDeletedError,
+    EntryNotDeletedError,
     InvalidValueError,
     NotYourEntryError,
     ProjectIsArchivedError,
@@ -84,6 +85,15 @@ class Entry(Aggregate):
 
     class Deleted(RecordedEvent):
         pass
+
+    class Restored(RecordedEvent):
+        """A deleted entry is back; carries its whole state, as a creation does."""
+
+        number: int
+        user_id: int
+        fields: dict[str, Any]
+        source: str
+        created_at: datetime
 
     @staticmethod
     def create_id(number: int) -> UUID:
@@ -217,3 +227,36 @@ class Entry(Aggregate):
     @event(Deleted)
     def _delete(self, timestamp: datetime, actor: dict[str, Any], request_id: str) -> None:
         self.deleted = True
+
+    def restore(self, project: Project, stamp: Stamp) -> None:
+        """Bring a deleted entry back (event EntryRestored); its project must not be archived.
+
+        A restored entry without an end runs again: the caller starts the user's timer.
+        """
+        _check_actor(self.user_id, stamp)
+        if not self.deleted:
+            raise EntryNotDeletedError(f"Time entry {self.number} is not deleted.")
+        if project.is_archived:
+            raise ProjectIsArchivedError(f"Project {project.number} is archived.")
+        self._restore(
+            number=self.number,
+            user_id=self.user_id,
+            fields={name: getattr(self, name) for name in ENTRY_FIELDS},
+            source=self.source,
+            created_at=self.created_on,
+            **stamp.event_fields(),
+        )
+
+    @event(Restored)
+    def _restore(
+        self,
+        number: int,
+        user_id: int,
+        fields: dict[str, Any],
+        source: str,
+        created_at: datetime,
+        timestamp: datetime,
+        actor: dict[str, Any],
+        request_id: str,
+    ) -> None:
+        self.deleted = False

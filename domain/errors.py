@@ -46,6 +46,12 @@ class TokenAlreadyRevokedError(ConflictError):
     code = "token_revoked"
 
 
+class EntryNotDeletedError(ConflictError):
+    """Only a deleted time entry can be restored."""
+
+    code = "not_deleted"
+
+
 class TaskDeletedError(TimeTrackingError):
     """The task was deleted (HTTP 404)."""
 
