@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,65 @@ _COLUMNS = (
     "billable",
     "duration_seconds",
 )
+
+
+_INSERT = (
+    "INSERT INTO time_entries (id, aggregate_id, user_id, project_id, task_id, start_time,"
+    " end_time, duration_seconds, notes, tags, billable, source, created_at, updated_at, version)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+_ROW_INDEX = {
+    name: index
+    for index, name in enumerate(
+        (
+            "id",
+            "aggregate_id",
+            "user_id",
+            "project_id",
+            "task_id",
+            "start_time",
+            "end_time",
+            "duration_seconds",
+            "notes",
+            "tags",
+            "billable",
+            "source",
+            "created_at",
+            "updated_at",
+            "version",
+        )
+    )
+}
+
+
+_COPY = f"COPY time_entries ({', '.join(_ROW_INDEX)}) FROM STDIN"
+
+
+def _row(event: Any) -> tuple[Any, ...]:
+    """The row of a new (or restored) entry; a restored one's event carries its whole state."""
+    fields = event.fields
+    end = fields["end_time"]
+    duration = None if end is None else int((end - fields["start_time"]).total_seconds())
+    created_at = event.created_at if isinstance(event, Entry.Restored) else event.timestamp
+    return (
+        event.number,
+        event.originator_id,
+        event.user_id,
+        fields["project_id"],
+        fields["task_id"],
+        fields["start_time"],
+        end,
+        duration,
+        fields["notes"],
+        fields["tags"],
+        fields["billable"],
+        event.source,
+        created_at,
+        event.timestamp,
+        event.originator_version,
+    )
 
 
 class TimeEntriesProjection(Projection):
@@ -62,36 +122,37 @@ class TimeEntriesProjection(Projection):
             " ON time_entries (start_time DESC, id DESC)",
         ]
 
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
+        """Apply a batch, folding the entries it creates in memory first.
+
+        An entry created in the batch is inserted once, in its final state, by one COPY;
+        only events on rows already in the table cost a statement each. A rebuild is
+        almost all new entries, so it inserts in bulk.
+        """
+        new_rows: dict[Any, list[Any]] = {}
+        for event in events:
+            key = event.originator_id
+            if isinstance(event, Entry.Created | Entry.Restored):
+                new_rows[key] = list(_row(event))
+            elif isinstance(event, Entry.Edited) and key in new_rows:
+                row = new_rows[key]
+                for name, change in event.changes.items():
+                    if name in _COLUMNS:
+                        row[_ROW_INDEX[name]] = change["to"]
+                row[_ROW_INDEX["updated_at"]] = event.timestamp
+                row[_ROW_INDEX["version"]] = event.originator_version
+            elif isinstance(event, Entry.Deleted) and key in new_rows:
+                del new_rows[key]
+            else:
+                self.apply(cursor, event)
+        if new_rows:
+            with cursor.copy(_COPY) as copy:
+                for row in new_rows.values():
+                    copy.write_row(row)
+
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         if isinstance(event, Entry.Created | Entry.Restored):
-            # A restored entry comes back as it was: its event carries its whole state.
-            fields = event.fields
-            end = fields["end_time"]
-            duration = None if end is None else int((end - fields["start_time"]).total_seconds())
-            created_at = event.created_at if isinstance(event, Entry.Restored) else event.timestamp
-            cursor.execute(
-                "INSERT INTO time_entries (id, aggregate_id, user_id, project_id, task_id,"
-                " start_time, end_time, duration_seconds, notes, tags, billable, source,"
-                " created_at, updated_at, version)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    event.number,
-                    event.originator_id,
-                    event.user_id,
-                    fields["project_id"],
-                    fields["task_id"],
-                    fields["start_time"],
-                    end,
-                    duration,
-                    fields["notes"],
-                    fields["tags"],
-                    fields["billable"],
-                    event.source,
-                    created_at,
-                    event.timestamp,
-                    event.originator_version,
-                ),
-            )
+            cursor.execute(_INSERT, _row(event))
         elif isinstance(event, Entry.Edited):
             assignments = [
                 sql.SQL("{} = %s").format(sql.Identifier(name))
