@@ -42,11 +42,14 @@ def duration_of(start: datetime, end: datetime | None) -> int | None:
     return None if end is None else int((end - start).total_seconds())
 
 
-def _check_times(start: datetime, end: datetime | None) -> None:
+def _check_times(start: datetime, end: datetime | None, now: datetime) -> None:
     if start.tzinfo is None or (end is not None and end.tzinfo is None):
         raise InvalidValueError("start_time", "Times must carry a time zone.")
     if end is not None and end <= start:
         raise InvalidValueError("end_time", "Must be after start_time.")
+    if end is None and start > now:
+        # A running entry is stopped at the time of the stop request, which must come after.
+        raise InvalidValueError("start_time", "A running entry cannot start in the future.")
 
 
 def _check_project_and_task(
@@ -114,7 +117,7 @@ class Entry(Aggregate):
         _check_actor(user_id, stamp)
         _check_project_and_task(project, task)
         start, end = values["start_time"], values.get("end_time")
-        _check_times(start, end)
+        _check_times(start, end, stamp.at)
         _check_notes(values.get("notes"))
         fields = {
             "project_id": project.number,
@@ -188,7 +191,7 @@ class Entry(Aggregate):
         _check_project_and_task(project, task, kept_task_id=self.task_id)
         start = proposed.get("start_time", self.start_time)
         end = proposed.get("end_time", self.end_time)
-        _check_times(start, end)
+        _check_times(start, end, stamp.at)
         _check_notes(proposed.get("notes"))
         proposed["duration_seconds"] = duration_of(start, end)
         changes = changes_between(self.current(), proposed)
@@ -211,7 +214,7 @@ class Entry(Aggregate):
         """End a running entry now (event EntryEdited); allowed on archived projects too."""
         self.check_access(stamp)
         end = stamp.at
-        _check_times(self.start_time, end)
+        _check_times(self.start_time, end, stamp.at)
         changes = changes_between(
             self.current(),
             {"end_time": end, "duration_seconds": duration_of(self.start_time, end)},

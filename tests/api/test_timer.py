@@ -196,8 +196,8 @@ async def test_deleting_the_running_entry_stops_the_timer(
     assert deleted.status == 200, await deleted.text()
     assert await _status(api, alice) == {"active": False, "timer": None}
     await error_body(await api.post(f"{TIMER}/stop", headers=alice.headers), 409, "no_active_timer")
-    await error_body(
-        await api.get(f"{ENTRIES}/{timer['id']}", headers=alice.headers), 404, "not_found"
+    await error_body(  # issue 6: a deleted entry answers 404 `deleted`
+        await api.get(f"{ENTRIES}/{timer['id']}", headers=alice.headers), 404, "deleted"
     )
     assert await listed_entries(api, alice, "include_active=true") == []
     assert await stream_version(settings, "timer", alice.id) == 3  # created, started, stopped
@@ -390,3 +390,24 @@ async def test_bad_timer_starts_are_4xx_and_write_nothing(
     )
     assert await count_events() == before
     assert await _status(api, reader) == {"active": False, "timer": None}
+
+
+async def test_a_running_entry_cannot_start_in_the_future_so_a_stop_always_works(
+    api: TestClient, admin: ApiUser, count_events: CountEvents
+) -> None:
+    project = await new_project(api, admin)
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = await count_events()
+    refused = await api.post(
+        ENTRIES, json={"project_id": project, "start_time": later}, headers=admin.headers
+    )
+    body = await error_body(refused, 400, "validation_error")
+    assert body["errors"] == {"start_time": ["A running entry cannot start in the future."]}
+    assert await count_events() == before
+    running = await _start(api, admin, {"project_id": project})
+    moved = await api.patch(
+        f"{ENTRIES}/{running['timer']['id']}", json={"start_time": later}, headers=admin.headers
+    )
+    await error_body(moved, 400, "validation_error")
+    stopped = await api.post(f"{TIMER}/stop", headers=admin.headers)
+    assert stopped.status == 200, await stopped.text()
