@@ -95,6 +95,7 @@ class EntryCommands(TaskCommands):
             task_id = values.get(
                 "task_id", entry.task_id if project_id == entry.project_id else None
             )
+            task: Task | None
             if task_id is not None and task_id == entry.task_id and project_id == entry.project_id:
                 # The entry keeps its task, which may have been deleted since (entries stay).
                 task = self.load(Task, "task", task_id)

@@ -163,7 +163,7 @@ def _advance_clock(
     recorded_by: datetime | None = last[0][0] if last else None
     with cursor.copy("COPY log_clock (position, recorded_at, recorded_by) FROM STDIN") as copy:
         for event, position in zip(events, positions, strict=True):
-            at = event.timestamp
+            at: datetime = event.timestamp  # type: ignore[attr-defined]
             recorded_by = at if recorded_by is None or at > recorded_by else recorded_by
             copy.write_row((position, at, recorded_by))
 
