@@ -14,9 +14,12 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
+from timetracker.commands.event_log import EventLog
 from timetracker.http import (
     admin,
     clients,
+    feed,
+    history,
     projects,
     quota,
     reports,
@@ -31,6 +34,7 @@ from timetracker.http.keys import (
     accounts_view_key,
     clients_view_key,
     command_executor_key,
+    event_log_key,
     freshness_key,
     idempotency_store_key,
     projects_view_key,
@@ -45,16 +49,19 @@ from timetracker.http.keys import (
     tasks_view_key,
     time_entries_view_key,
     time_tracking_key,
+    time_travel_view_key,
     token_usage_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
 from timetracker.http.middlewares.errors import error_middleware
 from timetracker.http.middlewares.idempotency import idempotency_middleware
+from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
 from timetracker.http.token_usage import TokenUsage
+from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
@@ -67,6 +74,7 @@ from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.service import ProjectionService
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
+from timetracker.projections.time_travel import TimeTravelView
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -76,7 +84,9 @@ def create_app(settings: Settings) -> web.Application:
         # errors first so every failure below gets the JSON body; auth before validation
         # so an unauthenticated caller learns nothing about the request's shape; idempotency
         # after auth (keys are per user) and before validation (a replay needs no checks).
+        # Positions outermost: every response, error bodies included, gets X-Event-Position.
         middlewares=[
+            position_middleware,
             error_middleware,
             auth_middleware,
             idempotency_middleware,
@@ -91,7 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in modules:
+    for module in (*modules, history, feed):
         app.router.add_routes(module.routes)
     _setup_docs(app)
     return app
@@ -132,13 +142,26 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
+POSITION_HEADER_DOC = {
+    "description": "The store position the answer reflects: the last event a write recorded, "
+    "the position of the read models a read answered from, the position of an `as_of` "
+    "moment, or the store's head.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
 async def _finish_document(app: web.Application) -> None:
     """Finish the generated OpenAPI document once it is built.
 
     aiohttp-apigami 0.9 adds Swagger 2's `produces` to every operation, even in an OpenAPI 3
     document, where it is invalid: remove it. Every POST takes an `Idempotency-Key` header.
+    Every response carries `X-Event-Position`.
     """
     document = app[SWAGGER_DICT]  # type: ignore[index]
+    document.setdefault("components", {}).setdefault("headers", {})[POSITION_HEADER] = (
+        POSITION_HEADER_DOC
+    )
+    position_ref = {"$ref": f"#/components/headers/{POSITION_HEADER}"}
     for path in document["paths"].values():
         for method, operation in path.items():
             if not isinstance(operation, dict):
@@ -158,6 +181,8 @@ async def _finish_document(app: web.Application) -> None:
                         },
                     },
                 )
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})[POSITION_HEADER] = position_ref
 
 
 async def _command_executor(app: web.Application) -> AsyncIterator[None]:
@@ -188,6 +213,7 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[projects_view_key] = ProjectsView(pool)
     app[tasks_view_key] = TasksView(pool)
     app[time_entries_view_key] = TimeEntriesView(pool)
+    app[time_travel_view_key] = TimeTravelView(pool)
     idempotency = IdempotencyStore(pool)
     await idempotency.create_table()
     app[idempotency_store_key] = idempotency
@@ -218,6 +244,7 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
     env = app[settings_key].event_store_env()
     store = await loop.run_in_executor(app[command_executor_key], open_time_tracking, env)
     app[time_tracking_key] = store
+    app[event_log_key] = EventLog(store)
     yield
     await loop.run_in_executor(app[command_executor_key], store.close)
 

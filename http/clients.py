@@ -14,11 +14,22 @@ from aiohttp_apigami import (
 )
 
 from timetracker.commands.messages import ArchiveClient, CreateClient, UpdateClient
+from timetracker.domain.client import Client
 from timetracker.http.access import requires
+from timetracker.http.as_of import (
+    answered_at,
+    as_of_headers,
+    as_of_json,
+    client_row,
+    past,
+    position_at,
+)
 from timetracker.http.errors import not_found
 from timetracker.http.keys import body_key, clients_view_key, path_key, query_key, time_tracking_key
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.clients import (
     ClientListQuery,
     ClientListResponse,
@@ -61,6 +72,7 @@ async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]
 
 
 @routes.get("/api/v1/clients", allow_head=False)
+@reads("clients")
 @docs(tags=["clients"], summary="List clients")
 @requires("read:clients")
 @querystring_schema(ClientListQuery)
@@ -79,14 +91,30 @@ async def list_clients(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/clients/{client_id}", allow_head=False)
-@docs(tags=["clients"], summary="Get one client")
+@docs(
+    tags=["clients"],
+    summary="Get one client (as it is, or as it was at `as_of`)",
+    description="With `as_of` the client is shown as it was then, with an `as_of` block "
+    "naming the store position.",
+)
 @requires("read:clients")
+@reads("clients")
 @match_info_schema(ClientPath)
+@querystring_schema(AsOfQuery)
 @response_schema(ClientResponse, 200)
 @response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_client(request: web.Request) -> web.Response:
-    client = await _client_or_404(request, request[path_key]["client_id"])
+    client_id = request[path_key]["client_id"]
+    moment = request[query_key].get("as_of")
+    if moment is not None:
+        position = await position_at(request, moment)
+        then = await past(request, "client", client_id, position)
+        if not isinstance(then, Client):
+            raise answered_at(not_found(f"Client {client_id} did not exist then."), position)
+        body = {"client": client_json(client_row(then)), "as_of": as_of_json(moment, position)}
+        return json_response(body, headers=as_of_headers(then.version, position))
+    client = await _client_or_404(request, client_id)
     return json_response({"client": client}, headers={"ETag": etag(client["version"])})
 
 

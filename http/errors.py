@@ -55,3 +55,8 @@ def validation_error(errors: dict[str, list[str]], message: str | None = None) -
 def not_found(message: str) -> ApiError:
     """404: no such resource."""
     return ApiError(404, "Not found", message, "not_found")
+
+
+def deleted(message: str, history_url: str) -> ApiError:
+    """404: the resource was deleted; its history (at `history_url`) remains."""
+    return ApiError(404, "Deleted", message, "deleted", extra={"history_url": history_url})

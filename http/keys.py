@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking
+from timetracker.commands.event_log import EventLog
 from timetracker.http.caller import Caller
 from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.rate_limit import Decision, RateLimiter, Window
@@ -24,6 +25,7 @@ from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
+from timetracker.projections.time_travel import TimeTravelView
 
 settings_key = web.AppKey("settings_key", Settings)
 time_tracking_key = web.AppKey("time_tracking_key", TimeTracking)
@@ -38,6 +40,8 @@ time_entries_view_key = web.AppKey("time_entries_view_key", TimeEntriesView)
 running_timers_view_key = web.AppKey("running_timers_view_key", RunningTimersView)
 report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsView)
 freshness_key = web.AppKey("freshness_key", Freshness)
+event_log_key = web.AppKey("event_log_key", EventLog)
+time_travel_view_key = web.AppKey("time_travel_view_key", TimeTravelView)
 idempotency_store_key = web.AppKey("idempotency_store_key", IdempotencyStore)
 rate_limiter_key = web.AppKey("rate_limiter_key", RateLimiter)
 token_usage_key = web.AppKey("token_usage_key", TokenUsage)

@@ -14,7 +14,17 @@ from aiohttp_apigami import (
 )
 
 from timetracker.commands.messages import ArchiveProject, CreateProject, UpdateProject
+from timetracker.domain.client import Client
+from timetracker.domain.project import Project
 from timetracker.http.access import requires
+from timetracker.http.as_of import (
+    answered_at,
+    as_of_headers,
+    as_of_json,
+    past,
+    position_at,
+    project_row,
+)
 from timetracker.http.errors import not_found
 from timetracker.http.keys import (
     body_key,
@@ -24,7 +34,9 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.projects import (
     CreateProjectRequest,
@@ -68,6 +80,7 @@ async def _project_or_404(request: web.Request, project_id: int) -> dict[str, An
 
 
 @routes.get("/api/v1/projects", allow_head=False)
+@reads("projects", "clients")
 @docs(tags=["projects"], summary="List projects (every status unless `status` filters)")
 @requires("read:projects")
 @querystring_schema(ProjectListQuery)
@@ -88,14 +101,34 @@ async def list_projects(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}", allow_head=False)
-@docs(tags=["projects"], summary="Get one project")
+@docs(
+    tags=["projects"],
+    summary="Get one project (as it is, or as it was at `as_of`)",
+    description="With `as_of` the project (and its client's name) is shown as it was then, "
+    "with an `as_of` block naming the store position.",
+)
 @requires("read:projects")
+@reads("projects", "clients")
 @match_info_schema(ProjectPath)
+@querystring_schema(AsOfQuery)
 @response_schema(ProjectResponse, 200)
 @response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_project(request: web.Request) -> web.Response:
-    project = await _project_or_404(request, request[path_key]["project_id"])
+    project_id = request[path_key]["project_id"]
+    moment = request[query_key].get("as_of")
+    if moment is not None:
+        position = await position_at(request, moment)
+        then = await past(request, "project", project_id, position)
+        if not isinstance(then, Project):
+            raise answered_at(not_found(f"Project {project_id} did not exist then."), position)
+        client = None
+        if then.client_id is not None:
+            client = await past(request, "client", then.client_id, position)
+        row = project_row(then, client if isinstance(client, Client) else None)
+        body = {"project": project_json(row), "as_of": as_of_json(moment, position)}
+        return json_response(body, headers=as_of_headers(then.version, position))
+    project = await _project_or_404(request, project_id)
     return json_response({"project": project}, headers={"ETag": etag(project["version"])})
 
 

@@ -1,4 +1,9 @@
-"""/api/v1/reports/summary: hours per project over a window of days, from the rollups."""
+"""/api/v1/reports/summary: hours per project over a window of days, from the rollups.
+
+With `as_of` the report is the one the store gave at that moment: summed from the entry
+versions valid at the moment's store position (the time-travel read model), so later
+edits never change it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,20 @@ from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
 from timetracker.http.access import caller_of, requires
+from timetracker.http.as_of import position_at
 from timetracker.http.errors import validation_error
-from timetracker.http.keys import projects_view_key, query_key, report_rollups_view_key
+from timetracker.http.keys import (
+    projects_view_key,
+    query_key,
+    report_rollups_view_key,
+    time_travel_view_key,
+)
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.schemas.time_entries import SummaryQuery, SummaryResponse
 from timetracker.http.time_entries import hours, user_filter
+from timetracker.http.writes import POSITION_HEADER
 
 routes = web.RouteTableDef()
 DEFAULT_WINDOW_DAYS = 30
@@ -26,15 +39,18 @@ MAX_WINDOW_DAYS = 3660
     summary="Hours per project over a window of whole UTC days",
     description="Default window: the last 30 days. Days are UTC; a date-time bound counts its "
     "whole day. Normal users get their own time; admins everyone's unless `user_id` filters. "
-    "Running timers are not counted.",
+    "Running timers are not counted. With `as_of`, the report as it stood then (its store "
+    "position in `position` and `X-Event-Position`); later changes never alter it.",
 )
 @requires("read:reports")
+@reads("report_rollups", "projects")
 @querystring_schema(SummaryQuery)
 @response_schema(SummaryResponse, 200)
 @response_schema(ErrorResponse, 400)
 async def get_summary(request: web.Request) -> web.Response:
     query = request[query_key]
-    today = datetime.now(UTC).date()
+    moment = query.get("as_of")
+    today = (moment or datetime.now(UTC)).date()
     last = query["end_date"].moment.date() if "end_date" in query else today
     first = (
         query["start_date"].moment.date()
@@ -46,10 +62,18 @@ async def get_summary(request: web.Request) -> web.Response:
     if (last - first).days >= MAX_WINDOW_DAYS:
         raise validation_error({"start_date": [f"The window is at most {MAX_WINDOW_DAYS} days."]})
     user_id = user_filter(caller_of(request), query.get("user_id"))
-    totals = await request.app[report_rollups_view_key].totals(
-        first, last, user_id, query.get("project_id")
-    )
-    names = await request.app[projects_view_key].names([t.project_id for t in totals])
+    headers: dict[str, str] = {}
+    if moment is None:
+        totals = await request.app[report_rollups_view_key].totals(
+            first, last, user_id, query.get("project_id")
+        )
+        names = await request.app[projects_view_key].names([t.project_id for t in totals])
+    else:
+        position = await position_at(request, moment)
+        past = request.app[time_travel_view_key]
+        totals = await past.totals(first, last, user_id, query.get("project_id"), position)
+        names = await past.project_names([t.project_id for t in totals], position)
+        headers[POSITION_HEADER] = str(position)
     seconds = sum(t.seconds for t in totals)
     billable = sum(t.billable_seconds for t in totals)
     summary = {
@@ -69,4 +93,6 @@ async def get_summary(request: web.Request) -> web.Response:
             for t in totals
         ],
     }
-    return json_response({"summary": summary})
+    if moment is not None:
+        summary.update(as_of=rfc3339(moment), position=int(headers[POSITION_HEADER]))
+    return json_response({"summary": summary}, headers=headers)

@@ -14,11 +14,29 @@ from aiohttp_apigami import (
 )
 
 from timetracker.commands.messages import CreateTask, DeleteTask, UpdateTask
+from timetracker.domain.task import Task
 from timetracker.http.access import requires
-from timetracker.http.errors import not_found
-from timetracker.http.keys import body_key, path_key, query_key, tasks_view_key, time_tracking_key
+from timetracker.http.as_of import (
+    answered_at,
+    as_of_headers,
+    as_of_json,
+    past,
+    position_at,
+    task_row,
+)
+from timetracker.http.errors import ApiError, deleted, not_found
+from timetracker.http.keys import (
+    body_key,
+    event_log_key,
+    path_key,
+    query_key,
+    tasks_view_key,
+    time_tracking_key,
+)
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.tasks import (
     CreateTaskRequest,
@@ -50,6 +68,16 @@ def task_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _task_gone(task: Any, task_id: int) -> ApiError:
+    """404 for a task missing from the answer: `deleted` (with its history) if it was."""
+    if isinstance(task, Task) and task.deleted:
+        return deleted(
+            f"Task {task_id} was deleted; its history remains.",
+            f"/api/v1/tasks/{task_id}/history",
+        )
+    return not_found(f"Task {task_id} not found.")
+
+
 async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
     row = await request.app[tasks_view_key].get(task_id)
     if row is None:
@@ -58,6 +86,7 @@ async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
 
 
 @routes.get("/api/v1/tasks", allow_head=False)
+@reads("tasks")
 @docs(tags=["tasks"], summary="List tasks, by priority (urgent first) then name")
 @requires("read:tasks")
 @querystring_schema(TaskListQuery)
@@ -78,14 +107,35 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/tasks/{task_id}", allow_head=False)
-@docs(tags=["tasks"], summary="Get one task")
+@docs(
+    tags=["tasks"],
+    summary="Get one task (as it is, or as it was at `as_of`)",
+    description="A deleted task answers 404 `deleted` with `history_url`. With `as_of` the "
+    "task is shown as it was then, with an `as_of` block naming the store position.",
+)
 @requires("read:tasks")
+@reads("tasks")
 @match_info_schema(TaskPath)
+@querystring_schema(AsOfQuery)
 @response_schema(TaskResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_task(request: web.Request) -> web.Response:
-    task = await _task_or_404(request, request[path_key]["task_id"])
-    return json_response({"task": task}, headers={"ETag": etag(task["version"])})
+    task_id = request[path_key]["task_id"]
+    moment = request[query_key].get("as_of")
+    if moment is not None:
+        position = await position_at(request, moment)
+        then = await past(request, "task", task_id, position)
+        if not isinstance(then, Task) or then.deleted:
+            raise answered_at(_task_gone(then, task_id), position)
+        body = {"task": task_json(task_row(then)), "as_of": as_of_json(moment, position)}
+        return json_response(body, headers=as_of_headers(then.version, position))
+    row = await request.app[tasks_view_key].get(task_id)
+    if row is None:
+        # The stream says whether it was deleted (lists no longer show it).
+        now = await execute(request, request.app[event_log_key].state_at, Task.create_id(task_id))
+        raise _task_gone(now, task_id)
+    return json_response({"task": task_json(row)}, headers={"ETag": etag(row["version"])})
 
 
 @routes.post("/api/v1/tasks")

@@ -14,19 +14,37 @@ from aiohttp_apigami import (
     response_schema,
 )
 
-from timetracker.commands.messages import CreateEntry, DeleteEntry, EditEntry
+from timetracker.commands.messages import (
+    CreateEntry,
+    DeleteEntry,
+    EditEntry,
+    RestoreEntry,
+    RevertEntry,
+)
+from timetracker.domain.entry import Entry
 from timetracker.http.access import caller_of, requires
+from timetracker.http.as_of import (
+    answered_at,
+    as_of_headers,
+    as_of_json,
+    entry_row,
+    past,
+    position_at,
+)
 from timetracker.http.caller import Caller
-from timetracker.http.errors import ApiError, not_found, validation_error
+from timetracker.http.errors import ApiError, deleted, not_found, validation_error
 from timetracker.http.keys import (
     body_key,
+    event_log_key,
     path_key,
     query_key,
     time_entries_view_key,
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.schemas.audit import AsOfQuery, RevertEntryRequest
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.time_entries import (
     CreateEntryRequest,
@@ -75,13 +93,39 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _visible_to(caller: Caller, user_id: int) -> bool:
+    return user_id == caller.user_id or caller.is_admin
+
+
 async def entry_or_404(request: web.Request, entry_id: int) -> dict[str, Any]:
     """An entry the caller may see (their own, or anyone's for an admin)."""
     row = await request.app[time_entries_view_key].get(entry_id)
     caller = caller_of(request)
-    if row is None or (row["user_id"] != caller.user_id and not caller.is_admin):
+    if row is None or not _visible_to(caller, row["user_id"]):
         raise not_found(f"Time entry {entry_id} not found.")
     return entry_json(row)
+
+
+def _entry_gone(entry: Any, caller: Caller, entry_id: int) -> ApiError:
+    """404 for an entry missing from the answer: `deleted` (with its history) if the
+    caller may know it was, `not_found` otherwise."""
+    if isinstance(entry, Entry) and _visible_to(caller, entry.user_id) and entry.deleted:
+        return deleted(
+            f"Time entry {entry_id} was deleted; its history remains.",
+            f"/api/v1/time-entries/{entry_id}/history",
+        )
+    return not_found(f"Time entry {entry_id} not found.")
+
+
+async def _entry_as_of(request: web.Request, entry_id: int) -> web.Response:
+    moment = request[query_key]["as_of"]
+    position = await position_at(request, moment)
+    entry = await past(request, "time_entry", entry_id, position)
+    caller = caller_of(request)
+    if not isinstance(entry, Entry) or entry.deleted or not _visible_to(caller, entry.user_id):
+        raise answered_at(_entry_gone(entry, caller, entry_id), position)
+    body = {"time_entry": entry_json(entry_row(entry)), "as_of": as_of_json(moment, position)}
+    return json_response(body, headers=as_of_headers(entry.version, position))
 
 
 def user_filter(caller: Caller, requested: int | None) -> int | None:
@@ -94,6 +138,7 @@ def user_filter(caller: Caller, requested: int | None) -> int | None:
 
 
 @routes.get("/api/v1/time-entries", allow_head=False)
+@reads("time_entries")
 @docs(
     tags=["time entries"],
     summary="List time entries, latest start first",
@@ -127,14 +172,32 @@ async def list_entries(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/time-entries/{entry_id}", allow_head=False)
-@docs(tags=["time entries"], summary="Get one time entry")
+@docs(
+    tags=["time entries"],
+    summary="Get one time entry (as it is, or as it was at `as_of`)",
+    description="A deleted entry answers 404 `deleted` with `history_url`. With `as_of` the "
+    "entry is shown as it was then, with an `as_of` block naming the store position.",
+)
 @requires("read:time_entries")
+@reads("time_entries")
 @match_info_schema(EntryPath)
+@querystring_schema(AsOfQuery)
 @response_schema(EntryResponse, 200)
+@response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_entry(request: web.Request) -> web.Response:
-    entry = await entry_or_404(request, request[path_key]["entry_id"])
-    return json_response({"time_entry": entry}, headers={"ETag": etag(entry["version"])})
+    entry_id = request[path_key]["entry_id"]
+    if "as_of" in request[query_key]:
+        return await _entry_as_of(request, entry_id)
+    row = await request.app[time_entries_view_key].get(entry_id)
+    caller = caller_of(request)
+    if row is None or not _visible_to(caller, row["user_id"]):
+        # The stream says whether it was deleted (lists and reports no longer show it).
+        entry = await execute(
+            request, request.app[event_log_key].state_at, Entry.create_id(entry_id)
+        )
+        raise _entry_gone(entry, caller, entry_id)
+    return json_response({"time_entry": entry_json(row)}, headers={"ETag": etag(row["version"])})
 
 
 @routes.post("/api/v1/time-entries")
@@ -204,3 +267,61 @@ async def delete_entry(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].delete_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     return json_response({"message": "Time entry deleted successfully"}, headers=headers)
+
+
+@routes.post("/api/v1/time-entries/{entry_id}/restore")
+@docs(
+    tags=["time entries"],
+    summary="Bring back a deleted time entry (event EntryRestored)",
+    description="Its project must not be archived (409 `project_archived`). An entry without "
+    "an end runs again, which starts the user's timer (409 `timer_already_running` if one "
+    "runs). 409 `not_deleted` if the entry is not deleted.",
+)
+@requires("write:time_entries")
+@match_info_schema(EntryPath)
+@response_schema(EntryWriteResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def restore_entry(request: web.Request) -> web.Response:
+    command = RestoreEntry(
+        entry_id=request[path_key]["entry_id"],
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].restore_entry, command)
+    headers = await settle(request, written, ENTRY_READ_MODELS)
+    entry = await entry_or_404(request, written.id)
+    body = {"message": "Time entry restored successfully", "time_entry": entry}
+    return json_response(body, headers=headers)
+
+
+@routes.post("/api/v1/time-entries/{entry_id}/revert")
+@docs(
+    tags=["time entries"],
+    summary="Give a time entry the fields of an earlier version (a new EntryEdited)",
+    description="Only the fields that differ change; every rule of an edit applies. "
+    "Reverting to the current version changes nothing and writes no event.",
+)
+@requires("write:time_entries")
+@match_info_schema(EntryPath)
+@json_schema(RevertEntryRequest)
+@response_schema(EntryWriteResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 412)
+async def revert_entry(request: web.Request) -> web.Response:
+    version = request[body_key]["version"]
+    command = RevertEntry(
+        entry_id=request[path_key]["entry_id"],
+        version=version,
+        stamp=stamp_of(request),
+        expected_version=expected_version(request),
+    )
+    written = await execute(request, request.app[time_tracking_key].revert_entry, command)
+    headers = await settle(request, written, ENTRY_READ_MODELS)
+    entry = await entry_or_404(request, written.id)
+    body = {"message": f"Time entry reverted to version {version}", "time_entry": entry}
+    return json_response(body, headers=headers)

@@ -118,6 +118,7 @@ class ErrorResponse(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
     required_scope = fields.String()
     available_scopes = fields.List(fields.String())
+    history_url = fields.String(metadata={"description": "With `deleted`: where its history is."})
 
 
 class MessageResponse(Schema):

@@ -123,6 +123,12 @@ class TimerStartResponse(Schema):
 class SummaryQuery(Schema):
     start_date = DateOrDateTime()
     end_date = DateOrDateTime()
+    as_of = UtcDateTime(
+        metadata={
+            "description": "The report as it stood at this moment (not in the future); the "
+            "window's default end is that day. The answer names its store position."
+        }
+    )
     project_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
     user_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
 
@@ -142,6 +148,8 @@ class SummarySchema(Schema):
     billable_hours = fields.Float(required=True)
     total_entries = fields.Integer(required=True)
     by_project = fields.List(fields.Nested(ProjectSummarySchema), required=True)
+    as_of = fields.DateTime(metadata={"description": "With `as_of`: the moment asked for."})
+    position = fields.Integer(metadata={"description": "With `as_of`: its store position."})
 
 
 class SummaryResponse(Schema):

@@ -1,0 +1,165 @@
+"""History of one resource: every version, oldest first, with who changed what.
+
+`GET /api/v1/{time-entries,projects,tasks,clients}/{id}/history`, read from the resource's
+own stream in the event store (the record itself), with the same scope as reading the
+resource. Deleted resources keep their history; a normal user never sees another
+user's time entries, nor learns that they exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import docs, match_info_schema, response_schema
+
+from timetracker.commands.event_log import Actor, Version
+from timetracker.domain.values import aggregate_id
+from timetracker.http.access import caller_of, requires
+from timetracker.http.clients import ClientPath
+from timetracker.http.errors import not_found
+from timetracker.http.keys import event_log_key, path_key
+from timetracker.http.positions import reads
+from timetracker.http.projects import ProjectPath
+from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.schemas.audit import HistoryResponse
+from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.tasks import TaskPath
+from timetracker.http.time_entries import EntryPath
+from timetracker.http.writes import POSITION_HEADER, execute
+
+routes = web.RouteTableDef()
+_DESCRIPTION = (
+    "Every version in order: `version`, `event` (such as `{event}`), `at`, `position` in the "
+    "store, `actor` (`user_id`, `username`, `token_prefix`), `request_id` and `changes` "
+    '(`{{"field": {{"from": x, "to": y}}}}`). {extra}`X-Event-Position` is the store head '
+    "the history was read at."
+)
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON shows it: RFC 3339 UTC times, decimals as numbers."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, Decimal):
+        return number(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def actor_json(actor: Actor) -> dict[str, Any]:
+    """Who caused an event."""
+    return {
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "token_prefix": actor.token_prefix,
+    }
+
+
+def version_json(version: Version) -> dict[str, Any]:
+    """One item of a history."""
+    logged = version.logged
+    return {
+        "version": logged.version,
+        "event": logged.type.name,
+        "at": rfc3339(logged.at),
+        "position": logged.position,
+        "actor": actor_json(version.actor),
+        "request_id": logged.request_id,
+        "changes": plain(version.changes),
+    }
+
+
+def history_url(collection: str, number: int) -> str:
+    """Where a resource's history is, such as `/api/v1/time-entries/5/history`."""
+    return f"/api/v1/{collection}/{number}/history"
+
+
+async def _history(request: web.Request, kind: str, number: int, label: str) -> web.Response:
+    read = request.app[event_log_key].current_history
+    head, versions = await execute(request, read, aggregate_id(kind, number))
+    caller = caller_of(request)
+    if not versions:
+        raise not_found(f"{label} {number} not found.")
+    owner = getattr(versions[0].logged.event, "user_id", None)
+    if kind == "time_entry" and owner != caller.user_id and not caller.is_admin:
+        raise not_found(f"{label} {number} not found.")
+    body = {
+        "resource": kind,
+        "resource_id": number,
+        "deleted": versions[-1].logged.type.name.endswith("Deleted"),
+        "history": [version_json(v) for v in versions],
+    }
+    return json_response(body, headers={POSITION_HEADER: str(head)})
+
+
+@routes.get("/api/v1/time-entries/{entry_id}/history", allow_head=False)
+@docs(
+    tags=["history"],
+    summary="Every version of a time entry, deleted ones too",
+    description=_DESCRIPTION.format(
+        event="EntryEdited", extra="Normal users see their own entries' history only. "
+    ),
+)
+@requires("read:time_entries")
+@reads()
+@match_info_schema(EntryPath)
+@response_schema(HistoryResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+async def get_entry_history(request: web.Request) -> web.Response:
+    return await _history(request, "time_entry", request[path_key]["entry_id"], "Time entry")
+
+
+@routes.get("/api/v1/projects/{project_id}/history", allow_head=False)
+@docs(
+    tags=["history"],
+    summary="Every version of a project",
+    description=_DESCRIPTION.format(event="ProjectUpdated", extra=""),
+)
+@requires("read:projects")
+@reads()
+@match_info_schema(ProjectPath)
+@response_schema(HistoryResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+async def get_project_history(request: web.Request) -> web.Response:
+    return await _history(request, "project", request[path_key]["project_id"], "Project")
+
+
+@routes.get("/api/v1/tasks/{task_id}/history", allow_head=False)
+@docs(
+    tags=["history"],
+    summary="Every version of a task, deleted ones too",
+    description=_DESCRIPTION.format(event="TaskUpdated", extra=""),
+)
+@requires("read:tasks")
+@reads()
+@match_info_schema(TaskPath)
+@response_schema(HistoryResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+async def get_task_history(request: web.Request) -> web.Response:
+    return await _history(request, "task", request[path_key]["task_id"], "Task")
+
+
+@routes.get("/api/v1/clients/{client_id}/history", allow_head=False)
+@docs(
+    tags=["history"],
+    summary="Every version of a client",
+    description=_DESCRIPTION.format(event="ClientUpdated", extra=""),
+)
+@requires("read:clients")
+@reads()
+@match_info_schema(ClientPath)
+@response_schema(HistoryResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+async def get_client_history(request: web.Request) -> web.Response:
+    return await _history(request, "client", request[path_key]["client_id"], "Client")

@@ -1,0 +1,65 @@
+"""Puts `X-Event-Position` on every response that does not carry one yet (see `positions.py`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
+
+from timetracker.http.keys import freshness_key
+from timetracker.http.writes import POSITION_HEADER
+from timetracker.projections.registry import REDIS_PROJECTION_NAMES, all_projections
+
+log = logging.getLogger(__name__)
+# Handlers that name no read models may answer from any of them.
+EVERY_READ_MODEL = (*(p.name for p in all_projections()), *sorted(REDIS_PROJECTION_NAMES))
+
+
+async def _read_models_position(request: web.Request, names: Sequence[str]) -> int:
+    """The lowest position among the read models `names`."""
+    freshness = request.app[freshness_key]
+    try:
+        positions = await freshness.positions(names)
+    except RedisError:
+        # Without Redis only the PostgreSQL read models can answer; say what they show.
+        positions = await freshness.postgres_positions(set(names))
+        names = [name for name in names if name not in REDIS_PROJECTION_NAMES]
+    return min((positions.get(name, 0) for name in names), default=0)
+
+
+@web.middleware
+async def position_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response says which store position its answer reflects.
+
+    Read models are asked before the handler runs: they only move forward, so the
+    answer reflects at least that position. Failures to find out leave the header off
+    rather than fail the request.
+    """
+    route_handler = request.match_info.handler
+    names: Sequence[str] | None = getattr(route_handler, "__read_models__", None)
+    answers_from_read_models = (
+        request.method == "GET"
+        and getattr(route_handler, "__scope__", None) is not None
+        and names != ()
+        and "as_of" not in request.query
+    )
+    position: int | None = None
+    if answers_from_read_models:
+        try:
+            position = await _read_models_position(request, names or EVERY_READ_MODEL)
+        except Exception:  # the header is best effort; the answer is not
+            log.warning("No read-model position for %s", request.path, exc_info=True)
+    response = await handler(request)
+    if POSITION_HEADER in response.headers or response.prepared:
+        return response
+    if position is None:
+        try:
+            position = await request.app[freshness_key].head()
+        except Exception:
+            log.warning("No store head for %s", request.path, exc_info=True)
+            return response
+    response.headers[POSITION_HEADER] = str(position)
+    return response
