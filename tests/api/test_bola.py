@@ -165,6 +165,6 @@ async def test_timers_are_private_and_an_admin_may_act_on_anyones_entry(
     deleted = await api.delete(f"{ENTRIES}/{bobs_timer['id']}", headers=admin.headers)
     assert deleted.status == 200
     assert await stream_version(settings, "time_entry", bobs_timer["id"]) == 3
-    await error_body(
-        await api.get(f"{ENTRIES}/{bobs_timer['id']}", headers=bob.headers), 404, "not_found"
+    await error_body(  # issue 6: bob's own deleted entry answers 404 `deleted`
+        await api.get(f"{ENTRIES}/{bobs_timer['id']}", headers=bob.headers), 404, "deleted"
     )

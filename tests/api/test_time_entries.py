@@ -356,8 +356,9 @@ async def test_a_deleted_entry_is_gone_from_reads_and_lists_but_its_history_stay
     assert deleted.status == 200, await deleted.text()
     assert await deleted.json() == {"message": "Time entry deleted successfully"}
     assert deleted.headers["ETag"] == '"2"'
-    await error_body(await api.get(path, headers=alice.headers), 404, "not_found")
-    await error_body(await api.get(path, headers=admin.headers), 404, "not_found")
+    # issue 6: a deleted entry answers 404 `deleted`, pointing at its history
+    await error_body(await api.get(path, headers=alice.headers), 404, "deleted")
+    await error_body(await api.get(path, headers=admin.headers), 404, "deleted")
     assert [e["id"] for e in await listed_entries(api, alice)] == [kept["id"]]
     assert await stream_version(settings, "time_entry", entry["id"]) == 2
     for method in ("DELETE", "PATCH", "PUT"):
