@@ -39,7 +39,7 @@ from timetracker.http.schemas.clients import (
     UpdateClientRequest,
 )
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
-from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
 CLIENTS = ("clients",)
@@ -130,7 +130,7 @@ async def create_client(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].create_client, command)
     headers = await settle(request, written, CLIENTS)
     headers["Location"] = f"/api/v1/clients/{written.id}"
-    client = await _client_or_404(request, written.id)
+    client = await shown(request, written, headers, lambda: _client_or_404(request, written.id))
     body = {"message": "Client created successfully", "client": client}
     return json_response(body, status=201, headers=headers)
 
@@ -155,7 +155,7 @@ async def update_client(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].update_client, command)
     headers = await settle(request, written, CLIENTS)
-    client = await _client_or_404(request, written.id)
+    client = await shown(request, written, headers, lambda: _client_or_404(request, written.id))
     body = {"message": "Client updated successfully", "client": client}
     return json_response(body, headers=headers)
 

@@ -46,7 +46,7 @@ from timetracker.http.schemas.projects import (
     ProjectWriteResponse,
     UpdateProjectRequest,
 )
-from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
 PROJECTS = ("projects",)
@@ -143,7 +143,7 @@ async def create_project(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].create_project, command)
     headers = await settle(request, written, PROJECTS)
     headers["Location"] = f"/api/v1/projects/{written.id}"
-    project = await _project_or_404(request, written.id)
+    project = await shown(request, written, headers, lambda: _project_or_404(request, written.id))
     body = {"message": "Project created successfully", "project": project}
     return json_response(body, status=201, headers=headers)
 
@@ -167,7 +167,7 @@ async def update_project(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].update_project, command)
     headers = await settle(request, written, PROJECTS)
-    project = await _project_or_404(request, written.id)
+    project = await shown(request, written, headers, lambda: _project_or_404(request, written.id))
     body = {"message": "Project updated successfully", "project": project}
     return json_response(body, headers=headers)
 

@@ -46,7 +46,7 @@ from timetracker.http.schemas.tasks import (
     TaskWriteResponse,
     UpdateTaskRequest,
 )
-from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
 TASKS = ("tasks",)
@@ -152,7 +152,7 @@ async def create_task(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].create_task, command)
     headers = await settle(request, written, TASKS)
     headers["Location"] = f"/api/v1/tasks/{written.id}"
-    task = await _task_or_404(request, written.id)
+    task = await shown(request, written, headers, lambda: _task_or_404(request, written.id))
     body = {"message": "Task created successfully", "task": task}
     return json_response(body, status=201, headers=headers)
 
@@ -175,7 +175,7 @@ async def update_task(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].update_task, command)
     headers = await settle(request, written, TASKS)
-    task = await _task_or_404(request, written.id)
+    task = await shown(request, written, headers, lambda: _task_or_404(request, written.id))
     return json_response({"message": "Task updated successfully", "task": task}, headers=headers)
 
 

@@ -54,7 +54,7 @@ from timetracker.http.schemas.time_entries import (
     EntryWriteResponse,
     UpdateEntryRequest,
 )
-from timetracker.http.writes import etag, execute, expected_version, settle, stamp_of
+from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 from timetracker.projections.time_entries import EntryFilter
 
 routes = web.RouteTableDef()
@@ -222,7 +222,7 @@ async def create_entry(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].create_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     headers["Location"] = f"/api/v1/time-entries/{written.id}"
-    entry = await entry_or_404(request, written.id)
+    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry created successfully", "time_entry": entry}
     return json_response(body, status=201, headers=headers)
 
@@ -246,7 +246,7 @@ async def edit_entry(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].edit_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await entry_or_404(request, written.id)
+    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry updated successfully", "time_entry": entry}
     return json_response(body, headers=headers)
 
@@ -292,7 +292,7 @@ async def restore_entry(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].restore_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await entry_or_404(request, written.id)
+    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry restored successfully", "time_entry": entry}
     return json_response(body, headers=headers)
 
@@ -322,6 +322,6 @@ async def revert_entry(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.app[time_tracking_key].revert_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await entry_or_404(request, written.id)
+    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": f"Time entry reverted to version {version}", "time_entry": entry}
     return json_response(body, headers=headers)

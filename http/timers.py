@@ -17,7 +17,7 @@ from timetracker.http.schemas.time_entries import (
     TimerStatusResponse,
 )
 from timetracker.http.time_entries import ENTRY_READ_MODELS, entry_or_404
-from timetracker.http.writes import execute, settle, stamp_of
+from timetracker.http.writes import execute, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
 
@@ -48,7 +48,7 @@ async def start_timer(request: web.Request) -> web.Response:
     written = await execute(request, request.app[time_tracking_key].start_timer, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     headers["Location"] = f"/api/v1/time-entries/{written.id}"
-    timer = await entry_or_404(request, written.id)
+    timer = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Timer started successfully", "timer": timer}
     return json_response(body, status=201, headers=headers)
 
@@ -62,6 +62,6 @@ async def stop_timer(request: web.Request) -> web.Response:
     command = StopTimer(user_id=caller_of(request).user_id, stamp=stamp_of(request))
     written = await execute(request, request.app[time_tracking_key].stop_timer, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await entry_or_404(request, written.id)
+    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Timer stopped successfully", "time_entry": entry}
     return json_response(body, headers=headers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -88,3 +88,23 @@ async def settle(
     if not caught_up:
         headers[STALE_HEADER] = "timeout"
     return headers
+
+
+async def shown(
+    request: web.Request,
+    written: Written,
+    headers: dict[str, str],
+    read: Callable[[], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The written resource as its read model shows it, for the write's response.
+
+    When the read model did not catch up within the wait (`X-Read-Your-Writes: timeout`) and
+    does not show the resource yet, its id and version stand in: the write stands, and a 404
+    would invite a client to send it again.
+    """
+    try:
+        return await read()
+    except ApiError as error:
+        if error.status != 404 or STALE_HEADER not in headers:
+            raise
+        return {"id": written.id, "version": written.version}
