@@ -343,10 +343,12 @@ class EventLog:
             )
         return result
 
-    def read(self, after: int, limit: int, topics: Sequence[str]) -> list[Logged]:
-        """Up to `limit` events after position `after` whose topic is one of `topics`."""
+    def read(
+        self, after: int, limit: int, topics: Sequence[str], upto: int | None = None
+    ) -> list[Logged]:
+        """Up to `limit` events after position `after` (up to `upto`) with one of `topics`."""
         notifications: Sequence[Notification] = self._recorder.select_notifications(
-            start=after, limit=limit, topics=list(topics), inclusive_of_start=False
+            start=after, limit=limit, stop=upto, topics=list(topics), inclusive_of_start=False
         )
         return [
             Logged(n.id, _BY_TOPIC[n.topic], self._decode(n))

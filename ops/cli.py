@@ -18,7 +18,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, projections
+from timetracker.ops import accounts, audit, projections
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 
@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = read_models.add_parser("verify", help="compare with a fresh replay")
     verify.add_argument("names", nargs="*", help="projections to verify (default: all)")
     read_models.add_parser("run", help="run the projections without the API")
+
+    audit.add_parser(commands)
     return parser
 
 
@@ -148,6 +150,15 @@ def _read_models(settings: Settings, args: argparse.Namespace) -> int:
             store.close()
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    with embedded_services(settings, need_redis=False) as settings:
+        store: TimeTracking = open_time_tracking(settings.event_store_env())
+        try:
+            return audit.run(store, args)
+        finally:
+            store.close()
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Until the server installs its own handler, SIGTERM unwinds like Ctrl-C, so the
     embedded services are released on the way out."""
@@ -169,11 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "projections":
             return _read_models(settings, args)
+        if args.command == "audit":
+            return _audit(settings, args)
         return _manage(settings, args)
     except (
         SettingsError,
         TimeTrackingError,
         accounts.OperatorLookupError,
+        audit.AuditLookupError,
         projections.UnknownProjectionError,
     ) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)
