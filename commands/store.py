@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import RecordConflictError, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from timetracker.commands.errors import (
@@ -17,6 +17,7 @@ from timetracker.commands.errors import (
     WriteContentionError,
 )
 from timetracker.commands.ids import IdSequences, MemoryIdSequences, PostgresIdSequences
+from timetracker.commands.transcoder import FastJSONTranscoder
 from timetracker.domain.values import aggregate_id
 
 A = TypeVar("A", bound=Aggregate)
@@ -43,6 +44,12 @@ class EventStore(Application[UUID]):
             self.ids = sequences
         else:
             self.ids = MemoryIdSequences()
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON format, read with orjson (projections decode every event)."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def load(self, cls: type[A], kind: str, number: int) -> A:
         """The aggregate behind a public id, or NotFoundError."""

@@ -31,7 +31,7 @@ from timetracker.projections.redis_runner import (
     tracking_key,
 )
 from timetracker.projections.runner import (
-    BATCH_SIZE,
+    REBUILD_BATCH_SIZE,
     ProjectionRunner,
     create_tables,
     generation_schema,
@@ -121,12 +121,13 @@ def rebuild(
     runner = ProjectionRunner(
         store, projection, conninfo, tracking_name=rebuild_name(projection.name)
     )
+    runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
         for _ in range(SWITCH_ATTEMPTS):
             head = store.recorder.max_notification_id() or 0
             while runner.position < head:
-                done += runner.catch_up(stop_at=min(head, runner.position + 20 * BATCH_SIZE))
+                done += runner.catch_up(stop_at=min(head, runner.position + 4 * REBUILD_BATCH_SIZE))
                 if progress is not None:
                     progress(runner.position, head)
             if _switch(conninfo, projection, new_schema):
@@ -233,12 +234,13 @@ def rebuild_redis(
     old, new = _redis_generation_for_rebuild(client, prefix, projection.name)
     drop_redis_generation(client, prefix, projection.name, new)
     runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=new)
+    runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
         for _ in range(SWITCH_ATTEMPTS):
             head = store.recorder.max_notification_id() or 0
             while runner.position < head:
-                done += runner.catch_up(stop_at=min(head, runner.position + 20 * BATCH_SIZE))
+                done += runner.catch_up(stop_at=min(head, runner.position + 4 * REBUILD_BATCH_SIZE))
                 if progress is not None:
                     progress(runner.position, head)
             if _switch_redis(client, prefix, projection.name, new):

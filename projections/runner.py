@@ -27,6 +27,7 @@ from timetracker.projections.leadership import Leadership
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+REBUILD_BATCH_SIZE = 5000  # a rebuild has no reader waiting on each batch: bigger is cheaper
 IDLE_POLL_SECONDS = 1.0
 LEADER_RETRY_SECONDS = 1.0
 SCHEMA_LOCK_KEY = 7_410_001  # advisory lock: one process at a time creates tables
@@ -84,6 +85,7 @@ class LogFollower(ABC):
     def __init__(self, store: Application[Any], leadership: Leadership | None = None) -> None:
         self.store = store
         self.position = 0
+        self.batch_size = BATCH_SIZE
         self.wake = threading.Event()
         self.leadership = leadership
 
@@ -117,7 +119,7 @@ class LogFollower(ABC):
         done = 0
         while stop_at is None or self.position < stop_at:
             notifications = self.store.recorder.select_notifications(
-                start=self.position, limit=BATCH_SIZE, stop=stop_at, inclusive_of_start=False
+                start=self.position, limit=self.batch_size, stop=stop_at, inclusive_of_start=False
             )
             if not notifications:
                 break

@@ -23,7 +23,7 @@ from timetracker.projections.redis_runner import (
     live_key,
     tracking_key,
 )
-from timetracker.projections.runner import ProjectionRunner, create_tables
+from timetracker.projections.runner import REBUILD_BATCH_SIZE, ProjectionRunner, create_tables
 
 Progress = Callable[[int, int], None]
 MAX_LISTED = 10
@@ -83,6 +83,7 @@ def verify(
         create_tables(cursor, projection, scratch)
         tracking.register(cursor, name, scratch)
     runner = ProjectionRunner(store, projection, conninfo, tracking_name=name)
+    runner.batch_size = REBUILD_BATCH_SIZE
     try:
         with psycopg.connect(conninfo) as conn:
             live_now = tracking.read_row(conn.cursor(), projection.name)
@@ -152,6 +153,7 @@ def verify_redis(
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     scratch = int(client.incr(f"{prefix}generations:{projection.name}"))
     runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=scratch)
+    runner.batch_size = REBUILD_BATCH_SIZE
     try:
         for _ in range(REDIS_ATTEMPTS):
             live = client.get(live_key(prefix, projection.name))
