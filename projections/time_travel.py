@@ -177,27 +177,30 @@ def _apply_entries(
         if isinstance(e, Entry.Edited | Entry.Deleted | Entry.Restored)
     }
     current = _open_versions(cursor, changed)
-    written: list[EntryVersion] = []  # every version this batch made or closed, in order
+    # New versions by (entry, valid_from), in order; stored versions this batch closes.
+    new: dict[tuple[UUID, int], EntryVersion] = {}
+    closed: list[EntryVersion] = []
     for event, position in zip(events, positions, strict=True):
         uuid = event.originator_id
         if isinstance(event, Entry.Created | Entry.Restored):
             version = _version_from_fields(event, position, event.fields)
-            current[uuid] = version
-            written.append(version)
+            current[uuid] = new[(uuid, position)] = version
         elif isinstance(event, Entry.Edited | Entry.Deleted):
-            previous = current.get(uuid)
+            previous = current.pop(uuid, None)
             if previous is None:
                 continue
             if isinstance(event, Entry.Edited) and not set(event.changes) & set(_REPORTED):
-                continue  # notes, tags or task: reports are unchanged
-            closed = replace(previous, valid_to=position)
-            _replace(written, previous, closed)
-            del current[uuid]
+                current[uuid] = previous  # notes, tags or task: reports are unchanged
+                continue
+            ended = replace(previous, valid_to=position)
+            if previous.stored:
+                closed.append(ended)
+            else:
+                new[(uuid, previous.valid_from)] = ended
             if isinstance(event, Entry.Edited):
-                version = _edited(closed, event.changes, position)
-                current[uuid] = version
-                written.append(version)
-    _store_versions(cursor, written)
+                version = _edited(ended, event.changes, position)
+                current[uuid] = new[(uuid, position)] = version
+    _store_versions(cursor, closed, list(new.values()))
 
 
 def _edited(previous: EntryVersion, changes: dict[str, Any], position: int) -> EntryVersion:
@@ -211,14 +214,6 @@ def _edited(previous: EntryVersion, changes: dict[str, Any], position: int) -> E
     if "billable" in changes:
         values["billable"] = bool(changes["billable"]["to"])
     return replace(previous, valid_from=position, valid_to=None, stored=False, **values)
-
-
-def _replace(written: list[EntryVersion], old: EntryVersion, new: EntryVersion) -> None:
-    for index in range(len(written) - 1, -1, -1):
-        if written[index] is old:
-            written[index] = new
-            return
-    written.append(new)  # a version stored by an earlier batch, now closed
 
 
 def _open_versions(cursor: Cursor[Any], uuids: set[UUID]) -> dict[UUID, EntryVersion]:
@@ -245,8 +240,9 @@ def _open_versions(cursor: Cursor[Any], uuids: set[UUID]) -> dict[UUID, EntryVer
     }
 
 
-def _store_versions(cursor: Cursor[Any], written: list[EntryVersion]) -> None:
-    closed = [v for v in written if v.stored]
+def _store_versions(
+    cursor: Cursor[Any], closed: list[EntryVersion], new: list[EntryVersion]
+) -> None:
     if closed:
         cursor.execute(
             "UPDATE entry_versions v SET valid_to = c.valid_to"
@@ -258,7 +254,6 @@ def _store_versions(cursor: Cursor[Any], written: list[EntryVersion]) -> None:
                 [v.valid_to for v in closed],
             ),
         )
-    new = [v for v in written if not v.stored]
     if not new:
         return
     with cursor.copy(

@@ -25,6 +25,9 @@ from tests.api.timekit import (
     new_project,
     summary,
 )
+from timetracker.http.keys import settings_key, time_tracking_key
+from timetracker.projections.rebuild import rebuild
+from timetracker.projections.time_travel import TimeTravelProjection
 
 JAN = "start_date=2024-01-01&end_date=2024-01-31"
 
@@ -269,3 +272,59 @@ async def test_as_of_must_be_a_past_rfc_3339_moment(
             response = await api.get(f"{path}?as_of={value}", headers=alice.headers)
             body = await error_body(response, 400, "validation_error")
             assert set(body["errors"]) == {"as_of"}, (path, value, body)
+
+
+async def test_as_of_reports_at_every_step_equal_the_live_reports_then_also_after_a_rebuild(
+    api: TestClient, admin: ApiUser, make_user: MakeUser
+) -> None:
+    """Two independent computations: the live rollups (Redis) taken after each step, and
+    the entry versions (PostgreSQL) asked as of each step afterwards, live and rebuilt."""
+    web = await new_project(api, admin, "Web")
+    ops = await new_project(api, admin, "Ops")
+    alice = await make_user("alice", EVERYTHING)
+    steps: list[tuple[datetime, dict[str, Any]]] = []
+
+    async def step(method: str, path: str, body: Any = None) -> None:
+        await _position(api, method, path, alice, body)
+        steps.append((await _moment(), await summary(api, admin, JAN)))
+
+    for day, project in [(10, web), (11, ops), (12, web)]:
+        values = {
+            "project_id": project,
+            "start_time": f"2024-01-{day}T09:00:00Z",
+            "end_time": f"2024-01-{day}T10:15:00Z",
+        }
+        await step("POST", ENTRIES, values)
+    await step("PATCH", f"{ENTRIES}/1", {"end_time": "2024-01-10T12:00:00Z"})
+    await step("PATCH", f"{ENTRIES}/2", {"project_id": web, "billable": False})
+    await step(
+        "PATCH",
+        f"{ENTRIES}/3",
+        {"start_time": "2024-02-01T09:00:00Z", "end_time": "2024-02-01T09:30:00Z"},
+    )
+    await step("PATCH", f"{ENTRIES}/1", {"notes": "only notes"})
+    await step("DELETE", f"{ENTRIES}/2")
+    await step("POST", f"{ENTRIES}/2/restore")
+    await step("POST", f"{ENTRIES}/3/revert", {"version": 1})
+    await step("POST", f"{ENTRIES}/1/revert", {"version": 1})
+    await step("PATCH", f"/api/v1/projects/{ops}", {"name": "Operations"})
+    await step("DELETE", f"{ENTRIES}/1")
+    assert len({str(report) for _, report in steps}) >= 9  # the steps really differ
+
+    async def replayed() -> list[dict[str, Any]]:
+        return [(await _as_of(api, f"{SUMMARY}?{JAN}", admin, moment))[0] for moment, _ in steps]
+
+    def live(report: dict[str, Any], moment: datetime, position: int) -> dict[str, Any]:
+        return {"summary": {**report, "as_of": _stamp(moment), "position": position}}
+
+    answers = await replayed()
+    for (moment, report), answer in zip(steps, answers, strict=True):
+        assert answer == live(report, moment, answer["summary"]["position"])
+
+    store = api.app[time_tracking_key]
+    projection = TimeTravelProjection()
+    rebuilt = await asyncio.get_running_loop().run_in_executor(
+        None, rebuild, store, projection, api.app[settings_key].conninfo
+    )
+    assert rebuilt.old_schema != rebuilt.new_schema
+    assert await replayed() == answers
