@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
 from timetracker.http.keys import freshness_key
+from timetracker.http.middlewares.errors import as_api_error, error_response
 from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES, all_projections
 
@@ -36,7 +37,9 @@ async def position_middleware(request: web.Request, handler: Handler) -> web.Str
 
     Read models are asked before the handler runs: they only move forward, so the
     answer reflects at least that position. Failures to find out leave the header off
-    rather than fail the request.
+    rather than fail the request, except that a database found unavailable is answered
+    503 at once (the handler would only wait for it again), and a 503 answer is not held
+    up to look for the store's head.
     """
     route_handler = request.match_info.handler
     names: Sequence[str] | None = getattr(route_handler, "__read_models__", None)
@@ -50,10 +53,13 @@ async def position_middleware(request: web.Request, handler: Handler) -> web.Str
     if answers_from_read_models:
         try:
             position = await _read_models_position(request, names or EVERY_READ_MODEL)
-        except Exception:  # the header is best effort; the answer is not
+        except Exception as exc:  # the header is best effort; the answer is not
+            unavailable = as_api_error(exc)
+            if unavailable is not None and unavailable.status == 503:
+                return error_response(unavailable)
             log.warning("No read-model position for %s", request.path, exc_info=True)
     response = await handler(request)
-    if POSITION_HEADER in response.headers or response.prepared:
+    if POSITION_HEADER in response.headers or response.prepared or response.status == 503:
         return response
     if position is None:
         try:
