@@ -12,6 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.persistence import PersistenceError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from timetracker.commands.errors import (
     NotFoundError,
@@ -80,6 +82,15 @@ def as_api_error(exc: Exception) -> ApiError | None:
                 503,
                 "Service unavailable",
                 f"{exc} Try again shortly.",
+                "read_model_unavailable",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        case RedisConnectionError() | RedisTimeoutError():
+            log.warning("Redis unavailable: %s", exc)
+            return ApiError(
+                503,
+                "Service unavailable",
+                "A read model is unavailable (Redis cannot be reached); try again shortly.",
                 "read_model_unavailable",
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
