@@ -300,28 +300,37 @@ class EventLog:
         return head, self.history(originator_id, head)
 
     def identities(self, originator_ids: Iterable[UUID]) -> dict[UUID, Identity]:
-        """What each stream is (from its creation event); streams of hidden kinds are left out."""
-        wanted = set(originator_ids)
-        missing = [i for i in wanted if i not in self._identities]
-        if missing:
-            query = sql.SQL(
-                "SELECT originator_id, originator_version, topic, state FROM {}"
-                " WHERE originator_id = ANY(%s) AND originator_version = 1"
-            ).format(self._table)
-            with self._recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(query, (missing,))
-                rows = cursor.fetchall()
-            if len(self._identities) + len(rows) > IDENTITY_CACHE_SIZE:
-                self._identities.clear()
-            for row in rows:
-                event_type = _BY_TOPIC.get(row["topic"])
-                if event_type is None:
-                    continue
-                event = self._decode(
-                    StoredEvent(row["originator_id"], 1, row["topic"], bytes(row["state"]))
-                )
-                self._identities[row["originator_id"]] = _identity(event, event_type.kind)
-        return {i: self._identities[i] for i in wanted if i in self._identities}
+        """What each stream is (from its creation event); streams of hidden kinds are left out.
+
+        The answer is built here, not read back from the cache, which another thread may
+        empty meanwhile.
+        """
+        found: dict[UUID, Identity] = {}
+        missing: list[UUID] = []
+        for stream in set(originator_ids):
+            known = self._identities.get(stream)
+            if known is None:
+                missing.append(stream)
+            else:
+                found[stream] = known
+        if not missing:
+            return found
+        query = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}"
+            " WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(self._table)
+        with self._recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(query, (missing,))
+            rows = cursor.fetchall()
+        for row in rows:
+            event_type = _BY_TOPIC.get(row["topic"])
+            if event_type is not None:
+                stored = StoredEvent(row["originator_id"], 1, row["topic"], bytes(row["state"]))
+                found[row["originator_id"]] = _identity(self._decode(stored), event_type.kind)
+        if len(self._identities) + len(found) > IDENTITY_CACHE_SIZE:
+            self._identities.clear()
+        self._identities.update(found)
+        return found
 
     def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
         """Usernames by user id (a username never changes once registered)."""
