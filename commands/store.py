@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import Environment
 
 from timetracker.commands.errors import (
     NotFoundError,
@@ -17,12 +19,30 @@ from timetracker.commands.errors import (
     WriteContentionError,
 )
 from timetracker.commands.ids import IdSequences, MemoryIdSequences, PostgresIdSequences
+from timetracker.commands.maintenance import create_write_guard
 from timetracker.commands.transcoder import FastJSONTranscoder
+from timetracker.domain.project import Project
+from timetracker.domain.timer import Timer
 from timetracker.domain.values import aggregate_id
 
 A = TypeVar("A", bound=Aggregate)
 
+log = logging.getLogger(__name__)
+
 MAX_WRITE_ATTEMPTS = 5
+# Aggregates whose streams grow for as long as the service runs: a user's timer gets two
+# events per timer run, a busy project an event per change.
+SNAPSHOTTED: tuple[type[Aggregate], ...] = (Timer, Project)
+SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"  # events between snapshots; 0 turns them off
+DEFAULT_SNAPSHOT_INTERVAL = 100
+
+
+def snapshot_interval(env: Mapping[str, str]) -> int:
+    """The configured snapshot interval (`SNAPSHOT_INTERVAL`, default 100; 0 = off).
+
+    The application's environment also finds it as `TIMETRACKING_SNAPSHOT_INTERVAL`.
+    """
+    return int(env.get(SNAPSHOT_INTERVAL) or DEFAULT_SNAPSHOT_INTERVAL)
 
 
 class EventStore(Application[UUID]):
@@ -37,13 +57,50 @@ class EventStore(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
+        self.snapshot_interval = snapshot_interval(self.env)
         self.ids: IdSequences
         if isinstance(self.recorder, PostgresApplicationRecorder):
             sequences = PostgresIdSequences(self.recorder.datastore)
             sequences.create()
             self.ids = sequences
+            create_write_guard(self.recorder.datastore, self.recorder.events_table_name)
         else:
             self.ids = MemoryIdSequences()
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        """The library's environment, with its snapshot store on unless the interval is 0."""
+        environment = super().construct_env(name, env)
+        if snapshot_interval(environment) > 0:
+            environment["IS_SNAPSHOTTING_ENABLED"] = "y"
+        return environment
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot a growing aggregate at every `snapshot_interval`-th version.
+
+        The library's own version of this reads `snapshotting_intervals`, a class attribute;
+        here the interval is each store's setting. As in the library, the snapshot is taken
+        after the events have committed, from the recorded history (`take_snapshot` re-reads
+        the aggregate). Snapshots are derived data, so failing to store one is logged, never
+        raised: the write has succeeded, and an error here would make `write()` run the
+        command a second time.
+        """
+        if self.snapshots is None or self.snapshot_interval <= 0:
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            if not isinstance(aggregate, SNAPSHOTTED):
+                continue
+            if event.originator_version % self.snapshot_interval:
+                continue
+            try:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
+            except Exception:  # derived data: the committed write stands
+                log.warning(
+                    "Could not snapshot %s at version %d",
+                    event.originator_id,
+                    event.originator_version,
+                    exc_info=True,
+                )
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON format, read with orjson (projections decode every event)."""

@@ -56,6 +56,9 @@ class Settings:
     run_projections: bool = True
     rate_limit_per_minute: int = 100
     rate_limit_per_hour: int = 1000
+    snapshot_interval: int = 100
+    backup_dir: Path | None = None
+    backup_upload_max_bytes: int = 1024**3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +79,15 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100),
             rate_limit_per_hour=_int(env, "RATE_LIMIT_PER_HOUR", 1000),
+            snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
+            backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
+            backup_upload_max_bytes=_int(env, "BACKUP_UPLOAD_MAX_BYTES", 1024**3, minimum=1024),
         )
+
+    @property
+    def backups_path(self) -> Path:
+        """Where backups are written and listed (BACKUP_DIR, else `<data dir>/backups`)."""
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def conninfo(self) -> str:
@@ -101,5 +112,6 @@ class Settings:
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y",
+            "SNAPSHOT_INTERVAL": str(self.snapshot_interval),
         }
         return env
