@@ -136,9 +136,15 @@ IDEMPOTENCY_PARAMETER = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
     "description": "Send the same key and body again within 24 h to get the first response "
     "back without a second write; a different body with a used key gets 422.",
+}
+
+
+BAD_REQUEST_RESPONSE = {
+    "description": "Invalid input: see `errors` (path, query, headers or body)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
 }
 
 
@@ -155,7 +161,8 @@ async def _finish_document(app: web.Application) -> None:
 
     aiohttp-apigami 0.9 adds Swagger 2's `produces` to every operation, even in an OpenAPI 3
     document, where it is invalid: remove it. Every POST takes an `Idempotency-Key` header.
-    Every response carries `X-Event-Position`.
+    Every response carries `X-Event-Position`. A JSON body, where an operation takes one, is
+    required; any operation with an input may answer 400.
     """
     document = app[SWAGGER_DICT]  # type: ignore[index]
     document.setdefault("components", {}).setdefault("headers", {})[POSITION_HEADER] = (
@@ -168,6 +175,10 @@ async def _finish_document(app: web.Application) -> None:
                 continue
             operation.pop("produces", None)
             operation.pop("consumes", None)
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+            if method == "post" or operation.get("parameters") or "requestBody" in operation:
+                operation["responses"].setdefault("400", BAD_REQUEST_RESPONSE)
             if method == "post":
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
                 operation["responses"].setdefault(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from timetracker.domain.client import CLIENT_STATUSES
+from timetracker.http.schemas.audit import AsOfSchema
 from timetracker.http.schemas.common import (
     PageQuery,
     PaginationSchema,
@@ -51,6 +52,9 @@ class ClientSchema(Schema):
 
 class ClientResponse(Schema):
     client = fields.Nested(ClientSchema, required=True)
+    as_of = fields.Nested(
+        AsOfSchema, metadata={"description": "With `as_of`: the moment asked for and its position."}
+    )
 
 
 class ClientWriteResponse(Schema):

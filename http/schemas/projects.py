@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from timetracker.domain.project import PROJECT_STATUSES
+from timetracker.http.schemas.audit import AsOfSchema
 from timetracker.http.schemas.common import (
     PageQuery,
     PaginationSchema,
@@ -61,6 +62,9 @@ class ProjectSchema(Schema):
 
 class ProjectResponse(Schema):
     project = fields.Nested(ProjectSchema, required=True)
+    as_of = fields.Nested(
+        AsOfSchema, metadata={"description": "With `as_of`: the moment asked for and its position."}
+    )
 
 
 class ProjectWriteResponse(Schema):

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from timetracker.domain.task import TASK_PRIORITIES, TASK_STATUSES
+from timetracker.http.schemas.audit import AsOfSchema
 from timetracker.http.schemas.common import (
     PageQuery,
     PaginationSchema,
@@ -63,6 +64,9 @@ class TaskSchema(Schema):
 
 class TaskResponse(Schema):
     task = fields.Nested(TaskSchema, required=True)
+    as_of = fields.Nested(
+        AsOfSchema, metadata={"description": "With `as_of`: the moment asked for and its position."}
+    )
 
 
 class TaskWriteResponse(Schema):

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from timetracker.http.schemas.audit import AsOfSchema
 from timetracker.http.schemas.common import (
     DateOrDateTime,
     PageQuery,
@@ -98,6 +99,9 @@ class EntrySchema(Schema):
 
 class EntryResponse(Schema):
     time_entry = fields.Nested(EntrySchema, required=True)
+    as_of = fields.Nested(
+        AsOfSchema, metadata={"description": "With `as_of`: the moment asked for and its position."}
+    )
 
 
 class EntryWriteResponse(Schema):
