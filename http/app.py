@@ -17,6 +17,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.commands.event_log import EventLog
 from timetracker.http import (
     admin,
+    backups,
     clients,
     feed,
     history,
@@ -55,6 +56,7 @@ from timetracker.http.keys import (
 from timetracker.http.middlewares.auth import auth_middleware
 from timetracker.http.middlewares.errors import error_middleware
 from timetracker.http.middlewares.idempotency import idempotency_middleware
+from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.rate_limit import RateLimiter, Window
@@ -85,9 +87,12 @@ def create_app(settings: Settings) -> web.Application:
         # so an unauthenticated caller learns nothing about the request's shape; idempotency
         # after auth (keys are per user) and before validation (a replay needs no checks).
         # Positions outermost: every response, error bodies included, gets X-Event-Position.
+        # Maintenance right after errors: during a restore nothing else runs, not even auth
+        # (its read model is being rebuilt).
         middlewares=[
             position_middleware,
             error_middleware,
+            maintenance_middleware,
             auth_middleware,
             idempotency_middleware,
             validation_middleware,
@@ -100,8 +105,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
+    app.cleanup_ctx.append(backups.backups_ctx)
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (*modules, history, feed):
+    for module in (*modules, history, feed, backups):
         app.router.add_routes(module.routes)
     _setup_docs(app)
     return app

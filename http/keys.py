@@ -10,9 +10,11 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking
+from timetracker.commands.backup_jobs import BackupJobs
 from timetracker.commands.event_log import EventLog
 from timetracker.http.caller import Caller
 from timetracker.http.idempotency import IdempotencyStore
+from timetracker.http.maintenance import MaintenanceFlag
 from timetracker.http.rate_limit import Decision, RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.token_usage import TokenUsage
@@ -47,6 +49,8 @@ rate_limiter_key = web.AppKey("rate_limiter_key", RateLimiter)
 token_usage_key = web.AppKey("token_usage_key", TokenUsage)
 rebuild_jobs_key = web.AppKey("rebuild_jobs_key", RebuildJobs)
 rate_windows_key = web.AppKey("rate_windows_key", list[Window])
+backup_jobs_key = web.AppKey("backup_jobs_key", BackupJobs)
+maintenance_key = web.AppKey("maintenance_key", MaintenanceFlag)
 
 # Per-request values the middlewares put on the request.
 request_id_key = web.RequestKey("request_id_key", str)

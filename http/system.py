@@ -12,7 +12,7 @@ from aiohttp_apigami import docs, response_schema
 from marshmallow import Schema, fields
 
 from timetracker.http.access import public
-from timetracker.http.keys import freshness_key, redis_key
+from timetracker.http.keys import freshness_key, maintenance_key, redis_key
 from timetracker.http.responses import json_response, rfc3339
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,16 @@ async def get_health(request: web.Request) -> web.Response:
         log.warning("Health: Redis unreachable: %s", exc)
         checks["redis"] = {"status": "down", "error": type(exc).__name__}
         healthy = False
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "timestamp": rfc3339(datetime.now(UTC)),
-        "checks": checks,
-    }
+    status = "healthy" if healthy else "unhealthy"
     headers = {} if healthy else {"Retry-After": "5"}
+    maintenance = await request.app[maintenance_key].fresh()
+    if maintenance is not None:  # a restore is running: every other route answers 503
+        checks["maintenance"] = {
+            "status": "active",
+            "reason": maintenance.reason,
+            "since": rfc3339(maintenance.started_at),
+        }
+        status, healthy = "maintenance", False
+        headers = {"Retry-After": str(maintenance.retry_after)}
+    body = {"status": status, "timestamp": rfc3339(datetime.now(UTC)), "checks": checks}
     return json_response(body, status=200 if healthy else 503, headers=headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -82,16 +83,18 @@ def clean_database(database_url: str) -> str:
 
 
 @pytest.fixture
-def settings(clean_database: str, redis_prefix: str) -> Settings:
+def settings(clean_database: str, redis_prefix: str, tmp_path: Path) -> Settings:
     """Settings pointing at the emptied test database and a Redis keyspace of the test's own.
 
     Redis read models record their log position in Redis: a keyspace left over from an
-    earlier test would claim positions the emptied store has not reached yet.
+    earlier test would claim positions the emptied store has not reached yet. Backups go
+    to the test's own folder.
     """
     return Settings(
         database_url=clean_database,
         redis_url=REDIS_URL,
         redis_prefix=f"{redis_prefix}{uuid.uuid4().hex[:8]}:",
+        backup_dir=tmp_path / "backups",
         # Off unless a test is about them: most tests send many requests with one token.
         rate_limit_per_minute=0,
         rate_limit_per_hour=0,

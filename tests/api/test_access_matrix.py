@@ -35,6 +35,8 @@ from timetracker.http.settings import Settings
 
 PUBLIC = "public"
 ANY = "*"
+ADMIN_BACKUPS = "/api/v1/admin/backups"
+ADMIN_RESTORE = "/api/v1/admin/restore"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,28 @@ PROBES = [
         "GET",
         "/api/v1/admin/projections/{name}/rebuild",
         "/api/v1/admin/projections/projects/rebuild",
+        "admin:all",
+        404,
+        admin_only=True,
+    ),
+    Probe("GET", ADMIN_BACKUPS, ADMIN_BACKUPS, "admin:all", 200, admin_only=True),
+    Probe("POST", ADMIN_BACKUPS, ADMIN_BACKUPS, "admin:all", 202, admin_only=True),
+    Probe(  # not a multipart upload
+        "POST", ADMIN_RESTORE, ADMIN_RESTORE, "admin:all", 415, admin_only=True
+    ),
+    Probe(  # no "confirm"
+        "POST",
+        f"{ADMIN_RESTORE}/{{filename}}",
+        f"{ADMIN_RESTORE}/nope.tar",
+        "admin:all",
+        400,
+        {},
+        admin_only=True,
+    ),
+    Probe(
+        "GET",
+        "/api/v1/admin/jobs/{job_id}",
+        "/api/v1/admin/jobs/99",
         "admin:all",
         404,
         admin_only=True,

@@ -1,0 +1,93 @@
+"""The backup directory: where the service writes archives, and which files it will restore.
+
+The service names every archive it writes `timetracker-<kind>-<UTC time>-<8 hex>.tar`
+(kind `backup`, or `safety` for the copy a forced restore takes first). Only such names,
+directly in the directory, are listed or restored by name: anything else (another name,
+a path, a link) is refused before the file system is touched.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from timetracker.commands.archive import ArchiveError, Manifest, read_manifest
+
+ARCHIVE_NAME = re.compile(r"timetracker-(backup|safety)-(\d{8}T\d{6}Z)-([0-9a-f]{8})\.tar")
+UPLOADS = "uploads"
+
+
+class BackupNameError(ValueError):
+    """A filename the service did not give, or one that reaches outside the directory."""
+
+
+class BackupNotFoundError(LookupError):
+    """No archive of that name in the backup directory."""
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    """An archive in the backup directory, with its manifest (None if unreadable)."""
+
+    filename: str
+    kind: str
+    path: Path
+    size_bytes: int
+    manifest: Manifest | None
+    problem: str | None
+
+
+class BackupDirectory:
+    """Names, lists and finds the archives under one directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _ensure(self, path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def new_path(self, kind: str = "backup") -> Path:
+        """A fresh archive name in the directory (created if missing)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return self._ensure(self.path) / f"timetracker-{kind}-{stamp}-{secrets.token_hex(4)}.tar"
+
+    def upload_path(self) -> Path:
+        """Where an uploaded archive is kept until it is restored (never listed)."""
+        return self._ensure(self.path / UPLOADS) / f"upload-{uuid.uuid4().hex}.tar"
+
+    def resolve(self, filename: str) -> Path:
+        """The archive called `filename`; BackupNameError or BackupNotFoundError if none."""
+        if not ARCHIVE_NAME.fullmatch(filename):
+            raise BackupNameError(
+                "Not a backup filename: expected timetracker-backup-<time>-<id>.tar as listed."
+            )
+        path = self.path / filename
+        if path.is_symlink() or not path.is_file():
+            raise BackupNotFoundError(f"No backup called {filename}.")
+        return path
+
+    def list(self) -> list[BackupFile]:
+        """Every archive the service wrote here, newest first."""
+        if not self.path.is_dir():
+            return []
+        found: list[tuple[str, BackupFile]] = []
+        for path in self.path.iterdir():
+            match = ARCHIVE_NAME.fullmatch(path.name)
+            if match is None or path.is_symlink() or not path.is_file():
+                continue
+            manifest: Manifest | None = None
+            problem: str | None = None
+            try:
+                manifest = read_manifest(path)
+            except ArchiveError as exc:
+                problem = str(exc)
+            item = BackupFile(
+                path.name, match.group(1), path, path.stat().st_size, manifest, problem
+            )
+            found.append((match.group(2) + match.group(3), item))
+        return [item for _, item in sorted(found, key=lambda pair: pair[0], reverse=True)]

@@ -1,0 +1,178 @@
+"""Every read model replayed from scratch, for when the event log was replaced (a restore).
+
+A zero-downtime `rebuild` switches to a new build only once it has caught up with the
+live one; after a restore the live builds hold another history (and may be further along
+than the new log), so they are emptied first instead:
+
+- PostgreSQL: `reset` empties the live tables and moves their positions to 0 in one
+  transaction; runners on the live tracking rows then replay the log.
+- Redis: the live pointer and every build's keys are deleted; runners following the live
+  pointer replay the log into a build and publish it.
+
+The log is read and decoded once for all read models: each stretch of it (5,000 events)
+is held in memory while every runner applies it. A runner of the same read model in a
+running server may work alongside: each batch is applied by whoever holds its tracking
+position first, never twice. Builds such a server started meanwhile are dropped at the end.
+
+Run it while nothing serves these read models (maintenance mode): readers would see them
+empty or missing until the replay ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification
+
+from timetracker.projections.rebuild import drop_redis_generation, reset
+from timetracker.projections.redis_runner import RedisProjectionRunner, live_key
+from timetracker.projections.registry import all_projections, redis_projections
+from timetracker.projections.runner import (
+    REBUILD_BATCH_SIZE,
+    LogFollower,
+    ProjectionRunner,
+    create_schema,
+)
+
+PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
+PHASE = "read models"
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """Every event after one position up to and including another, decoded."""
+
+    after: int
+    through: int
+    notifications: Sequence[Notification]
+    events: dict[int, DomainEventProtocol[Any]]
+
+
+class SharedLog:
+    """Stands in for the store towards the runners: serves one stretch of the log, read and
+    decoded once, from memory (and anything else from the store itself)."""
+
+    def __init__(self, store: Application[Any]) -> None:
+        self.store = store
+        self.name = store.name
+        self.recorder = self
+        self.mapper = self
+        self._after = 0  # the stretch holds every event after this position ...
+        self._through = 0  # ... up to and including this one
+        self._notifications: Sequence[Notification] = []
+        self._events: dict[int, DomainEventProtocol[Any]] = {}
+
+    def fetch(self, after: int, limit: int) -> _Stretch:
+        """The next `limit` events after `after`, read and decoded."""
+        notifications = self.store.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        events = {n.id: self.store.mapper.to_domain_event(n) for n in notifications}
+        return _Stretch(
+            after, notifications[-1].id if notifications else after, notifications, events
+        )
+
+    def hold(self, stretch: _Stretch) -> None:
+        """Serve `stretch` from memory from now on."""
+        self._after, self._through = stretch.after, stretch.through
+        self._notifications, self._events = stretch.notifications, stretch.events
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """What the store's recorder would answer."""
+        first = (start or 0) + (0 if inclusive_of_start else 1)
+        if not topics and stop is not None and self._after < first and stop <= self._through:
+            return [n for n in self._notifications if first <= n.id <= stop][:limit]
+        return self.store.recorder.select_notifications(
+            start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+        )
+
+    def max_notification_id(self) -> int | None:
+        """The store's head."""
+        return self.store.recorder.max_notification_id()
+
+    def to_domain_event(self, notification: Notification) -> DomainEventProtocol[Any]:
+        """The event, decoded once for every read model."""
+        event = self._events.get(notification.id)
+        return event if event is not None else self.store.mapper.to_domain_event(notification)
+
+
+def _generations(client: redis.Redis, prefix: str, name: str) -> set[int]:
+    """Every build of a Redis read model that has keys."""
+    pattern = re.compile(rf"^{re.escape(prefix + name)}:g(\d+):".encode())
+    found: set[int] = set()
+    for key in client.scan_iter(match=f"{prefix}{name}:g*", count=1000):
+        match = pattern.match(key)
+        if match:
+            found.add(int(match.group(1)))
+    return found
+
+
+def replay_all(
+    store: Application[Any],
+    conninfo: str,
+    redis_url: str | None,
+    prefix: str,
+    progress: PhaseProgress | None = None,
+) -> dict[str, int]:
+    """Empty and replay every read model; the log position each one has reached."""
+    projections = all_projections()
+    create_schema(conninfo, projections)
+    reset(conninfo, projections)
+    log = SharedLog(store)
+    shared = cast("Application[Any]", log)
+    runners: list[LogFollower] = [ProjectionRunner(shared, p, conninfo) for p in projections]
+    client = None if redis_url is None else redis.Redis.from_url(redis_url)
+    try:
+        if client is not None:
+            assert redis_url is not None
+            for projection in redis_projections():
+                client.delete(live_key(prefix, projection.name))
+                for generation in _generations(client, prefix, projection.name):
+                    drop_redis_generation(client, prefix, projection.name, generation)
+                runners.append(RedisProjectionRunner(shared, projection, redis_url, prefix))
+        head = store.recorder.max_notification_id() or 0
+        position = 0
+        for runner in runners:
+            runner.batch_size = REBUILD_BATCH_SIZE
+        # A thread per read model, and one reading ahead: while some wait for a database,
+        # others work.
+        with ThreadPoolExecutor(len(runners) + 1, thread_name_prefix="replay") as threads:
+            ahead = threads.submit(log.fetch, 0, REBUILD_BATCH_SIZE)
+            while position < head:
+                stretch = ahead.result()
+                log.hold(stretch)
+                position = stretch.through
+                if position < head:
+                    ahead = threads.submit(log.fetch, position, REBUILD_BATCH_SIZE)
+                for done in [threads.submit(r.catch_up, position) for r in runners]:
+                    done.result()
+                if progress is not None:
+                    progress(PHASE, position, head)
+        for runner in runners:
+            runner.catch_up()  # publishes a Redis build even when the log is empty
+        if client is not None:
+            for projection in redis_projections():
+                live = int(client.get(live_key(prefix, projection.name)) or 0)
+                for generation in _generations(client, prefix, projection.name) - {live}:
+                    drop_redis_generation(client, prefix, projection.name, generation)
+        return {runner.name: runner.stored_position() for runner in runners}
+    finally:
+        for runner in runners:
+            runner.close()
+        if client is not None:
+            client.close()
