@@ -85,6 +85,11 @@ def create_write_guard(datastore: PostgresDatastore, events_table: str) -> None:
         )
 
 
+def create_table(conn: psycopg.Connection[Any]) -> None:
+    """Create the maintenance table if it is missing."""
+    conn.execute(CREATE_TABLE)
+
+
 def read_state(conn: psycopg.Connection[Any]) -> MaintenanceState | None:
     """The current maintenance, or None."""
     row = conn.execute(f"SELECT reason, retry_after, started_at FROM {TABLE}").fetchone()

@@ -18,7 +18,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, audit, projections
+from timetracker.ops import accounts, audit, backup, projections
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 
@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     read_models.add_parser("run", help="run the projections without the API")
 
     audit.add_parser(commands)
+    backup.add_parser(commands)
     return parser
 
 
@@ -182,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _read_models(settings, args)
         if args.command == "audit":
             return _audit(settings, args)
+        if args.command == "backup":
+            return backup.run(settings, args)
         return _manage(settings, args)
     except (
         SettingsError,
