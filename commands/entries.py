@@ -186,6 +186,9 @@ class EntryCommands(TaskCommands):
                 raise NoActiveTimerError("No timer is running.")
             entry_id = timer.stop(cmd.stamp)
             entry = self.load(Entry, "time_entry", entry_id)
+            if cmd.stamp.at <= entry.start_time:
+                # Asked for before this timer started (a start that raced ahead of it).
+                raise NoActiveTimerError("No timer was running when the stop was asked for.")
             entry.stop(cmd.stamp)
             stopped.append(entry_id)
             versions.append(entry.version)
