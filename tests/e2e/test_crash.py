@@ -178,7 +178,7 @@ def test_sigkill_during_thousands_of_writes_loses_and_duplicates_nothing(
 
         outcomes = Counter((w.kind, w.outcome) for w in writes)
         acknowledged = [w for w in writes if w.outcome == "acknowledged"]
-        assert len(acknowledged) >= 800 and len(writes) >= 1500, outcomes
+        assert len(acknowledged) >= 300 and len(writes) >= 1500, outcomes
         print(f"crash: {len(writes)} writes, {outcomes}")
         assert sum(1 for w in writes if w.outcome == "unknown") >= KILLS, outcomes
         assert {w.status for w in writes if w.outcome == "refused"} <= {409}, outcomes
