@@ -217,6 +217,10 @@ class _Ids:
                 self.highest[kind] = number
 
 
+def _events(count: int) -> str:
+    return f"{count:,} event" + ("" if count == 1 else "s")
+
+
 def _phase(progress: PhaseProgress | None, name: str) -> Progress | None:
     if progress is None:
         return None
@@ -273,7 +277,7 @@ class Restorer:
         present = self.events_in_store()
         if present and not force:
             raise StoreNotEmptyError(
-                f"The event store holds {present:,} events: restoring replaces them. Force it"
+                f"The event store holds {_events(present)}: restoring replaces them. Force it"
                 " (a safety backup of them is taken first) or restore into an empty store."
             )
         return RestorePlan(archive, manifest, present, force, until, kept, last)
@@ -333,7 +337,7 @@ class Restorer:
                 present = _count_events(cursor)
                 if present and not plan.force:
                     raise StoreNotEmptyError(
-                        f"The event store holds {present:,} events now; the restore was not forced."
+                        f"The event store holds {_events(present)} now; the restore was not forced."
                     )
                 safety: Path | None = None
                 if present:
