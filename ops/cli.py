@@ -18,7 +18,7 @@ from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, audit, backup, projections
+from timetracker.ops import accounts, audit, backup, projections, workers
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 
@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default PORT or 8080)")
     serve.add_argument(
         "--no-projections", action="store_true", help="do not run projections in this process"
+    )
+    serve.add_argument(
+        "--workers",
+        type=workers.worker_count,
+        default=workers.default_workers(),
+        help="processes serving the port (default: one per core)",
     )
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
@@ -74,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> None:
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         settings,
         host=args.host or settings.host,
@@ -85,13 +91,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         store = open_time_tracking(settings.event_store_env())
         try:
             token = bootstrap_admin(store)
+            if token is not None:  # usable from the first request, whichever worker answers
+                accounts.refresh_read_models(store, settings.conninfo)
         finally:
             store.close()
         if token is not None:
             print("Created user 'admin' with an admin:all token (shown once, keep it safe):")
             print(token, flush=True)
+        if args.workers > 1:
+            return workers.serve_workers(settings, args.workers)
         # run_app stops gracefully on SIGINT and SIGTERM and returns.
         web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    return 0
 
 
 def _manage(settings: Settings, args: argparse.Namespace) -> int:
@@ -177,8 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "serve":
-            _serve(settings, args)
-            return 0
+            return _serve(settings, args)
         if args.command == "projections":
             return _read_models(settings, args)
         if args.command == "audit":
