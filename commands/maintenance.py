@@ -22,6 +22,10 @@ TABLE = "timetracker_maintenance"
 RESTORING_SETTING = "timetracker.restoring"  # set to 'on' by the restoring transaction
 GUARD_LOCK_KEY = 7_410_101  # advisory lock: one process at a time creates the guard
 DEFAULT_RETRY_AFTER = 30
+CHECK_SECONDS = 1.0  # API processes read the flag at least this often
+# How long a restore waits after raising the flag before it changes anything: by then every
+# API process answers 503, so no request starts reading a store being replaced.
+SETTLE_SECONDS = CHECK_SECONDS + 0.5
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (

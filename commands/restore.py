@@ -294,6 +294,7 @@ class Restorer:
             try:
                 maintenance.enter(lock_conn, "restore")
                 try:
+                    time.sleep(maintenance.SETTLE_SECONDS)
                     loaded, safety = self._load(plan, progress)
                 except BaseException:
                     maintenance.leave(lock_conn)

@@ -9,11 +9,11 @@ from typing import Any
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from timetracker.commands.maintenance import TABLE, MaintenanceState
+from timetracker.commands.maintenance import CHECK_SECONDS, TABLE, MaintenanceState
 
 log = logging.getLogger(__name__)
 
-CACHE_SECONDS = 1.0
+CACHE_SECONDS = CHECK_SECONDS  # a restore waits this long (and a little more) before it starts
 READ_TIMEOUT_SECONDS = (
     1.0  # for a pooled connection: a database that is down must not stall requests
 )
