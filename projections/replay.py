@@ -31,7 +31,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
 
-from timetracker.projections.rebuild import drop_redis_generation, reset
+from timetracker.projections.rebuild import reset
 from timetracker.projections.redis_runner import RedisProjectionRunner, live_key
 from timetracker.projections.registry import all_projections, redis_projections
 from timetracker.projections.runner import (
@@ -111,15 +111,25 @@ class SharedLog:
         return event if event is not None else self.store.mapper.to_domain_event(notification)
 
 
-def _generations(client: redis.Redis, prefix: str, name: str) -> set[int]:
-    """Every build of a Redis read model that has keys."""
-    pattern = re.compile(rf"^{re.escape(prefix + name)}:g(\d+):".encode())
-    found: set[int] = set()
-    for key in client.scan_iter(match=f"{prefix}{name}:g*", count=1000):
+def _builds(client: redis.Redis, prefix: str, names: list[str]) -> dict[tuple[str, int], list[Any]]:
+    """The keys of every build of the named Redis read models, by (name, generation).
+
+    One SCAN of the keyspace for all of them (a SCAN walks every key, whatever it matches).
+    """
+    pattern = re.compile(
+        rf"^{re.escape(prefix)}({'|'.join(re.escape(n) for n in names)}):g(\d+):".encode()
+    )
+    found: dict[tuple[str, int], list[Any]] = {}
+    for key in client.scan_iter(match=f"{prefix}*", count=5000):
         match = pattern.match(key)
         if match:
-            found.add(int(match.group(1)))
+            found.setdefault((match.group(1).decode(), int(match.group(2))), []).append(key)
     return found
+
+
+def _drop(client: redis.Redis, keys: list[Any]) -> None:
+    for start in range(0, len(keys), 1000):
+        client.unlink(*keys[start : start + 1000])
 
 
 def replay_all(
@@ -140,11 +150,14 @@ def replay_all(
     try:
         if client is not None:
             assert redis_url is not None
-            for projection in redis_projections():
-                client.delete(live_key(prefix, projection.name))
-                for generation in _generations(client, prefix, projection.name):
-                    drop_redis_generation(client, prefix, projection.name, generation)
-                runners.append(RedisProjectionRunner(shared, projection, redis_url, prefix))
+            names = [projection.name for projection in redis_projections()]
+            client.delete(*[live_key(prefix, name) for name in names])
+            for keys in _builds(client, prefix, names).values():
+                _drop(client, keys)
+            runners += [
+                RedisProjectionRunner(shared, projection, redis_url, prefix)
+                for projection in redis_projections()
+            ]
         head = store.recorder.max_notification_id() or 0
         position = 0
         for runner in runners:
@@ -166,10 +179,11 @@ def replay_all(
         for runner in runners:
             runner.catch_up()  # publishes a Redis build even when the log is empty
         if client is not None:
-            for projection in redis_projections():
-                live = int(client.get(live_key(prefix, projection.name)) or 0)
-                for generation in _generations(client, prefix, projection.name) - {live}:
-                    drop_redis_generation(client, prefix, projection.name, generation)
+            names = [projection.name for projection in redis_projections()]
+            live = {name: int(client.get(live_key(prefix, name)) or 0) for name in names}
+            for (name, generation), keys in _builds(client, prefix, names).items():
+                if generation != live[name]:
+                    _drop(client, keys)
         return {runner.name: runner.stored_position() for runner in runners}
     finally:
         for runner in runners:
