@@ -62,6 +62,7 @@ from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
+from timetracker.http.token_cache import token_cache_ctx
 from timetracker.http.token_usage import TokenUsage
 from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.accounts import AccountsView
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
+    app.cleanup_ctx.append(token_cache_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
     for module in (*modules, history, feed, backups):

@@ -13,6 +13,22 @@ from timetracker.domain.user import User
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page
 
+# Revocations reach every server process's token cache (http/token_cache.py) two ways: a
+# NOTIFY on this channel, sent with the transaction that records the revocation (so it
+# arrives from whichever process applied it), and, where the runner runs in the process,
+# this counter, bumped as the event is applied.
+TOKENS_CHANNEL = "timetracker_tokens_revoked"
+
+
+class Revocations:
+    """In-process count of revocations applied here (read by the token cache)."""
+
+    generation = 0
+
+    @classmethod
+    def bump(cls) -> None:
+        cls.generation += 1
+
 
 class AccountsProjection(Projection):
     """Keeps the `users` and `api_tokens` tables in step with their events."""
@@ -92,6 +108,8 @@ class AccountsProjection(Projection):
                 "UPDATE api_tokens SET revoked_at = %s, version = %s WHERE aggregate_id = %s",
                 (event.timestamp, event.originator_version, event.originator_id),
             )
+            cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
+            Revocations.bump()
 
 
 _USER_COLUMNS = sql.SQL(

@@ -21,6 +21,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.middlewares.errors import as_api_error
 from timetracker.http.rate_limit import Decision, RateLimiter, Window, rate_limit_headers
+from timetracker.http.token_cache import token_cache_key
 
 API_PREFIX = "/api/v1/"
 TOKEN_FORMAT = re.compile(r"^tt_[A-Za-z0-9_-]{32}$")
@@ -65,12 +66,18 @@ async def authenticate(request: web.Request) -> Caller:
         raise _missing_token()
     if not TOKEN_FORMAT.match(token):
         raise _invalid_token()
-    row = await request.app[accounts_view_key].token_by_hash(token_digest(token))
+    digest = token_digest(token)
+    cache = request.app.get(token_cache_key)
+    cached = cache.get(digest) if cache is not None else None
+    if cached is not None:
+        return cached
+    generation = cache.generation() if cache is not None else (0, 0)
+    row = await request.app[accounts_view_key].token_by_hash(digest)
     if row is None or row["revoked_at"] is not None or not row["is_active"]:
         raise _invalid_token()
     if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
         raise _invalid_token()
-    return Caller(
+    caller = Caller(
         user_id=row["user_id"],
         username=row["username"],
         role=row["role"],
@@ -78,6 +85,9 @@ async def authenticate(request: web.Request) -> Caller:
         token_prefix=row["prefix"],
         scopes=tuple(row["scopes"]),
     )
+    if cache is not None:
+        cache.put(digest, caller, row["expires_at"], generation)
+    return caller
 
 
 def _forbidden_scope(scope: str, caller: Caller) -> ApiError:
