@@ -288,6 +288,7 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
         redis_projections=redis_projections(),
         redis_url=settings.redis_url,
         redis_prefix=settings.redis_prefix,
+        on_advance=app[freshness_key].advance_notifier(loop),
     )
     await loop.run_in_executor(None, service.start)
     yield

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.rows import tuple_row
@@ -13,6 +15,16 @@ from redis.asyncio import Redis
 from timetracker.projections.redis_runner import live_key, tracking_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 
+LOCAL_WAIT_SECONDS = 0.05  # longest wait for a wake-up before reading positions again
+MAX_POLL_SECONDS = 0.01
+
+
+@dataclass(eq=False)
+class _Waiter:
+    names: set[str]
+    position: int
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+
 
 class Freshness:
     """Reads the positions of the PostgreSQL and the Redis read models."""
@@ -21,6 +33,23 @@ class Freshness:
         self.pool = pool
         self.redis = redis
         self.prefix = prefix
+        self._waiters: set[_Waiter] = set()
+        self._local: set[str] = set()  # read models whose runner has advanced in this process
+
+    def advance_notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, int], None]:
+        """A callback for this process's runners (any thread): a read model has advanced."""
+
+        def advanced(name: str, position: int) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(self._advanced, name, position)
+
+        return advanced
+
+    def _advanced(self, name: str, position: int) -> None:
+        self._local.add(name)
+        for waiter in self._waiters:
+            if name in waiter.names and position >= waiter.position:
+                waiter.woken.set()
 
     async def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
         """The position of each named read model (all of them when `names` is None)."""
@@ -62,8 +91,12 @@ class Freshness:
     async def wait_for(self, names: Sequence[str], position: int, timeout: float) -> bool:
         """Wait until every named read model has applied `position`; False on timeout.
 
-        Polls: the first check comes after a millisecond (an event reaches a read model
-        about 1.5 ms after commit), then the interval doubles up to 10 ms.
+        Reads the positions, and while some are short, waits: for read models whose runner
+        works in this process, until that runner says it has committed the position (then
+        reads again, to be sure; at most `LOCAL_WAIT_SECONDS` without reading, in case the
+        lead moved to another process); for the others, polls: the first check comes after a
+        millisecond (an event reaches a read model about 1.5 ms after commit), then the
+        interval doubles up to 10 ms.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -74,7 +107,22 @@ class Freshness:
             pending = [n for n in pending if reached.get(n, 0) < position]
             if not pending:
                 return True
-            if loop.time() >= deadline:
+            left = deadline - loop.time()
+            if left <= 0:
                 return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.01)
+            if self._local.issuperset(pending):
+                await self._woken(set(pending), position, min(left, LOCAL_WAIT_SECONDS))
+            else:
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+
+    async def _woken(self, names: set[str], position: int, timeout: float) -> None:
+        """Until a runner here reports one of `names` at `position`, or `timeout`."""
+        waiter = _Waiter(names, position)
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter.woken.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)

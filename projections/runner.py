@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -88,6 +88,9 @@ class LogFollower(ABC):
         self.batch_size = BATCH_SIZE
         self.wake = threading.Event()
         self.leadership = leadership
+        # Told (name, position) after each batch this runner commits: lets readers waiting
+        # in this process for a position wake at once instead of at their next poll.
+        self.on_advance: Callable[[str, int], None] | None = None
 
     @abstractmethod
     def stored_position(self) -> int:
@@ -123,8 +126,11 @@ class LogFollower(ABC):
             )
             if not notifications:
                 break
+            before = self.position
             self._apply(notifications)
             done += len(notifications)
+            if self.on_advance is not None and self.position > before:
+                self.on_advance(self.name, self.position)
         self.caught_up()
         return done
 

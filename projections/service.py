@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -35,6 +35,7 @@ class ProjectionService:
         redis_projections: Sequence[RedisProjection] = (),
         redis_url: str | None = None,
         redis_prefix: str = "",
+        on_advance: Callable[[str, int], None] | None = None,
     ) -> None:
         self.store = store
         self.conninfo = conninfo
@@ -48,6 +49,8 @@ class ProjectionService:
                 RedisProjectionRunner(store, p, redis_url, redis_prefix, self.leadership)
                 for p in redis_projections
             ]
+        for runner in self.runners:
+            runner.on_advance = on_advance
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
