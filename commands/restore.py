@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, PersistenceError
 from psycopg import sql
 
 from timetracker.commands import maintenance
@@ -49,10 +50,13 @@ from timetracker.commands.backups import BackupDirectory
 from timetracker.commands.ids import KINDS, sequence_name
 from timetracker.domain.values import aggregate_id
 
+log = logging.getLogger(__name__)
+
 RESTORE_LOCK_KEY = 7_410_102  # advisory lock: one restore at a time, across processes
 LOCK_TIMEOUT = "60s"  # for the events table: in-flight writes and backups finish first
 SNAPSHOTS_TABLE = "timetracking_snapshots"
 DERIVED_TABLES = ("idempotency_keys",)  # stored answers that describe the replaced history
+REBUILD_ATTEMPTS = 3  # a replay starts from scratch each time, so it can simply run again
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
 RebuildReadModels = Callable[[PhaseProgress], dict[str, int]]  # events replayed per read model
@@ -300,7 +304,7 @@ class Restorer:
                     maintenance.leave(lock_conn)
                     raise
                 try:
-                    read_models = self.rebuild_read_models(progress or _ignore)
+                    read_models = self._rebuild(progress or _ignore)
                 except Exception as exc:
                     raise RestoreIncompleteError(
                         f"The events are restored, but rebuilding the read models failed ({exc})."
@@ -321,6 +325,18 @@ class Restorer:
             read_models=read_models,
             seconds=time.monotonic() - started,
         )
+
+    def _rebuild(self, progress: PhaseProgress) -> dict[str, int]:
+        """Replay every read model; again, from scratch, if the database hiccups."""
+        for attempt in range(1, REBUILD_ATTEMPTS + 1):
+            try:
+                return self.rebuild_read_models(progress)
+            except (psycopg.OperationalError, PersistenceError) as exc:
+                if attempt == REBUILD_ATTEMPTS:
+                    raise
+                log.warning("Rebuilding the read models failed (%s); trying again", exc)
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _load(
         self, plan: RestorePlan, progress: PhaseProgress | None
