@@ -5,7 +5,8 @@
    how many events fall at or before that moment.
 2. **Maintenance**: a restore holds an advisory lock (one restore at a time) and raises
    the maintenance flag: API processes answer 503, and the events table refuses every
-   other writer (see `maintenance.py`).
+   other writer (see `maintenance.py`). It then waits until every API process has read the
+   flag (they read it at least once a second) before it changes anything.
 3. **Load**, in one transaction, so that a failure leaves the store as it was: lock the
    events table against writers; if forced, write a safety backup of what is there (from
    the same snapshot, so nothing committed can slip between it and the removal), then
@@ -14,8 +15,9 @@
    the position sequence and each resource's id sequence past what was restored; forget
    stored idempotent responses (they describe the replaced history).
 4. **Read models**: rebuilt by the caller's `rebuild_read_models` (commands do not know the
-   projections). If that fails the events stay restored and maintenance stays on, so no
-   one reads half-built read models; the error says how to finish by hand.
+   projections), again from scratch if the database hiccups. If that still fails the
+   events stay restored and maintenance stays on, so no one reads half-built read models;
+   the error says how to finish by hand.
 """
 
 from __future__ import annotations
