@@ -1,0 +1,661 @@
+"""The whole benchmark in one run: seed, ceilings, the service with 1 and 2 workers, a table.
+
+1. Creates two scratch databases (`tt_bench_<id>`, `tt_bench_<id>_es`) on the PostgreSQL at
+   `--admin-url` and a Redis key prefix of its own; drops and deletes them at the end.
+2. Seeds the data set through the event store (`bench/seed.py`).
+3. Measures the event store's ceiling: a bare `eventsourcing` save loop, 1 and 2 processes.
+4. For each worker count: starts `timetracker serve --workers N` (read models built by its
+   own runners from the log), drives each scenario over loopback with `bench/load.py`, notes
+   the server's RSS, then measures the HTTP stack's ceiling for the same body sizes with a
+   bare aiohttp app on the same number of processes (`bench/bare.py`).
+5. Prints one table (each scenario as a ratio to its ceiling, against the goals) and writes
+   the figures to a JSON file.
+
+    python -m bench                        # the full data set, about 6-8 minutes
+    python -m bench --entries 2000 --users 5 --duration 1 --warmup 0.3 --workers 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+import redis
+from psycopg import sql
+
+from bench.load import Next, Outcome, build_request, drive
+from bench.seed import DataSet, Shape, seed
+from bench.store_ceiling import saves_per_second
+from timetracker.http.settings import Settings
+
+NO_LIMIT = str(10**9)  # rate limits stay in the path, but never refuse
+START_TIMEOUT = 120.0
+CATCH_UP_TIMEOUT = 600.0
+OK = frozenset({200})
+CREATED = frozenset({201})
+
+READS = ("projects", "time_entries", "summary", "timer_status")
+WRITES = ("create_entry", "timer_start_stop")
+GOALS = {
+    "read_ratio": 0.40,
+    "read_p99_ms": 50.0,
+    "summary_p50_ms": 5.0,
+    "write_ratio": 0.60,
+    "rss_mb": 250.0,
+    "p99_under_writes": 2.0,
+}
+
+
+def _url_with_dbname(url: str, dbname: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, name: str) -> Iterator[str]:
+    """A database created for the run and dropped afterwards."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _url_with_dbname(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key under `prefix`."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its children."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def server_rss(pid: int) -> dict[str, float]:
+    """RSS in MiB of the server's processes: the serving ones (max) and the parent."""
+    tree = process_tree(pid)
+    serving = tree[1:] or tree  # with one worker the parent serves
+    return {
+        "max_serving_mb": round(max(rss_mb(p) for p in serving), 1),
+        "parent_mb": round(rss_mb(pid), 1),
+        "processes": len(tree),
+    }
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+@dataclass
+class Server:
+    """`timetracker serve --workers N` as a child process."""
+
+    env: dict[str, str]
+    workers: int
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "timetracker.ops.cli", "serve", "--workers", str(self.workers)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=10) as reply:
+                result: dict[str, Any] = json.loads(reply.read())
+                return result
+        except OSError:
+            return None
+
+    def wait_caught_up(self, progress: bool) -> float:
+        """Wait until healthy and every read model has applied the whole log."""
+        assert self.process is not None
+        started = time.monotonic()
+        deadline = started + START_TIMEOUT + CATCH_UP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}\n{self.output()}")
+            health = self.health()
+            if health is not None and health.get("status") == "healthy":
+                lags = [p["lag_events"] for p in health["checks"]["projections"].values()]
+                if progress and sys.stdout.isatty():
+                    print(f"\r  read models catching up: lag {max(lags):,} events   ", end="")
+                if max(lags) == 0:
+                    seconds = time.monotonic() - started
+                    if progress:
+                        print(f"\r  read models caught up with the log in {seconds:.1f} s")
+                    return seconds
+            time.sleep(0.5)
+        raise RuntimeError(f"read models did not catch up\n{self.output()}")
+
+    def output(self) -> str:
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-6000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+@contextlib.contextmanager
+def bare_server(workers: int) -> Iterator[int]:
+    """The bare aiohttp app on `workers` processes; yields its port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", str(workers)],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/bare/10", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the bare aiohttp app did not start") from None
+                time.sleep(0.1)
+        time.sleep(0.5 if workers > 1 else 0)  # let every process bind
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+class Scenarios:
+    """The request sources of every scenario, for one server port."""
+
+    def __init__(self, data: DataSet, shape: Shape, port: int) -> None:
+        self.data = data
+        self.port = port
+        self.today = datetime.now(UTC).date()
+        self.shape = shape
+
+    def _rotating(self, requests: list[bytes], expected: frozenset[int]) -> Any:
+        def source(index: int) -> Next:
+            cycle = itertools.cycle(requests[index % len(requests) :] + requests)
+            return lambda: (next(cycle), expected)
+
+        return source
+
+    def _day(self, days_ago: int) -> str:
+        return (self.today - timedelta(days=days_ago)).isoformat()
+
+    def projects(self) -> Any:
+        path = "/api/v1/projects?per_page=50"
+        requests = [build_request("GET", path, self.port, t) for t in self.data.user_tokens]
+        return self._rotating(requests, OK)
+
+    def time_entries(self) -> Any:
+        requests = []
+        for n, token in enumerate(self.data.user_tokens):
+            for project in self.data.project_ids[n % 3 :: 3]:
+                path = (
+                    f"/api/v1/time-entries?per_page=50&start_date={self._day(29)}"
+                    f"&end_date={self._day(0)}&project_id={project}"
+                )
+                requests.append(build_request("GET", path, self.port, token))
+        random.Random(3).shuffle(requests)
+        return self._rotating(requests, OK)
+
+    def summary(self) -> Any:
+        days = self.shape.days
+        path = f"/api/v1/reports/summary?start_date={self._day(days - 1)}&end_date={self._day(0)}"
+        return self._rotating([build_request("GET", path, self.port, self.data.admin_token)], OK)
+
+    def timer_status(self) -> Any:
+        path = "/api/v1/timer/status"
+        requests = [build_request("GET", path, self.port, t) for t in self.data.user_tokens]
+        return self._rotating(requests, OK)
+
+    def create_entry(self) -> Any:
+        data, port = self.data, self.port
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+        def source(index: int) -> Next:
+            rng = random.Random(index)
+
+            def next_request() -> tuple[bytes, frozenset[int]]:
+                project = data.project_ids[rng.randrange(len(data.project_ids))]
+                tasks = data.tasks_by_project.get(project) or [None]
+                start = today - timedelta(days=rng.randrange(1, 30), hours=-9 - rng.random() * 8)
+                body = {
+                    "project_id": project,
+                    "task_id": tasks[rng.randrange(len(tasks))],
+                    "start_time": start.isoformat().replace("+00:00", "Z"),
+                    "end_time": (start + timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
+                    "notes": "bench write",
+                    "tags": "bench",
+                }
+                token = data.user_tokens[rng.randrange(len(data.user_tokens))]
+                return build_request("POST", "/api/v1/time-entries", port, token, body), CREATED
+
+            return next_request
+
+        return source
+
+    def timer_start_stop(self, connections: int) -> Any:
+        """Each connection owns some users and alternates start/stop for each in turn."""
+        data, port = self.data, self.port
+
+        def source(index: int) -> Next:
+            owned = data.user_tokens[index::connections] or [
+                data.user_tokens[index % len(data.user_tokens)]
+            ]
+            project = data.project_ids[index % len(data.project_ids)]
+            steps = []
+            for token in owned:
+                body = {"project_id": project, "notes": "bench timer"}
+                steps.append(
+                    (build_request("POST", "/api/v1/timer/start", port, token, body), CREATED)
+                )
+                steps.append((build_request("POST", "/api/v1/timer/stop", port, token), OK))
+            cycle = itertools.cycle(steps)
+            return lambda: next(cycle)
+
+        return source
+
+    def stop_all_timers(self) -> None:
+        """After the timer scenario: stop what a cut-short cycle left running."""
+        for token in self.data.user_tokens:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/api/v1/timer/stop",
+                data=b"",
+                method="POST",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(request, timeout=10).close()
+
+
+# --- one worker configuration -------------------------------------------------------------
+
+
+async def run_scenarios(
+    scenarios: Scenarios, args: argparse.Namespace, server: Server
+) -> dict[str, Any]:
+    """Every scenario against the running server; their outcomes and the RSS after each."""
+    assert server.process is not None
+    results: dict[str, Any] = {}
+    c, w, d = args.connections, args.warmup, args.duration
+
+    async def one(name: str, outcome_coro: Any) -> Outcome:
+        print(f"  {name} ...", end="", flush=True)
+        outcome: Outcome = await outcome_coro
+        results[name] = {**outcome.as_dict(), "rss": server_rss(server.process.pid)}
+        print(
+            f" {outcome.rate:,.0f} req/s, p50 {outcome.percentile(0.5):.1f} ms,"
+            f" p99 {outcome.percentile(0.99):.1f} ms, {outcome.errors} errors"
+        )
+        return outcome
+
+    for name in READS:
+        await one(name, drive(name, server.port, c, getattr(scenarios, name)(), w, d))
+    # The report's own latency: one request at a time.
+    await one("summary_single", drive("summary_single", server.port, 1, scenarios.summary(), w, d))
+    await one("create_entry", drive("create_entry", server.port, c, scenarios.create_entry(), w, d))
+    owners = min(c, len(scenarios.data.user_tokens))  # a user's start and stop never race
+    timers = scenarios.timer_start_stop(owners)
+    await one("timer_start_stop", drive("timer_start_stop", server.port, owners, timers, w, d))
+    await asyncio.get_running_loop().run_in_executor(None, scenarios.stop_all_timers)
+
+    # Reads below saturation (half the idle rate), alone and while writes run.
+    paced = max(1.0, results["time_entries"]["requests_per_second"] * args.paced_fraction)
+    entries = scenarios.time_entries
+    idle = await one(
+        "time_entries_paced_idle",
+        drive("time_entries_paced_idle", server.port, c, entries(), w, d, rate=paced),
+    )
+    loaded, writes = await asyncio.gather(
+        drive("time_entries_paced_under_writes", server.port, c, entries(), w, d, rate=paced),
+        drive(
+            "writes_alongside", server.port, args.write_connections, scenarios.create_entry(), w, d
+        ),
+    )
+    for outcome in (loaded, writes):
+        results[outcome.name] = {**outcome.as_dict(), "rss": server_rss(server.process.pid)}
+    print(
+        f"  time_entries_paced_under_writes: p99 {loaded.percentile(0.99):.1f} ms"
+        f" (idle {idle.percentile(0.99):.1f} ms) with {writes.rate:,.0f} writes/s alongside"
+    )
+    return results
+
+
+async def bare_ceilings(
+    sizes: dict[str, int], args: argparse.Namespace, workers: int
+) -> dict[str, Any]:
+    """The bare aiohttp app's req/s for each body size, on `workers` processes."""
+    found: dict[str, Any] = {}
+    with bare_server(workers) as port:
+        for name, size in sizes.items():
+            request = build_request("GET", f"/bare/{size}", port)
+
+            def source(index: int, request: bytes = request) -> Next:
+                return lambda: (request, OK)
+
+            outcome = await drive(
+                f"bare_{name}", port, args.connections, source, args.warmup, args.duration
+            )
+            found[name] = outcome.as_dict()
+            print(
+                f"  bare aiohttp, {size:,}-byte body: {outcome.rate:,.0f} req/s,"
+                f" p99 {outcome.percentile(0.99):.1f} ms"
+            )
+    return found
+
+
+def run_configuration(
+    workers: int, env: dict[str, str], data: DataSet, shape: Shape, args: argparse.Namespace
+) -> dict[str, Any]:
+    print(f"\n== {workers} worker(s); load average {loadavg()}")
+    server = Server(env, workers)
+    server.start()
+    try:
+        catch_up = server.wait_caught_up(progress=True)
+        scenarios = Scenarios(data, shape, server.port)
+        results = asyncio.run(run_scenarios(scenarios, args, server))
+        assert server.process is not None
+        rss_after = server_rss(server.process.pid)
+    except BaseException:
+        print(server.output(), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+    sizes = {name: max(2, int(results[name]["body_bytes"])) for name in READS}
+    ceilings = asyncio.run(bare_ceilings(sizes, args, workers))
+    return {
+        "workers": workers,
+        "catch_up_seconds": round(catch_up, 1),
+        "scenarios": results,
+        "http_ceilings": ceilings,
+        "rss_after_run": rss_after,
+        "load_average_after": loadavg(),
+    }
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "| scenario | workers | req/s | p50 ms | p99 ms | errors | RSS MiB | ceiling req/s"
+        " | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    labels = {
+        "projects": "GET /projects?per_page=50",
+        "time_entries": "GET /time-entries (30 days, project)",
+        "summary": f"GET /reports/summary ({report['shape']['days']} days)",
+        "timer_status": "GET /timer/status",
+        "create_entry": "POST /time-entries",
+        "timer_start_stop": "POST /timer/start + /timer/stop",
+    }
+    for config in report["configurations"]:
+        workers = config["workers"]
+        store = report["store_ceiling"].get(str(workers)) or max(report["store_ceiling"].values())
+        for name, label in labels.items():
+            result = config["scenarios"][name]
+            if name in READS:
+                ceiling = config["http_ceilings"][name]["requests_per_second"]
+                kind = "http"
+            else:
+                ceiling, kind = store, "store"
+            ratio = result["requests_per_second"] / ceiling if ceiling else float("nan")
+            errors = result["errors"]
+            if result.get("read_your_writes_timeouts"):
+                errors = f"{errors} (+{result['read_your_writes_timeouts']} RYW timeouts)"
+            lines.append(
+                f"| {label} | {workers} | {result['requests_per_second']:,.0f} |"
+                f" {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {errors} |"
+                f" {result['rss']['max_serving_mb']:.0f} | {ceiling:,.0f} ({kind}) |"
+                f" {ratio:.0%} |"
+            )
+        single = config["scenarios"]["summary_single"]
+        lines.append(
+            f"| {labels['summary']}, 1 connection | {workers} |"
+            f" {single['requests_per_second']:,.0f} | {single['p50_ms']:.1f} |"
+            f" {single['p99_ms']:.1f} | {single['errors']} |"
+            f" {single['rss']['max_serving_mb']:.0f} |"
+            " — | — |"
+        )
+        idle = config["scenarios"]["time_entries_paced_idle"]
+        loaded = config["scenarios"]["time_entries_paced_under_writes"]
+        writes = config["scenarios"]["writes_alongside"]
+        lines.append(
+            f"| GET /time-entries paced at {idle['requests_per_second']:,.0f}/s, alone → with"
+            f" {writes['requests_per_second']:,.0f} writes/s | {workers} | — |"
+            f" {idle['p50_ms']:.1f} → {loaded['p50_ms']:.1f} |"
+            f" {idle['p99_ms']:.1f} → {loaded['p99_ms']:.1f} |"
+            f" {idle['errors'] + loaded['errors'] + writes['errors']} |"
+            f" {loaded['rss']['max_serving_mb']:.0f} | — |"
+            f" p99 x{loaded['p99_ms'] / idle['p99_ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(report: dict[str, Any]) -> list[str]:
+    """Each goal with what this run measured, per worker count."""
+    lines = []
+    for config in report["configurations"]:
+        workers, found = config["workers"], config["scenarios"]
+        store = report["store_ceiling"].get(str(workers)) or max(report["store_ceiling"].values())
+        reads = [
+            found[n]["requests_per_second"] / config["http_ceilings"][n]["requests_per_second"]
+            for n in READS
+        ]
+        writes = [found[n]["requests_per_second"] / store for n in WRITES]
+        p99 = max(found[n]["p99_ms"] for n in READS)
+        errors = sum(found[n]["errors"] + found[n]["read_your_writes_timeouts"] for n in WRITES)
+        rss = max(s["rss"]["max_serving_mb"] for s in found.values())
+        under = found["time_entries_paced_under_writes"]["p99_ms"]
+        idle = found["time_entries_paced_idle"]["p99_ms"]
+        checks = [
+            (
+                "reads >= 40% of bare aiohttp",
+                f"{min(reads):.0%}-{max(reads):.0%}",
+                min(reads) >= GOALS["read_ratio"],
+            ),
+            (
+                "read p99 <= 50 ms at 32 connections",
+                f"{p99:.0f} ms (worst read)",
+                p99 <= GOALS["read_p99_ms"],
+            ),
+            (
+                "summary p50 <= 5 ms",
+                f"{found['summary_single']['p50_ms']:.1f} ms (1 connection)",
+                found["summary_single"]["p50_ms"] <= GOALS["summary_p50_ms"],
+            ),
+            (
+                "writes >= 60% of the bare event store",
+                f"{min(writes):.0%}-{max(writes):.0%}",
+                min(writes) >= GOALS["write_ratio"],
+            ),
+            ("zero write errors (read-your-writes on)", str(errors), errors == 0),
+            ("RSS <= 250 MiB per process", f"{rss:.0f} MiB", rss <= GOALS["rss_mb"]),
+            (
+                "reads within 2x idle p99 under writes",
+                f"x{under / idle:.2f}",
+                under <= GOALS["p99_under_writes"] * idle,
+            ),
+        ]
+        for goal, measured, met in checks:
+            lines.append(f"{workers} worker(s): {goal}: {measured} {'met' if met else 'MISSED'}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL role that may create databases (BENCH_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--projects", type=int, default=20)
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=5)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--write-connections", type=int, default=8, help="writes alongside reads")
+    parser.add_argument("--paced-fraction", type=float, default=0.5)
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured")
+    parser.add_argument("--store-threads", type=int, default=8, help="savers per process")
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    args = parser.parse_args(argv)
+    shape = Shape(args.clients, args.projects, args.tasks, args.users, args.entries, args.days)
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"bench-{run_id}:"
+    started = time.monotonic()
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "load_average_before": loadavg(),
+        "shape": shape.__dict__,
+        "connections": args.connections,
+        "warmup_seconds": args.warmup,
+        "measured_seconds": args.duration,
+        "goals": GOALS,
+    }
+    print(f"Benchmark {run_id}: load average {loadavg()} on {os.cpu_count()} cores")
+    try:
+        with (
+            scratch_database(args.admin_url, f"tt_bench_{run_id}") as database_url,
+            scratch_database(args.admin_url, f"tt_bench_{run_id}_es") as store_url,
+        ):
+            settings = Settings(database_url=database_url, redis_url=args.redis_url)
+            began = time.monotonic()
+            data = seed(settings, shape)
+            report["seed"] = {"events": data.events, "seconds": round(time.monotonic() - began, 1)}
+            print(f"seeded {data.events:,} events in {report['seed']['seconds']} s")
+
+            store_env = Settings(database_url=store_url).event_store_env()
+            report["store_ceiling"] = {}
+            for processes in sorted(set(worker_counts)):
+                rate = saves_per_second(
+                    store_env, processes, args.store_threads, args.warmup, args.duration
+                )
+                report["store_ceiling"][str(processes)] = round(rate, 1)
+                print(
+                    f"bare eventsourcing save loop, {processes} process(es) x"
+                    f" {args.store_threads} threads: {rate:,.0f} saves/s"
+                )
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": args.redis_url,
+                "REDIS_PREFIX": prefix,
+                "RATE_LIMIT_PER_MINUTE": NO_LIMIT,
+                "RATE_LIMIT_PER_HOUR": NO_LIMIT,
+                "PYTHONUNBUFFERED": "1",
+            }
+            report["configurations"] = [
+                run_configuration(n, env, data, shape, args) for n in worker_counts
+            ]
+    finally:
+        delete_keys(args.redis_url, prefix)
+    report["load_average_after"] = loadavg()
+    report["total_seconds"] = round(time.monotonic() - started, 1)
+    report["table"] = table(report)
+    report["goals_met"] = goals(report)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(report["table"])
+    print()
+    print("\n".join(report["goals_met"]))
+    print(
+        f"\nload average before {report['load_average_before']}, after"
+        f" {report['load_average_after']} (1, 5, 15 min; {os.cpu_count()} cores);"
+        f" {report['total_seconds']:.0f} s in all; figures in {args.out}"
+    )
+    return 0

@@ -1,0 +1,60 @@
+"""`python -m bench` on a tiny data set for a few seconds, so the benchmark cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SCENARIOS = ("projects", "time_entries", "summary", "timer_status", "create_entry")
+
+
+def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "BENCH_DATABASE_URL": ADMIN_URL, "BENCH_REDIS_URL": REDIS_URL}
+    for name in ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "HOST", "PORT"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            *("--entries", "1500", "--users", "4", "--projects", "3", "--tasks", "6"),
+            *("--clients", "1", "--days", "10", "--workers", "1,2", "--connections", "4"),
+            *("--write-connections", "2", "--store-threads", "2"),
+            *("--warmup", "0.2", "--duration", "0.6", "--out", str(out)),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
+    report = json.loads(out.read_text())
+
+    assert report["seed"]["events"] >= 1500
+    assert all(rate > 0 for rate in report["store_ceiling"].values()), report["store_ceiling"]
+    assert [c["workers"] for c in report["configurations"]] == [1, 2]
+    for config in report["configurations"]:
+        for name in (*SCENARIOS, "timer_start_stop", "time_entries_paced_under_writes"):
+            result = config["scenarios"][name]
+            assert result["requests"] > 0, (config["workers"], name, result)
+            assert result["errors"] == 0, (config["workers"], name, result)
+        for name in ("projects", "time_entries", "summary", "timer_status"):
+            assert config["http_ceilings"][name]["requests_per_second"] > 0
+        assert config["rss_after_run"]["max_serving_mb"] > 0
+    # One table: a row per scenario and worker count, with its ceiling and ratio.
+    table = report["table"]
+    assert table in done.stdout
+    assert table.count("(http)") == 8 and table.count("(store)") == 4, table
