@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -16,6 +17,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 7_410_002  # with hashtext(projection name): one advisory lock each
+CHECK_SECONDS = 1.0  # how often a held lead's connection is checked
 
 
 class Leadership:
@@ -26,6 +28,7 @@ class Leadership:
         self._conn: psycopg.Connection[Any] | None = None
         self._held: set[str] = set()
         self._lock = threading.Lock()
+        self._checked_at = 0.0
 
     def lead(self, name: str) -> bool:
         """Take the lead of `name` if nobody holds it; True while this process holds it."""
@@ -33,7 +36,13 @@ class Leadership:
             try:
                 conn = self._connection()
                 if name in self._held:
-                    conn.execute("SELECT 1")  # the lead lasts as long as the connection
+                    # The lead lasts as long as the connection: look at it at most once a
+                    # second (every runner asks on every wake-up). Exactly-once never
+                    # depends on the lead, only on the tracking position.
+                    now = time.monotonic()
+                    if now - self._checked_at >= CHECK_SECONDS:
+                        conn.execute("SELECT 1")
+                        self._checked_at = now
                     return True
                 row = conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LEADER_LOCK_KEY, name)
@@ -57,6 +66,7 @@ class Leadership:
         if self._held:
             log.warning("Lost the lead of %s", ", ".join(sorted(self._held)))
         self._held.clear()
+        self._checked_at = 0.0
         if self._conn is not None:
             self._conn.close()
             self._conn = None
