@@ -120,6 +120,10 @@ class TimeEntriesProjection(Projection):
             " ON time_entries (project_id, start_time DESC, id DESC)",
             "CREATE INDEX IF NOT EXISTS time_entries_start_idx"
             " ON time_entries (start_time DESC, id DESC)",
+            # A user's entries on one project (the usual filter of a normal user's list):
+            # without it, a 30-day page visits every entry of the user or of the project.
+            "CREATE INDEX IF NOT EXISTS time_entries_user_project_idx"
+            " ON time_entries (user_id, project_id, start_time DESC, id DESC)",
         ]
 
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
