@@ -3,13 +3,15 @@
 1. Creates two scratch databases (`tt_bench_<id>`, `tt_bench_<id>_es`) on the PostgreSQL at
    `--admin-url` and a Redis key prefix of its own; drops and deletes them at the end.
 2. Seeds the data set through the event store (`bench/seed.py`).
-3. Measures the event store's ceiling: a bare `eventsourcing` save loop, 1 and 2 processes.
-4. For each worker count: starts `timetracker serve --workers N` (read models built by its
-   own runners from the log), drives each scenario over loopback with `bench/load.py`, notes
-   the server's RSS, then measures the HTTP stack's ceiling for the same body sizes with a
-   bare aiohttp app on the same number of processes (`bench/bare.py`).
-5. Prints one table (each scenario as a ratio to its ceiling, against the goals) and writes
-   the figures to a JSON file.
+3. For each worker count: starts `timetracker serve --workers N` (read models built by its
+   own runners from the log, then ANALYZEd) and drives each scenario over loopback with
+   `bench/load.py`, noting the server's RSS after each. Each scenario is measured next to
+   its ceiling, so that both see the same machine: a read is followed by a bare aiohttp
+   app on N processes answering a JSON body of the same size (`bench/bare.py`); a write is
+   preceded by a bare `eventsourcing` save loop, N processes x 8 threads, on the same
+   PostgreSQL (`bench/store_ceiling.py`).
+4. Prints one table (each scenario as a ratio to its ceiling) and the goals met or missed,
+   and writes the figures to a JSON file (default `bench/results/latest.json`).
 
     python -m bench                        # the full data set, about 6-8 minutes
     python -m bench --entries 2000 --users 5 --duration 1 --warmup 0.3 --workers 1   # smoke
@@ -354,12 +356,22 @@ class Scenarios:
 
 
 async def run_scenarios(
-    scenarios: Scenarios, args: argparse.Namespace, server: Server
+    scenarios: Scenarios,
+    args: argparse.Namespace,
+    server: Server,
+    bare_port: int,
+    store_env: dict[str, str],
 ) -> dict[str, Any]:
-    """Every scenario against the running server; their outcomes and the RSS after each."""
+    """Every scenario against the running server, each next to its ceiling.
+
+    A read is followed by the bare aiohttp app answering a body of the same size; a write
+    is preceded by the bare save loop. Measured side by side, a ratio keeps its meaning on
+    a machine whose load changes from minute to minute.
+    """
     assert server.process is not None
     results: dict[str, Any] = {}
     c, w, d = args.connections, args.warmup, args.duration
+    loop = asyncio.get_running_loop()
 
     async def one(name: str, outcome_coro: Any) -> Outcome:
         print(f"  {name} ...", end="", flush=True)
@@ -371,15 +383,39 @@ async def run_scenarios(
         )
         return outcome
 
+    async def http_ceiling(name: str) -> None:
+        size = max(2, int(results[name]["body_bytes"]))
+        request = build_request("GET", f"/bare/{size}", bare_port)
+
+        def source(index: int) -> Next:
+            return lambda: (request, OK)
+
+        bare = await drive(f"bare_{name}", bare_port, c, source, w, d)
+        results[name]["ceiling"] = {"kind": "http", **bare.as_dict()}
+        print(f"    bare aiohttp, {size:,}-byte body: {bare.rate:,.0f} req/s")
+
+    async def store_ceiling() -> dict[str, Any]:
+        rate = await loop.run_in_executor(
+            None, saves_per_second, store_env, server.workers, args.store_threads, w, d
+        )
+        print(f"  bare save loop, {server.workers} x {args.store_threads} threads: {rate:,.0f}/s")
+        return {"kind": "store", "requests_per_second": round(rate, 1)}
+
     for name in READS:
         await one(name, drive(name, server.port, c, getattr(scenarios, name)(), w, d))
+        await http_ceiling(name)
     # The report's own latency: one request at a time.
     await one("summary_single", drive("summary_single", server.port, 1, scenarios.summary(), w, d))
+
+    ceiling = await store_ceiling()
     await one("create_entry", drive("create_entry", server.port, c, scenarios.create_entry(), w, d))
+    results["create_entry"]["ceiling"] = ceiling
+    ceiling = await store_ceiling()
     owners = min(c, len(scenarios.data.user_tokens))  # a user's start and stop never race
     timers = scenarios.timer_start_stop(owners)
     await one("timer_start_stop", drive("timer_start_stop", server.port, owners, timers, w, d))
-    await asyncio.get_running_loop().run_in_executor(None, scenarios.stop_all_timers)
+    results["timer_start_stop"]["ceiling"] = ceiling
+    await loop.run_in_executor(None, scenarios.stop_all_timers)
 
     # Reads below saturation (half the idle rate), alone and while writes run.
     paced = max(1.0, results["time_entries"]["requests_per_second"] * args.paced_fraction)
@@ -403,39 +439,25 @@ async def run_scenarios(
     return results
 
 
-async def bare_ceilings(
-    sizes: dict[str, int], args: argparse.Namespace, workers: int
-) -> dict[str, Any]:
-    """The bare aiohttp app's req/s for each body size, on `workers` processes."""
-    found: dict[str, Any] = {}
-    with bare_server(workers) as port:
-        for name, size in sizes.items():
-            request = build_request("GET", f"/bare/{size}", port)
-
-            def source(index: int, request: bytes = request) -> Next:
-                return lambda: (request, OK)
-
-            outcome = await drive(
-                f"bare_{name}", port, args.connections, source, args.warmup, args.duration
-            )
-            found[name] = outcome.as_dict()
-            print(
-                f"  bare aiohttp, {size:,}-byte body: {outcome.rate:,.0f} req/s,"
-                f" p99 {outcome.percentile(0.99):.1f} ms"
-            )
-    return found
-
-
 def run_configuration(
-    workers: int, env: dict[str, str], data: DataSet, shape: Shape, args: argparse.Namespace
+    workers: int,
+    env: dict[str, str],
+    store_env: dict[str, str],
+    data: DataSet,
+    shape: Shape,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     print(f"\n== {workers} worker(s); load average {loadavg()}")
     server = Server(env, workers)
     server.start()
     try:
         catch_up = server.wait_caught_up(progress=True)
+        # Statistics as a long-running database has them (autovacuum would get there later).
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("ANALYZE")
         scenarios = Scenarios(data, shape, server.port)
-        results = asyncio.run(run_scenarios(scenarios, args, server))
+        with bare_server(workers) as bare_port:
+            results = asyncio.run(run_scenarios(scenarios, args, server, bare_port, store_env))
         assert server.process is not None
         rss_after = server_rss(server.process.pid)
     except BaseException:
@@ -443,13 +465,10 @@ def run_configuration(
         raise
     finally:
         server.stop()
-    sizes = {name: max(2, int(results[name]["body_bytes"])) for name in READS}
-    ceilings = asyncio.run(bare_ceilings(sizes, args, workers))
     return {
         "workers": workers,
         "catch_up_seconds": round(catch_up, 1),
         "scenarios": results,
-        "http_ceilings": ceilings,
         "rss_after_run": rss_after,
         "load_average_after": loadavg(),
     }
@@ -474,14 +493,10 @@ def table(report: dict[str, Any]) -> str:
     }
     for config in report["configurations"]:
         workers = config["workers"]
-        store = report["store_ceiling"].get(str(workers)) or max(report["store_ceiling"].values())
         for name, label in labels.items():
             result = config["scenarios"][name]
-            if name in READS:
-                ceiling = config["http_ceilings"][name]["requests_per_second"]
-                kind = "http"
-            else:
-                ceiling, kind = store, "store"
+            ceiling = result["ceiling"]["requests_per_second"]
+            kind = result["ceiling"]["kind"]
             ratio = result["requests_per_second"] / ceiling if ceiling else float("nan")
             errors = result["errors"]
             if result.get("read_your_writes_timeouts"):
@@ -520,12 +535,14 @@ def goals(report: dict[str, Any]) -> list[str]:
     lines = []
     for config in report["configurations"]:
         workers, found = config["workers"], config["scenarios"]
-        store = report["store_ceiling"].get(str(workers)) or max(report["store_ceiling"].values())
         reads = [
-            found[n]["requests_per_second"] / config["http_ceilings"][n]["requests_per_second"]
+            found[n]["requests_per_second"] / found[n]["ceiling"]["requests_per_second"]
             for n in READS
         ]
-        writes = [found[n]["requests_per_second"] / store for n in WRITES]
+        writes = [
+            found[n]["requests_per_second"] / found[n]["ceiling"]["requests_per_second"]
+            for n in WRITES
+        ]
         p99 = max(found[n]["p99_ms"] for n in READS)
         errors = sum(found[n]["errors"] + found[n]["read_your_writes_timeouts"] for n in WRITES)
         rss = max(s["rss"]["max_serving_mb"] for s in found.values())
@@ -590,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured")
     parser.add_argument("--store-threads", type=int, default=8, help="savers per process")
-    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
     shape = Shape(args.clients, args.projects, args.tasks, args.users, args.entries, args.days)
     worker_counts = [int(n) for n in args.workers.split(",")]
@@ -620,16 +637,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seeded {data.events:,} events in {report['seed']['seconds']} s")
 
             store_env = Settings(database_url=store_url).event_store_env()
-            report["store_ceiling"] = {}
-            for processes in sorted(set(worker_counts)):
-                rate = saves_per_second(
-                    store_env, processes, args.store_threads, args.warmup, args.duration
-                )
-                report["store_ceiling"][str(processes)] = round(rate, 1)
-                print(
-                    f"bare eventsourcing save loop, {processes} process(es) x"
-                    f" {args.store_threads} threads: {rate:,.0f} saves/s"
-                )
             env = {
                 **os.environ,
                 "DATABASE_URL": database_url,
@@ -640,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
                 "PYTHONUNBUFFERED": "1",
             }
             report["configurations"] = [
-                run_configuration(n, env, data, shape, args) for n in worker_counts
+                run_configuration(n, env, store_env, data, shape, args) for n in worker_counts
             ]
     finally:
         delete_keys(args.redis_url, prefix)
@@ -648,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     report["total_seconds"] = round(time.monotonic() - started, 1)
     report["table"] = table(report)
     report["goals_met"] = goals(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print()
     print(report["table"])
