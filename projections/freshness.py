@@ -71,14 +71,22 @@ class Freshness:
     async def redis_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
         """Positions of the live Redis read models (0 while none is live)."""
         names = sorted(REDIS_PROJECTION_NAMES & (wanted or REDIS_PROJECTION_NAMES))
-        result: dict[str, int] = {}
-        for name in names:
-            generation = await self.redis.get(live_key(self.prefix, name))
-            if generation is None:
-                result[name] = 0
-                continue
-            value = await self.redis.get(tracking_key(self.prefix, name, int(generation)))
-            result[name] = int(value or 0)
+        if not names:
+            return {}
+        # Two round trips whatever the number: every live pointer, then every position.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.get(live_key(self.prefix, name))
+            generations = await pipe.execute()
+        live = {n: int(g) for n, g in zip(names, generations, strict=True) if g is not None}
+        result = {name: 0 for name in names}
+        if live:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, generation in live.items():
+                    pipe.get(tracking_key(self.prefix, name, generation))
+                values = await pipe.execute()
+            for name, value in zip(live, values, strict=True):
+                result[name] = int(value or 0)
         return result
 
     async def head(self) -> int:
