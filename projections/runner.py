@@ -175,7 +175,15 @@ class ProjectionRunner(LogFollower):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.conninfo)
+            conn = psycopg.connect(self.conninfo)
+            # A read model is derived data: its batches need not wait for the WAL flush
+            # (one fsync per projection per write otherwise). A batch and its tracking
+            # position still commit atomically and in order; if PostgreSQL itself crashes
+            # before flushing, both go back together and the batch is applied again from
+            # the durable event log.
+            conn.execute("SET synchronous_commit TO off")
+            conn.commit()
+            self._conn = conn
         return self._conn
 
     def close(self) -> None:
