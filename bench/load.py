@@ -81,6 +81,7 @@ class Outcome:
     error_kinds: Counter[str] = field(default_factory=Counter)
     body_bytes: int = 0  # size of the last successful response body
     cpu_seconds: float = 0.0  # the load generator's own CPU time
+    answered: int = 0  # every answer, warm-up included (to divide a server's CPU time by)
 
     @property
     def requests(self) -> int:
@@ -166,6 +167,7 @@ async def drive(
                 await asyncio.sleep(0.01)
                 continue
             done = time.perf_counter()
+            outcome.answered += 1
             if b"\r\nconnection: close" in head:
                 writer.close()
                 reader = writer = None

@@ -140,6 +140,19 @@ def server_rss(pid: int) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of `pid` and its children, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -219,8 +232,8 @@ class Server:
 
 
 @contextlib.contextmanager
-def bare_server(workers: int) -> Iterator[int]:
-    """The bare aiohttp app on `workers` processes; yields its port."""
+def bare_server(workers: int) -> Iterator[tuple[int, int]]:
+    """The bare aiohttp app on `workers` processes; yields its port and pid."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", str(workers)],
@@ -237,7 +250,7 @@ def bare_server(workers: int) -> Iterator[int]:
                     raise RuntimeError("the bare aiohttp app did not start") from None
                 time.sleep(0.1)
         time.sleep(0.5 if workers > 1 else 0)  # let every process bind
-        yield port
+        yield port, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -359,7 +372,7 @@ async def run_scenarios(
     scenarios: Scenarios,
     args: argparse.Namespace,
     server: Server,
-    bare_port: int,
+    bare: tuple[int, int],
     store_env: dict[str, str],
 ) -> dict[str, Any]:
     """Every scenario against the running server, each next to its ceiling.
@@ -373,10 +386,21 @@ async def run_scenarios(
     c, w, d = args.connections, args.warmup, args.duration
     loop = asyncio.get_running_loop()
 
+    bare_port, bare_pid = bare
+
+    def per_request(cpu: float, outcome: Outcome) -> float:
+        return round(cpu * 1000 / outcome.answered, 3) if outcome.answered else float("nan")
+
     async def one(name: str, outcome_coro: Any) -> Outcome:
         print(f"  {name} ...", end="", flush=True)
+        cpu = cpu_seconds(server.process.pid)
         outcome: Outcome = await outcome_coro
-        results[name] = {**outcome.as_dict(), "rss": server_rss(server.process.pid)}
+        cpu = cpu_seconds(server.process.pid) - cpu
+        results[name] = {
+            **outcome.as_dict(),
+            "rss": server_rss(server.process.pid),
+            "server_cpu_ms_per_request": per_request(cpu, outcome),
+        }
         print(
             f" {outcome.rate:,.0f} req/s, p50 {outcome.percentile(0.5):.1f} ms,"
             f" p99 {outcome.percentile(0.99):.1f} ms, {outcome.errors} errors"
@@ -390,8 +414,14 @@ async def run_scenarios(
         def source(index: int) -> Next:
             return lambda: (request, OK)
 
+        cpu = cpu_seconds(bare_pid)
         bare = await drive(f"bare_{name}", bare_port, c, source, w, d)
-        results[name]["ceiling"] = {"kind": "http", **bare.as_dict()}
+        cpu = cpu_seconds(bare_pid) - cpu
+        results[name]["ceiling"] = {
+            "kind": "http",
+            **bare.as_dict(),
+            "server_cpu_ms_per_request": per_request(cpu, bare),
+        }
         print(f"    bare aiohttp, {size:,}-byte body: {bare.rate:,.0f} req/s")
 
     async def store_ceiling() -> dict[str, Any]:
@@ -456,8 +486,8 @@ def run_configuration(
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("ANALYZE")
         scenarios = Scenarios(data, shape, server.port)
-        with bare_server(workers) as bare_port:
-            results = asyncio.run(run_scenarios(scenarios, args, server, bare_port, store_env))
+        with bare_server(workers) as bare:
+            results = asyncio.run(run_scenarios(scenarios, args, server, bare, store_env))
         assert server.process is not None
         rss_after = server_rss(server.process.pid)
     except BaseException:
@@ -480,8 +510,8 @@ def run_configuration(
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| scenario | workers | req/s | p50 ms | p99 ms | errors | RSS MiB | ceiling req/s"
-        " | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | ratio | server CPU ms/req (bare) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labels = {
         "projects": "GET /projects?per_page=50",
@@ -501,11 +531,14 @@ def table(report: dict[str, Any]) -> str:
             errors = result["errors"]
             if result.get("read_your_writes_timeouts"):
                 errors = f"{errors} (+{result['read_your_writes_timeouts']} RYW timeouts)"
+            cpu = f"{result['server_cpu_ms_per_request']:.2f}"
+            if kind == "http":
+                cpu += f" ({result['ceiling']['server_cpu_ms_per_request']:.2f})"
             lines.append(
                 f"| {label} | {workers} | {result['requests_per_second']:,.0f} |"
                 f" {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {errors} |"
                 f" {result['rss']['max_serving_mb']:.0f} | {ceiling:,.0f} ({kind}) |"
-                f" {ratio:.0%} |"
+                f" {ratio:.0%} | {cpu} |"
             )
         single = config["scenarios"]["summary_single"]
         lines.append(
@@ -513,7 +546,7 @@ def table(report: dict[str, Any]) -> str:
             f" {single['requests_per_second']:,.0f} | {single['p50_ms']:.1f} |"
             f" {single['p99_ms']:.1f} | {single['errors']} |"
             f" {single['rss']['max_serving_mb']:.0f} |"
-            " — | — |"
+            f" — | — | {single['server_cpu_ms_per_request']:.2f} |"
         )
         idle = config["scenarios"]["time_entries_paced_idle"]
         loaded = config["scenarios"]["time_entries_paced_under_writes"]
@@ -525,7 +558,7 @@ def table(report: dict[str, Any]) -> str:
             f" {idle['p99_ms']:.1f} → {loaded['p99_ms']:.1f} |"
             f" {idle['errors'] + loaded['errors'] + writes['errors']} |"
             f" {loaded['rss']['max_serving_mb']:.0f} | — |"
-            f" p99 x{loaded['p99_ms'] / idle['p99_ms']:.2f} |"
+            f" p99 x{loaded['p99_ms'] / idle['p99_ms']:.2f} | — |"
         )
     return "\n".join(lines)
 
