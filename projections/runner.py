@@ -175,14 +175,15 @@ class ProjectionRunner(LogFollower):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self.conninfo)
+            # Autocommit: reading the position is one statement, not BEGIN/SELECT/COMMIT;
+            # a batch still runs in an explicit transaction.
+            conn = psycopg.connect(self.conninfo, autocommit=True)
             # A read model is derived data: its batches need not wait for the WAL flush
             # (one fsync per projection per write otherwise). A batch and its tracking
             # position still commit atomically and in order; if PostgreSQL itself crashes
             # before flushing, both go back together and the batch is applied again from
             # the durable event log.
             conn.execute("SET synchronous_commit TO off")
-            conn.commit()
             self._conn = conn
         return self._conn
 
@@ -192,8 +193,7 @@ class ProjectionRunner(LogFollower):
             self._conn.close()
 
     def stored_position(self) -> int:
-        conn = self._connection()
-        with conn.transaction(), conn.cursor() as cursor:
+        with self._connection().cursor() as cursor:
             row = tracking.read_row(cursor, self.name)
         if row is None:
             return 0
