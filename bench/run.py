@@ -314,7 +314,7 @@ class Scenarios:
 
             def next_request() -> tuple[bytes, frozenset[int]]:
                 project = data.project_ids[rng.randrange(len(data.project_ids))]
-                tasks = data.tasks_by_project.get(project) or [None]
+                tasks: list[int | None] = [*data.tasks_by_project.get(project, [])] or [None]
                 start = today - timedelta(days=rng.randrange(1, 30), hours=-9 - rng.random() * 8)
                 body = {
                     "project_id": project,
@@ -387,18 +387,19 @@ async def run_scenarios(
     loop = asyncio.get_running_loop()
 
     bare_port, bare_pid = bare
+    server_pid = server.process.pid
 
     def per_request(cpu: float, outcome: Outcome) -> float:
         return round(cpu * 1000 / outcome.answered, 3) if outcome.answered else float("nan")
 
     async def one(name: str, outcome_coro: Any) -> Outcome:
         print(f"  {name} ...", end="", flush=True)
-        cpu = cpu_seconds(server.process.pid)
+        cpu = cpu_seconds(server_pid)
         outcome: Outcome = await outcome_coro
-        cpu = cpu_seconds(server.process.pid) - cpu
+        cpu = cpu_seconds(server_pid) - cpu
         results[name] = {
             **outcome.as_dict(),
-            "rss": server_rss(server.process.pid),
+            "rss": server_rss(server_pid),
             "server_cpu_ms_per_request": per_request(cpu, outcome),
         }
         print(
@@ -461,7 +462,7 @@ async def run_scenarios(
         ),
     )
     for outcome in (loaded, writes):
-        results[outcome.name] = {**outcome.as_dict(), "rss": server_rss(server.process.pid)}
+        results[outcome.name] = {**outcome.as_dict(), "rss": server_rss(server_pid)}
     print(
         f"  time_entries_paced_under_writes: p99 {loaded.percentile(0.99):.1f} ms"
         f" (idle {idle.percentile(0.99):.1f} ms) with {writes.rate:,.0f} writes/s alongside"

@@ -61,7 +61,7 @@ def _stamp() -> Stamp:
 
 def _take_ids(store: TimeTracking, kind: str, count: int) -> list[int]:
     """`count` fresh ids from the service's own sequence (so later API writes never clash)."""
-    datastore = store.recorder.datastore  # type: ignore[attr-defined]
+    datastore = store.recorder.datastore
     query = sql.SQL("SELECT nextval({}) AS id FROM generate_series(1, %s)").format(
         sql.Literal(sequence_name(kind))
     )
