@@ -15,7 +15,8 @@ running server may work alongside: each batch is applied by whoever holds its tr
 position first, never twice. Builds such a server started meanwhile are dropped at the end.
 
 Run it while nothing serves these read models (maintenance mode): readers would see them
-empty or missing until the replay ends.
+empty or missing until the replay ends. At the end, every server process is told to forget
+the token lookups it cached, as after a revocation.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 import redis
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
+from psycopg import sql
 
+from timetracker.projections.accounts import TOKENS_CHANNEL, Revocations
 from timetracker.projections.rebuild import reset
 from timetracker.projections.redis_runner import RedisProjectionRunner, live_key
 from timetracker.projections.registry import all_projections, redis_projections
@@ -132,6 +136,13 @@ def _drop(client: redis.Redis, keys: list[Any]) -> None:
         client.unlink(*keys[start : start + 1000])
 
 
+def _forget_cached_tokens(conninfo: str) -> None:
+    """Empty every process's cache of token lookups: they describe the replaced accounts."""
+    Revocations.bump()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
+
+
 def replay_all(
     store: Application[Any],
     conninfo: str,
@@ -184,6 +195,7 @@ def replay_all(
             for (name, generation), keys in _builds(client, prefix, names).items():
                 if generation != live[name]:
                     _drop(client, keys)
+        _forget_cached_tokens(conninfo)
         return {runner.name: runner.stored_position() for runner in runners}
     finally:
         for runner in runners:

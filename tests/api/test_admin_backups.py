@@ -300,6 +300,8 @@ async def test_an_uploaded_backup_replaces_the_store_and_the_api_answers_503_mea
     job = await _backup(api, admin)
     backed_up = job["result"]["manifest"]["event_count"]
     lost = await _project(api, admin, "Lost")
+    late = await _admin(api, "late")  # not in the backup
+    assert (await api.get(BACKUPS, headers=late.headers)).status == 200  # its lookup cached
     replaced = await count_events()
     content = (settings.backups_path / job["filename"]).read_bytes()
 
@@ -332,6 +334,7 @@ async def test_an_uploaded_backup_replaces_the_store_and_the_api_answers_503_mea
     await error_body(
         await api.get(f"/api/v1/projects/{lost}", headers=admin.headers), 404, "not_found"
     )
+    await error_body(await api.get(BACKUPS, headers=late.headers), 401, "unauthorized")
     listed = (await (await api.get(BACKUPS, headers=admin.headers)).json())["backups"]
     safety = next(b for b in listed if b["filename"] == result["safety_backup"])
     assert (safety["kind"], safety["event_count"]) == ("safety", replaced)
