@@ -8,6 +8,7 @@ the service encodes its answers), no middleware, no I/O.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -57,6 +58,10 @@ def serve(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, reuse_port=True, print=None)
 
 
+def _die_with_parent() -> None:
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG (Linux)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -66,7 +71,10 @@ def main() -> int:
         serve(args.port)
         return 0
     children = [
-        subprocess.Popen([sys.executable, "-m", "bench.bare", "--port", str(args.port)])
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.bare", "--port", str(args.port)],
+            preexec_fn=_die_with_parent,
+        )
         for _ in range(args.workers)
     ]
 

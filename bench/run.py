@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -50,6 +51,7 @@ from bench.seed import DataSet, Shape, seed
 from bench.store_ceiling import saves_per_second
 from timetracker.http.settings import Settings
 
+PR_SET_PDEATHSIG = 1
 NO_LIMIT = str(10**9)  # rate limits stay in the path, but never refuse
 START_TIMEOUT = 120.0
 CATCH_UP_TIMEOUT = 600.0
@@ -153,6 +155,13 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def dies_with_us() -> None:
+    """In a child, before exec: the kernel sends it SIGTERM when the benchmark dies, so a
+    killed run (a test's timeout) leaves no server holding connections (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -181,6 +190,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_us,
         )
 
     def health(self) -> dict[str, Any] | None:
@@ -238,6 +248,7 @@ def bare_server(workers: int) -> Iterator[tuple[int, int]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", str(workers)],
         stdin=subprocess.DEVNULL,
+        preexec_fn=dies_with_us,
     )
     try:
         deadline = time.monotonic() + 30
@@ -643,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-threads", type=int, default=8, help="savers per process")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: servers stopped, scratch databases dropped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     shape = Shape(args.clients, args.projects, args.tasks, args.users, args.entries, args.days)
     worker_counts = [int(n) for n in args.workers.split(",")]
     run_id = uuid.uuid4().hex[:8]
