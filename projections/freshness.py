@@ -21,7 +21,7 @@ MAX_POLL_SECONDS = 0.01
 
 @dataclass(eq=False)
 class _Waiter:
-    names: set[str]
+    names: set[str]  # not yet reported at `position` by a runner of this process
     position: int
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -34,7 +34,8 @@ class Freshness:
         self.redis = redis
         self.prefix = prefix
         self._waiters: set[_Waiter] = set()
-        self._local: set[str] = set()  # read models whose runner has advanced in this process
+        # The last position each runner of this process reported having committed.
+        self._reported: dict[str, int] = {}
 
     def advance_notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, int], None]:
         """A callback for this process's runners (any thread): a read model has advanced."""
@@ -46,10 +47,12 @@ class Freshness:
         return advanced
 
     def _advanced(self, name: str, position: int) -> None:
-        self._local.add(name)
+        self._reported[name] = max(position, self._reported.get(name, 0))
         for waiter in self._waiters:
             if name in waiter.names and position >= waiter.position:
-                waiter.woken.set()
+                waiter.names.discard(name)
+                if not waiter.names:
+                    waiter.woken.set()
 
     async def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
         """The position of each named read model (all of them when `names` is None)."""
@@ -99,10 +102,10 @@ class Freshness:
     async def wait_for(self, names: Sequence[str], position: int, timeout: float) -> bool:
         """Wait until every named read model has applied `position`; False on timeout.
 
-        Reads the positions, and while some are short, waits: for read models whose runner
-        works in this process, until that runner says it has committed the position (then
-        reads again, to be sure; at most `LOCAL_WAIT_SECONDS` without reading, in case the
-        lead moved to another process); for the others, polls: the first check comes after a
+        Reads the positions once; while some are short, waits. When this process runs their
+        runners, a runner's report that it has committed the position is enough (no second
+        read); at most `LOCAL_WAIT_SECONDS` pass without reading again, in case the lead
+        moved to another process. Otherwise it polls: the first check comes after a
         millisecond (an event reaches a read model about 1.5 ms after commit), then the
         interval doubles up to 10 ms.
         """
@@ -112,21 +115,31 @@ class Freshness:
         pending = list(names)
         while True:
             reached = await self.positions(pending)
+            for name in pending:
+                # A report above what the store shows is older than a reset (a restore):
+                # never let it stand in for the store.
+                if reached.get(name, 0) < self._reported.get(name, 0):
+                    self._reported[name] = reached.get(name, 0)
             pending = [n for n in pending if reached.get(n, 0) < position]
             if not pending:
                 return True
             left = deadline - loop.time()
             if left <= 0:
                 return False
-            if self._local.issuperset(pending):
-                await self._woken(set(pending), position, min(left, LOCAL_WAIT_SECONDS))
+            if all(name in self._reported for name in pending):
+                pending = await self._reports(pending, position, min(left, LOCAL_WAIT_SECONDS))
+                if not pending:
+                    return True
             else:
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, MAX_POLL_SECONDS)
 
-    async def _woken(self, names: set[str], position: int, timeout: float) -> None:
-        """Until a runner here reports one of `names` at `position`, or `timeout`."""
-        waiter = _Waiter(names, position)
+    async def _reports(self, names: list[str], position: int, timeout: float) -> list[str]:
+        """Wait until this process's runners report `names` at `position`, or `timeout`;
+        returns those not reported."""
+        waiter = _Waiter({n for n in names if self._reported.get(n, 0) < position}, position)
+        if not waiter.names:
+            return []
         self._waiters.add(waiter)
         try:
             await asyncio.wait_for(waiter.woken.wait(), timeout)
@@ -134,3 +147,4 @@ class Freshness:
             pass
         finally:
             self._waiters.discard(waiter)
+        return sorted(waiter.names)
