@@ -653,12 +653,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured")
     parser.add_argument("--store-threads", type=int, default=8, help="savers per process")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    parser.add_argument(
+        "--run-id", default=uuid.uuid4().hex[:8], help="names the scratch databases and keys"
+    )
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: servers stopped, scratch databases dropped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     shape = Shape(args.clients, args.projects, args.tasks, args.users, args.entries, args.days)
     worker_counts = [int(n) for n in args.workers.split(",")]
-    run_id = uuid.uuid4().hex[:8]
+    run_id = args.run_id
     prefix = f"bench-{run_id}:"
     started = time.monotonic()
     report: dict[str, Any] = {

@@ -72,8 +72,13 @@ def saves_per_second(
     env: Mapping[str, str], processes: int, threads: int, warmup: float, seconds: float
 ) -> float:
     """Saves per second of `processes` x `threads` savers (each save: one event)."""
-    Ceiling(dict(env)).close()  # create the tables once, before the savers race to
-    env = {**env, "POSTGRES_POOL_SIZE": str(threads), "POSTGRES_MAX_OVERFLOW": "0"}
+    Ceiling(dict(env)).close()  # create the tables once: concurrent CREATEs can collide
+    env = {
+        **env,
+        "CREATE_TABLE": "n",
+        "POSTGRES_POOL_SIZE": str(threads),
+        "POSTGRES_MAX_OVERFLOW": "0",
+    }
     context = multiprocessing.get_context("spawn")
     pipes, children = [], []
     for _ in range(processes):

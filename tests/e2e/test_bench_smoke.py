@@ -6,9 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+import redis
+from psycopg import sql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +22,26 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCENARIOS = ("projects", "time_entries", "summary", "timer_status", "create_entry")
 
 
-def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(tmp_path: Path) -> None:
+@pytest.fixture
+def run_id() -> Iterator[str]:
+    """The benchmark run's id; its scratch databases are dropped even if it was killed."""
+    name = f"smoke{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        for database in (f"tt_bench_{name}", f"tt_bench_{name}_es"):
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"bench-{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(
+    tmp_path: Path, run_id: str
+) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "BENCH_DATABASE_URL": ADMIN_URL, "BENCH_REDIS_URL": REDIS_URL}
     for name in ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "HOST", "PORT"):
@@ -30,7 +54,7 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(tmp_path: Path
             *("--entries", "1500", "--users", "4", "--projects", "3", "--tasks", "6"),
             *("--clients", "1", "--days", "10", "--workers", "1,2", "--connections", "4"),
             *("--write-connections", "2", "--store-threads", "2"),
-            *("--warmup", "0.2", "--duration", "0.6", "--out", str(out)),
+            *("--warmup", "0.2", "--duration", "0.6", "--out", str(out), "--run-id", run_id),
         ],
         cwd=ROOT,
         env=env,
