@@ -11,7 +11,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 
 from timetracker.commands.errors import (
     NotFoundError,
@@ -19,6 +19,7 @@ from timetracker.commands.errors import (
     WriteContentionError,
 )
 from timetracker.commands.ids import IdSequences, MemoryIdSequences, PostgresIdSequences
+from timetracker.commands.key_claims import ClaimCheckingRecorder
 from timetracker.commands.maintenance import create_write_guard
 from timetracker.commands.transcoder import FastJSONTranscoder
 from timetracker.domain.project import Project
@@ -68,8 +69,11 @@ class EventStore(Application[UUID]):
             self.ids = MemoryIdSequences()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
-        """The library's environment, with its snapshot store on unless the interval is 0."""
+        """The library's environment: the recorder that checks Idempotency-Key claims (on
+        PostgreSQL), and the snapshot store on unless the interval is 0."""
         environment = super().construct_env(name, env)
+        if environment.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            environment.setdefault("APPLICATION_RECORDER_TOPIC", get_topic(ClaimCheckingRecorder))
         if snapshot_interval(environment) > 0:
             environment["IS_SNAPSHOTTING_ENABLED"] = "y"
         return environment

@@ -1,4 +1,9 @@
-"""Stored first responses of POSTs sent with an `Idempotency-Key`, per user, for 24 hours."""
+"""Stored first responses of POSTs sent with an `Idempotency-Key`, per user, for 24 hours.
+
+Each claim of a key carries a token; the write's own transaction marks the key `applied`
+only while it holds that token (`commands/key_claims.py`). A claim whose request died
+before writing anything (a crash) is taken over by a retry once it is `STALE_SECONDS` old.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID, uuid4
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -13,6 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.projections.runner import SCHEMA_LOCK_KEY
 
 KEEP_HOURS = 24
+# A claim without an answer this old is taken to be dead: longer than a request waits for
+# the thread pool, the store and its read models. Taking over a live one is still safe:
+# its write then fails (`ClaimLostError`) instead of running twice.
+STALE_SECONDS = 30
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id integer NOT NULL,
@@ -25,6 +35,10 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (user_id, key)
 )
 """
+ADD_CLAIM_COLUMNS = (
+    "ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim uuid,"
+    " ADD COLUMN IF NOT EXISTS applied boolean NOT NULL DEFAULT false"
+)
 
 
 @dataclass(frozen=True)
@@ -38,11 +52,14 @@ class StoredResponse:
 
 @dataclass(frozen=True)
 class Claim:
-    """What claiming a key found: ours to run, a finished response, or another request."""
+    """What claiming a key found: ours to run (with our token), a finished response, a
+    write applied whose answer was lost, or another request still running."""
 
     ours: bool
     request_hash: str
     response: StoredResponse | None = None
+    token: UUID | None = None
+    applied: bool = False
 
 
 class IdempotencyStore:
@@ -57,9 +74,12 @@ class IdempotencyStore:
             # the same lock as the read-model schema: processes starting together take turns
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             await conn.execute(CREATE_TABLE)
+            await conn.execute(ADD_CLAIM_COLUMNS)
 
     async def claim(self, user_id: int, key: str, request_hash: str) -> Claim:
-        """Claim a key for this request, or report who holds it (an expired key is freed)."""
+        """Claim a key for this request, or report who holds it (an expired key is freed,
+        a stale claim of the same request taken over)."""
+        token = uuid4()
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
@@ -67,25 +87,46 @@ class IdempotencyStore:
                 (user_id, key),
             )
             await cur.execute(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES (%s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING key",
-                (user_id, key, request_hash),
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, claim)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
+                (user_id, key, request_hash, token),
             )
             if await cur.fetchone() is not None:
-                return Claim(ours=True, request_hash=request_hash)
+                return Claim(ours=True, request_hash=request_hash, token=token)
             await cur.execute(
-                "SELECT request_hash, status, headers, body FROM idempotency_keys"
-                " WHERE user_id = %s AND key = %s",
+                "SELECT request_hash, status, headers, body, applied, claim,"
+                f" created_at < now() - interval '{STALE_SECONDS} seconds' AS stale"
+                " FROM idempotency_keys WHERE user_id = %s AND key = %s",
                 (user_id, key),
             )
             row = await cur.fetchone()
+            if (
+                row is not None
+                and row["stale"]
+                and row["status"] is None
+                and not row["applied"]
+                and row["request_hash"] == request_hash
+            ):
+                await cur.execute(
+                    "UPDATE idempotency_keys SET claim = %s, created_at = now()"
+                    " WHERE user_id = %s AND key = %s AND claim IS NOT DISTINCT FROM %s"
+                    " AND NOT applied AND status IS NULL RETURNING key",
+                    (token, user_id, key, row["claim"]),
+                )
+                if await cur.fetchone() is not None:
+                    return Claim(ours=True, request_hash=request_hash, token=token)
         if row is None:  # released between our insert and select: try again
             return await self.claim(user_id, key, request_hash)
         response = None
         if row["status"] is not None:
             headers = row["headers"] if isinstance(row["headers"], dict) else {}
             response = StoredResponse(row["status"], headers, bytes(row["body"] or b""))
-        return Claim(ours=False, request_hash=row["request_hash"], response=response)
+        return Claim(
+            ours=False,
+            request_hash=row["request_hash"],
+            response=response,
+            applied=bool(row["applied"]),
+        )
 
     async def wait_for_response(
         self, user_id: int, key: str, timeout: float
@@ -108,18 +149,24 @@ class IdempotencyStore:
                 return StoredResponse(row["status"], row["headers"], bytes(row["body"] or b""))
         return None
 
-    async def complete(self, user_id: int, key: str, response: StoredResponse) -> None:
-        """Keep the response of the request that holds the key."""
+    async def complete(
+        self, user_id: int, key: str, token: UUID | None, response: StoredResponse
+    ) -> None:
+        """Keep the response of the request that holds the key (a request whose claim was
+        taken over keeps nothing)."""
         async with self.pool.connection() as conn:
             await conn.execute(
                 "UPDATE idempotency_keys SET status = %s, headers = %s, body = %s"
-                " WHERE user_id = %s AND key = %s",
-                (response.status, json.dumps(response.headers), response.body, user_id, key),
+                " WHERE user_id = %s AND key = %s AND claim IS NOT DISTINCT FROM %s",
+                (response.status, json.dumps(response.headers), response.body, user_id, key, token),
             )
 
-    async def release(self, user_id: int, key: str) -> None:
-        """Give the key up (the request failed for reasons a retry may not meet)."""
+    async def release(self, user_id: int, key: str, token: UUID | None) -> None:
+        """Give the key up (the request failed for reasons a retry may not meet), unless the
+        request's write was applied after all: then a retry must not run it again."""
         async with self.pool.connection() as conn:
             await conn.execute(
-                "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s", (user_id, key)
+                "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
+                " AND claim IS NOT DISTINCT FROM %s AND NOT applied",
+                (user_id, key, token),
             )

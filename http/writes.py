@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -60,9 +61,16 @@ def etag(version: int) -> str:
 
 
 async def execute(request: web.Request, command: Callable[[C], R], message: C) -> R:
-    """Run one command in the command thread pool (the event store is synchronous)."""
+    """Run one command in the command thread pool (the event store is synchronous).
+
+    The thread runs in a copy of this request's context: the recorder reads the request's
+    Idempotency-Key claim from it (`commands/key_claims.py`).
+    """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app[command_executor_key], command, message)
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(
+        request.app[command_executor_key], context.run, command, message
+    )
 
 
 async def settle(

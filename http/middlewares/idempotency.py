@@ -12,6 +12,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from timetracker.commands.key_claims import KeyClaim, current_claim
 from timetracker.http.errors import ApiError
 from timetracker.http.idempotency import StoredResponse
 from timetracker.http.keys import caller_key, idempotency_store_key
@@ -71,6 +72,14 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         stored = claim.response or await store.wait_for_response(
             user_id, key, WAIT_FOR_FIRST_SECONDS
         )
+        if stored is None and claim.applied:
+            raise ApiError(
+                409,
+                "Conflict",
+                "The first request with this Idempotency-Key was applied, but the server"
+                " stopped before answering it; look the result up instead of retrying.",
+                "idempotency_answer_lost",
+            )
         if stored is None:
             raise ApiError(
                 409,
@@ -80,16 +89,20 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
                 headers={"Retry-After": "1"},
             )
         return _replay(stored)
+    # The command thread inherits this: the write's transaction checks the claim.
+    current_claim.set(KeyClaim(user_id, key, claim.token) if claim.token else None)
     try:
         response = await handler(request)
     except Exception as exc:
         api_error = as_api_error(exc)
         if api_error is None or api_error.status >= 500:
-            await store.release(user_id, key)
+            await store.release(user_id, key, claim.token)
             raise
         response = error_response(api_error)
+    finally:
+        current_claim.set(None)
     if not isinstance(response, web.Response) or response.status >= 500:
-        await store.release(user_id, key)
+        await store.release(user_id, key, claim.token)
         return response
-    await store.complete(user_id, key, _stored(response))
+    await store.complete(user_id, key, claim.token, _stored(response))
     return response

@@ -4,11 +4,16 @@ duplicates write once, and keys are per user and last 24 hours."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
+from eventsourcing.domain import Aggregate
 
 from tests.api.conftest import ApiUser, CountEvents, MakeUser
 from tests.api.helpers import error_body
@@ -21,6 +26,10 @@ from tests.api.timekit import (
     listed_entries,
     new_project,
 )
+from timetracker.commands.key_claims import ClaimLostError, KeyClaim, current_claim
+from timetracker.domain.project import Project
+from timetracker.domain.values import Stamp
+from timetracker.http.keys import time_tracking_key
 from timetracker.http.settings import Settings
 
 ENTRY = {
@@ -259,3 +268,120 @@ async def test_a_malformed_key_is_400_and_writes_nothing(
         401,
         "unauthorized",
     )
+
+
+def _body_and_hash(path: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    """A request body as sent, and the hash the service keeps of it with its key."""
+    raw = json.dumps(body).encode()
+    return raw, hashlib.sha256(f"POST {path}\n".encode() + raw).hexdigest()
+
+
+async def _leave_claim(
+    settings: Settings, user_id: int, key: str, request_hash: str, age: str, applied: bool
+) -> None:
+    """What a request killed before answering leaves behind: a claim with no answer."""
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, claim, applied, created_at)"
+            " VALUES (%s, %s, %s, gen_random_uuid(), %s, now() - %s::interval)",
+            (user_id, key, request_hash, applied, age),
+        )
+
+
+async def _user_id(api: TestClient, user: ApiUser) -> int:
+    return int((await get_json(api, "/api/v1/users/me", user))["user"]["id"])
+
+
+async def test_a_claim_whose_request_died_before_writing_is_taken_over_once_stale(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("timetracker.http.middlewares.idempotency.WAIT_FOR_FIRST_SECONDS", 0.2)
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    raw, request_hash = _body_and_hash(ENTRIES, ENTRY)
+    headers = {**_keyed(alice, "died"), "Content-Type": "application/json"}
+    user_id = await _user_id(api, alice)
+    await _leave_claim(settings, user_id, "died", request_hash, "10 seconds", applied=False)
+    before = await count_events()
+
+    # Still fresh: it could be a request still running.
+    fresh = await api.post(ENTRIES, data=raw, headers=headers)
+    await error_body(fresh, 409, "idempotency_in_progress")
+    assert await count_events() == before
+
+    # Stale, and its write never committed: the retry takes the key over and writes once.
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '31 s'")
+    retried = await api.post(ENTRIES, data=raw, headers=headers)
+    assert retried.status == 201, await retried.text()
+    assert await count_events() == before + 1
+    again = await api.post(ENTRIES, data=raw, headers=headers)
+    await _same_response(retried, again)
+    assert await count_events() == before + 1
+    assert len(await listed_entries(api, alice)) == 1
+
+
+async def test_a_claim_whose_write_committed_is_never_run_again(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("timetracker.http.middlewares.idempotency.WAIT_FOR_FIRST_SECONDS", 0.2)
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    raw, request_hash = _body_and_hash(ENTRIES, ENTRY)
+    headers = {**_keyed(alice, "applied"), "Content-Type": "application/json"}
+    user_id = await _user_id(api, alice)
+    # The server died after the events committed and before the answer was kept.
+    await _leave_claim(settings, user_id, "applied", request_hash, "1 hour", applied=True)
+    before = await count_events()
+
+    retried = await api.post(ENTRIES, data=raw, headers=headers)
+
+    body = await error_body(retried, 409, "idempotency_answer_lost")
+    assert "look the result up" in body["message"]
+    assert await count_events() == before
+    assert await listed_entries(api, alice) == []
+
+
+async def test_a_write_keeps_its_claim_applied_and_a_lost_claim_writes_nothing(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    count_events: CountEvents,
+    settings: Settings,
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    first = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "mine"))
+    assert first.status == 201
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        cursor = await conn.execute("SELECT applied FROM idempotency_keys WHERE key = 'mine'")
+        assert await cursor.fetchone() == (True,)
+    # A write whose claim another request took over (the token in the row is not its own).
+    store = api.app[time_tracking_key]
+    stamp = Stamp(at=datetime.now(UTC), user_id=1, request_id="lost-claim", is_admin=True)
+
+    def rename() -> list[Aggregate]:
+        project = store.load(Project, "project", 1)
+        project.update({"name": f"Renamed {uuid4().hex[:6]}"}, stamp)
+        return [project]
+
+    before = await count_events()
+    token = current_claim.set(KeyClaim(await _user_id(api, alice), "mine", uuid4()))
+    try:
+        with pytest.raises(ClaimLostError):
+            await asyncio.to_thread(store.write, rename)
+    finally:
+        current_claim.reset(token)
+    assert await count_events() == before
+    await asyncio.to_thread(store.write, rename)  # without a claim: written
+    assert await count_events() == before + 1
