@@ -280,6 +280,7 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
+        await loop.run_in_executor(None, jobs.wait)
         return
     service = ProjectionService(
         store,
@@ -293,3 +294,4 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     await loop.run_in_executor(None, service.start)
     yield
     await loop.run_in_executor(None, service.stop)
+    await loop.run_in_executor(None, jobs.wait)

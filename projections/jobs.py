@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS projection_rebuild_jobs (
     finished_at timestamptz
 )
 """
+SHUTDOWN_WAIT_SECONDS = 30.0
 STALE_AFTER = "5 minutes"  # a running job silent this long died with its process
 
 
@@ -50,6 +51,7 @@ class RebuildJobs:
         self.conninfo = conninfo
         self.redis_url = redis_url
         self.prefix = prefix
+        self._threads: list[threading.Thread] = []
 
     def create_table(self) -> None:
         """Create the jobs table if it is missing."""
@@ -81,7 +83,15 @@ class RebuildJobs:
             target=self._run, args=(job["id"], name), name=f"rebuild-{name}", daemon=True
         )
         thread.start()
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return dict(job)
+
+    def wait(self, timeout: float = SHUTDOWN_WAIT_SECONDS) -> None:
+        """Let running jobs finish (at shutdown, before the event store closes); a job still
+        running after `timeout` is left to be marked abandoned later."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def latest(self, name: str) -> dict[str, Any] | None:
         """The most recent job of a projection, or None."""
