@@ -19,6 +19,9 @@ class Projection(ABC):
 
     name: str
     tables: tuple[str, ...]
+    # True when each aggregate's events change only that aggregate's rows: a rebuild may
+    # then apply shares of the aggregates in parallel processes (see `partitions.py`).
+    partitionable = False
 
     @abstractmethod
     def create_statements(self) -> list[str]:
@@ -28,7 +31,13 @@ class Projection(ABC):
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         """Change the tables for one event; ignore events of no interest."""
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
-        """Change the tables for a batch of events, in order (one transaction)."""
+    def apply_batch(
+        self,
+        cursor: Cursor[Any],
+        events: Sequence[DomainEventProtocol[Any]],
+        positions: Sequence[int],
+    ) -> None:
+        """Change the tables for a batch of events (at those log positions), in order, in one
+        transaction."""
         for event in events:
             self.apply(cursor, event)

@@ -19,10 +19,19 @@ from typing import Any
 import psycopg
 import redis
 from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
+from timetracker.projections.log_reader import ReadAhead
+from timetracker.projections.partitions import (
+    Share,
+    Target,
+    build_shares,
+    partition_count,
+    share_tracking_name,
+)
 from timetracker.projections.redis_runner import (
     RedisProjection,
     RedisProjectionRunner,
@@ -41,6 +50,8 @@ from timetracker.projections.runner import (
 log = logging.getLogger(__name__)
 
 SWITCH_ATTEMPTS = 50
+VIEW_LOCK_TIMEOUT = "250ms"  # below PostgreSQL's deadlock_timeout (1 s): the switch yields
+SWITCH_BACKOFF_SECONDS = 0.05
 Progress = Callable[[int, int], None]  # (events done, events in the log)
 
 
@@ -83,30 +94,57 @@ def _prepare(conninfo: str, projection: Projection) -> tuple[str | None, str]:
         )
         create_tables(cursor, projection, new_schema)
         cursor.execute(
-            "DELETE FROM projection_tracking WHERE name = %s", (rebuild_name(projection.name),)
+            "DELETE FROM projection_tracking WHERE name = %s OR name LIKE %s",
+            (rebuild_name(projection.name), f"{rebuild_name(projection.name)}:%"),
         )
         tracking.register(cursor, rebuild_name(projection.name), new_schema)
     return old_schema, new_schema
 
 
 def _switch(conninfo: str, projection: Projection, new_schema: str) -> bool:
-    """Make the new generation live if it is not behind the live one; True if switched."""
-    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
-        # Locking the live row pauses the live runner between two batches.
-        live_position, _ = tracking.lock_row(cursor, projection.name)
-        built_position, _ = tracking.lock_row(cursor, rebuild_name(projection.name))
-        if built_position < live_position:
+    """Make the new generation live if it is not behind the live one; True if switched.
+
+    The views are locked all at once, waiting at most `VIEW_LOCK_TIMEOUT`: a read that
+    joins two of them could otherwise hold one while the switch holds the other, and
+    PostgreSQL would end the deadlock by cancelling one of them, perhaps the read. Here
+    the switch gives way first (and is tried again after catching up).
+    """
+    with psycopg.connect(conninfo) as conn:
+        try:
+            with conn.transaction(), conn.cursor() as cursor:
+                # Locking the live row pauses the live runner between two batches.
+                live_position, _ = tracking.lock_row(cursor, projection.name)
+                built_position, _ = tracking.lock_row(cursor, rebuild_name(projection.name))
+                if built_position < live_position:
+                    return False
+                cursor.execute(f"SET LOCAL lock_timeout = '{VIEW_LOCK_TIMEOUT}'")
+                cursor.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.SQL(", ").join(
+                            sql.Identifier("public", table) for table in projection.tables
+                        )
+                    )
+                )
+                _point_and_hand_over(cursor, projection, new_schema, built_position)
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(SWITCH_BACKOFF_SECONDS)
             return False
-        point_views(cursor, projection, new_schema)
-        cursor.execute(
-            "UPDATE projection_tracking SET position = %s, schema = %s, updated_at = now()"
-            " WHERE name = %s",
-            (built_position, new_schema, projection.name),
-        )
-        cursor.execute(
-            "DELETE FROM projection_tracking WHERE name = %s", (rebuild_name(projection.name),)
-        )
     return True
+
+
+def _point_and_hand_over(
+    cursor: psycopg.Cursor[Any], projection: Projection, new_schema: str, built_position: int
+) -> None:
+    """Point the views at the new generation and give it the live tracking row."""
+    point_views(cursor, projection, new_schema)
+    cursor.execute(
+        "UPDATE projection_tracking SET position = %s, schema = %s, updated_at = now()"
+        " WHERE name = %s",
+        (built_position, new_schema, projection.name),
+    )
+    cursor.execute(
+        "DELETE FROM projection_tracking WHERE name = %s", (rebuild_name(projection.name),)
+    )
 
 
 def rebuild(
@@ -118,12 +156,19 @@ def rebuild(
     """Build a new generation of the read model from the whole log and switch to it."""
     started = time.monotonic()
     old_schema, new_schema = _prepare(conninfo, projection)
+    reader = ReadAhead(store)
     runner = ProjectionRunner(
-        store, projection, conninfo, tracking_name=rebuild_name(projection.name)
+        store, projection, conninfo, tracking_name=rebuild_name(projection.name), reader=reader
     )
     runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
+        head = store.recorder.max_notification_id() or 0
+        shares = partition_count(head) if projection.partitionable else 1
+        if shares > 1:
+            done += _build_in_shares(
+                store, projection, conninfo, new_schema, head, shares, progress
+            )
         for _ in range(SWITCH_ATTEMPTS):
             head = store.recorder.max_notification_id() or 0
             while runner.position < head:
@@ -138,6 +183,7 @@ def rebuild(
             )
     finally:
         runner.close()
+        reader.close()
     if old_schema is not None and old_schema != new_schema:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(
@@ -146,6 +192,36 @@ def rebuild(
     rebuilt = Rebuilt(projection.name, done, time.monotonic() - started, old_schema, new_schema)
     log.info("Rebuilt %s: %d events in %.1f s", projection.name, done, rebuilt.seconds)
     return rebuilt
+
+
+def _build_in_shares(
+    store: Application[Any],
+    projection: Projection,
+    conninfo: str,
+    schema: str,
+    head: int,
+    shares: int,
+    progress: Progress | None,
+) -> int:
+    """Build the new generation up to `head` with a process per share of the aggregates
+    (see `partitions.py`), then hand the position over to the rebuild's own row."""
+    tracking_name = rebuild_name(projection.name)
+    names = [share_tracking_name(tracking_name, Share(n, shares)) for n in range(shares)]
+    with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        for name in names:
+            tracking.register(cursor, name, schema)
+    target = Target(projection.name, get_topic(type(store)), dict(store.env), conninfo, schema)
+    try:
+        build_shares(target, tracking_name, head, shares, progress)
+        with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(
+                "UPDATE projection_tracking SET position = %s, updated_at = now() WHERE name = %s",
+                (head, tracking_name),
+            )
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (names,))
+    return head
 
 
 def reset(conninfo: str, projections: list[Projection]) -> None:
@@ -206,18 +282,22 @@ def _switch_redis(client: redis.Redis, prefix: str, name: str, generation: int) 
 
 
 def drop_redis_generation(client: redis.Redis, prefix: str, name: str, generation: int) -> int:
-    """Delete every key of one generation; returns how many."""
+    """Delete every key of one generation; returns how many.
+
+    UNLINK, not DEL: Redis frees the values in a background thread, so a million keys do
+    not hold its main thread (and every reader) for seconds.
+    """
     deleted = 0
     batch: list[Any] = []
     for key in client.scan_iter(
-        match=f"{generation_prefix(prefix, name, generation)}*", count=1000
+        match=f"{generation_prefix(prefix, name, generation)}*", count=10_000
     ):
         batch.append(key)
-        if len(batch) >= 1000:
-            deleted += int(client.delete(*batch))
+        if len(batch) >= 5000:
+            deleted += int(client.unlink(*batch))
             batch = []
     if batch:
-        deleted += int(client.delete(*batch))
+        deleted += int(client.unlink(*batch))
     return deleted
 
 
@@ -233,10 +313,29 @@ def rebuild_redis(
     client = redis.Redis.from_url(redis_url)
     old, new = _redis_generation_for_rebuild(client, prefix, projection.name)
     drop_redis_generation(client, prefix, projection.name, new)
-    runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=new)
+    reader = ReadAhead(store)
+    runner = RedisProjectionRunner(
+        store, projection, redis_url, prefix, generation=new, reader=reader
+    )
     runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
+        head = store.recorder.max_notification_id() or 0
+        shares = partition_count(head) if projection.partitionable else 1
+        if shares > 1:
+            target = Target(
+                projection.name,
+                get_topic(type(store)),
+                dict(store.env),
+                "",
+                redis_url=redis_url,
+                prefix=prefix,
+                generation=new,
+            )
+            done += build_shares(target, rebuild_name(projection.name), head, shares, progress)
+            position_key = tracking_key(prefix, projection.name, new)
+            client.set(position_key, head)
+            client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
         for _ in range(SWITCH_ATTEMPTS):
             head = store.recorder.max_notification_id() or 0
             while runner.position < head:
@@ -251,6 +350,7 @@ def rebuild_redis(
             )
     finally:
         runner.close()
+        reader.close()
     if old is not None:
         drop_redis_generation(client, prefix, projection.name, old)
     client.close()

@@ -18,9 +18,9 @@ from typing import Any
 import redis
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification
 
 from timetracker.projections.leadership import Leadership
+from timetracker.projections.log_reader import LogReader, Stretch
 from timetracker.projections.runner import LogFollower
 
 
@@ -49,7 +49,7 @@ class RedisWrites:
 
     increments: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     hash_values: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    values: dict[str, str | None] = field(default_factory=dict)
+    values: dict[str, str | bytes | None] = field(default_factory=dict)
 
 
 class RedisProjection(ABC):
@@ -59,6 +59,9 @@ class RedisProjection(ABC):
     """
 
     name: str
+    # True when an aggregate's events change only its own keys and add to shared sums:
+    # a rebuild may then apply shares of the aggregates in parallel (see `partitions.py`).
+    partitionable = False
 
     def keys_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[str]:
         """Keys whose current values `fold` needs (none by default)."""
@@ -90,8 +93,12 @@ class RedisProjectionRunner(LogFollower):
         prefix: str,
         leadership: Leadership | None = None,
         generation: int | None = None,
+        reader: LogReader | None = None,
+        share_label: str | None = None,
     ) -> None:
-        super().__init__(store, leadership)
+        super().__init__(store, leadership, reader)
+        # A share of a partitioned build tracks its own position (see `partitions.py`).
+        self.share_label = share_label
         self.projection = projection
         self.name = projection.name
         self.prefix = prefix
@@ -109,7 +116,8 @@ class RedisProjectionRunner(LogFollower):
 
     @property
     def _tracking_key(self) -> str:
-        return tracking_key(self.prefix, self.name, self.generation)
+        key = tracking_key(self.prefix, self.name, self.generation)
+        return key if self.share_label is None else f"{key}:{self.share_label}"
 
     def _live_generation(self) -> int | None:
         value = self.client.get(live_key(self.prefix, self.name))
@@ -125,13 +133,13 @@ class RedisProjectionRunner(LogFollower):
         if self.follows_live:
             self.client.set(live_key(self.prefix, self.name), self.generation, nx=True)
 
-    def _apply(self, notifications: Sequence[Notification]) -> None:
+    def _apply(self, stretch: Stretch) -> None:
         if self.follows_live and (live := self._live_generation()) not in (None, self.generation):
             self.generation = live  # a rebuild switched generations
             self.position = self.stored_position()
             return
-        events = [self.store.mapper.to_domain_event(n) for n in notifications]
-        last = notifications[-1].id
+        events = stretch.events
+        last = stretch.last
         with self.client.pipeline() as pipe:
             try:
                 # Watching the live pointer too: a batch never lands in a generation that a

@@ -22,19 +22,17 @@ the token lookups it cached, as after a revocation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 import redis
 from eventsourcing.application import Application
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from timetracker.projections.accounts import TOKENS_CHANNEL, Revocations
+from timetracker.projections.log_reader import LogReader, Stretch
 from timetracker.projections.rebuild import reset
 from timetracker.projections.redis_runner import RedisProjectionRunner, live_key
 from timetracker.projections.registry import all_projections, redis_projections
@@ -49,70 +47,23 @@ PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
 PHASE = "read models"
 
 
-@dataclass(frozen=True)
-class _Stretch:
-    """Every event after one position up to and including another, decoded."""
-
-    after: int
-    through: int
-    notifications: Sequence[Notification]
-    events: dict[int, DomainEventProtocol[Any]]
-
-
-class SharedLog:
-    """Stands in for the store towards the runners: serves one stretch of the log, read and
-    decoded once, from memory (and anything else from the store itself)."""
+class SharedLog(LogReader):
+    """Serves one stretch of the log, read and decoded once, to every runner (and anything
+    outside it from the store itself)."""
 
     def __init__(self, store: Application[Any]) -> None:
-        self.store = store
-        self.name = store.name
-        self.recorder = self
-        self.mapper = self
-        self._after = 0  # the stretch holds every event after this position ...
-        self._through = 0  # ... up to and including this one
-        self._notifications: Sequence[Notification] = []
-        self._events: dict[int, DomainEventProtocol[Any]] = {}
+        super().__init__(store)
+        self._held = Stretch(0, [], [])
 
-    def fetch(self, after: int, limit: int) -> _Stretch:
-        """The next `limit` events after `after`, read and decoded."""
-        notifications = self.store.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
-        events = {n.id: self.store.mapper.to_domain_event(n) for n in notifications}
-        return _Stretch(
-            after, notifications[-1].id if notifications else after, notifications, events
-        )
-
-    def hold(self, stretch: _Stretch) -> None:
+    def hold(self, stretch: Stretch) -> None:
         """Serve `stretch` from memory from now on."""
-        self._after, self._through = stretch.after, stretch.through
-        self._notifications, self._events = stretch.notifications, stretch.events
+        self._held = stretch
 
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        """What the store's recorder would answer."""
-        first = (start or 0) + (0 if inclusive_of_start else 1)
-        if not topics and stop is not None and self._after < first and stop <= self._through:
-            return [n for n in self._notifications if first <= n.id <= stop][:limit]
-        return self.store.recorder.select_notifications(
-            start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-        )
-
-    def max_notification_id(self) -> int | None:
-        """The store's head."""
-        return self.store.recorder.max_notification_id()
-
-    def to_domain_event(self, notification: Notification) -> DomainEventProtocol[Any]:
-        """The event, decoded once for every read model."""
-        event = self._events.get(notification.id)
-        return event if event is not None else self.store.mapper.to_domain_event(notification)
+    def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
+        held = self._held
+        if held.after <= after < held.last:
+            return held.part(after, limit, stop)
+        return super().read(after, limit, stop)
 
 
 def _builds(client: redis.Redis, prefix: str, names: list[str]) -> dict[tuple[str, int], list[Any]]:
@@ -155,8 +106,9 @@ def replay_all(
     create_schema(conninfo, projections)
     reset(conninfo, projections)
     log = SharedLog(store)
-    shared = cast("Application[Any]", log)
-    runners: list[LogFollower] = [ProjectionRunner(shared, p, conninfo) for p in projections]
+    runners: list[LogFollower] = [
+        ProjectionRunner(store, p, conninfo, reader=log) for p in projections
+    ]
     client = None if redis_url is None else redis.Redis.from_url(redis_url)
     try:
         if client is not None:
@@ -166,7 +118,7 @@ def replay_all(
             for keys in _builds(client, prefix, names).values():
                 _drop(client, keys)
             runners += [
-                RedisProjectionRunner(shared, projection, redis_url, prefix)
+                RedisProjectionRunner(store, projection, redis_url, prefix, reader=log)
                 for projection in redis_projections()
             ]
         head = store.recorder.max_notification_id() or 0
@@ -176,13 +128,13 @@ def replay_all(
         # A thread per read model, and one reading ahead: while some wait for a database,
         # others work.
         with ThreadPoolExecutor(len(runners) + 1, thread_name_prefix="replay") as threads:
-            ahead = threads.submit(log.fetch, 0, REBUILD_BATCH_SIZE)
+            ahead = threads.submit(LogReader.read, log, 0, REBUILD_BATCH_SIZE)
             while position < head:
                 stretch = ahead.result()
                 log.hold(stretch)
-                position = stretch.through
+                position = stretch.last
                 if position < head:
-                    ahead = threads.submit(log.fetch, position, REBUILD_BATCH_SIZE)
+                    ahead = threads.submit(LogReader.read, log, position, REBUILD_BATCH_SIZE)
                 for done in [threads.submit(r.catch_up, position) for r in runners]:
                     done.result()
                 if progress is not None:

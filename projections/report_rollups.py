@@ -7,12 +7,13 @@ delete takes back exactly what the entry had added.
 
 from __future__ import annotations
 
-import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
@@ -24,33 +25,47 @@ def _entry_key(event: DomainEventProtocol[Any]) -> str:
     return f"rollup:entry:{event.originator_id.hex}"
 
 
-def user_day_key(user_id: int, day: date) -> str:
-    """The rollup hash of one user's day."""
-    return f"rollup:user:{user_id}:{day.isoformat()}"
+def user_day_key(user_id: int, day: date | str) -> str:
+    """The rollup hash of one user's day (a date, or its ISO form)."""
+    return f"rollup:user:{user_id}:{day}"
 
 
-def all_day_key(day: date) -> str:
-    """The rollup hash of everyone's day."""
-    return f"rollup:all:{day.isoformat()}"
+def all_day_key(day: date | str) -> str:
+    """The rollup hash of everyone's day (a date, or its ISO form)."""
+    return f"rollup:all:{day}"
 
 
-def _add(writes: RedisWrites, state: dict[str, Any], sign: int) -> None:
+# A batch's changes to the rollups, summed per (user, ISO day, project) before they become
+# hash fields: a batch touches far fewer of those than it has events.
+_Sums = defaultdict[tuple[int, str, int], list[int]]
+
+
+def _add(sums: _Sums, state: dict[str, Any], sign: int) -> None:
     """Add (sign 1) or take back (sign -1) an entry's contribution to its day."""
-    if state.get("seconds") is None or state.get("deleted"):
+    seconds = state.get("seconds")
+    if seconds is None or state.get("deleted"):
         return
-    day = date.fromisoformat(state["day"])
-    project = state["project_id"]
-    billable = state["seconds"] if state["billable"] else 0
-    for key in (user_day_key(state["user_id"], day), all_day_key(day)):
-        writes.increments[(key, f"{project}:s")] += sign * state["seconds"]
-        writes.increments[(key, f"{project}:b")] += sign * billable
-        writes.increments[(key, f"{project}:n")] += sign
+    totals = sums[(state["user_id"], state["day"], state["project_id"])]
+    totals[0] += sign * seconds
+    totals[1] += sign * seconds if state["billable"] else 0
+    totals[2] += sign
+
+
+def _write_sums(sums: _Sums, writes: RedisWrites) -> None:
+    increments = writes.increments
+    for (user_id, day, project), (seconds, billable, entries) in sums.items():
+        fields = (f"{project}:s", f"{project}:b", f"{project}:n")
+        for key in (user_day_key(user_id, day), all_day_key(day)):
+            increments[(key, fields[0])] += seconds
+            increments[(key, fields[1])] += billable
+            increments[(key, fields[2])] += entries
 
 
 class ReportRollupsProjection(RedisProjection):
     """Keeps the per-day rollup hashes in step with Entry events."""
 
     name = "report_rollups"
+    partitionable = True  # one row / one contribution per entry, sums that commute
 
     def keys_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[str]:
         created = {e.originator_id for e in events if isinstance(e, Entry.Created)}
@@ -69,9 +84,12 @@ class ReportRollupsProjection(RedisProjection):
         writes: RedisWrites,
     ) -> None:
         states: dict[str, dict[str, Any] | None] = {
-            key: None if raw is None else json.loads(raw) for key, raw in current.items()
+            key: None if raw is None else orjson.loads(raw) for key, raw in current.items()
         }
+        sums: _Sums = defaultdict(lambda: [0, 0, 0])
         for event in events:
+            if not isinstance(event, Entry.Created | Entry.Restored | Entry.Edited | Entry.Deleted):
+                continue
             key = _entry_key(event)
             if isinstance(event, Entry.Created | Entry.Restored):
                 fields = event.fields
@@ -82,13 +100,13 @@ class ReportRollupsProjection(RedisProjection):
                     "seconds": _seconds(fields["start_time"], fields["end_time"]),
                     "billable": fields["billable"],
                 }
-                _add(writes, created, 1)
+                _add(sums, created, 1)
                 state: dict[str, Any] | None = created
             elif isinstance(event, Entry.Edited):
                 previous = states.get(key)
                 if previous is None:
                     continue
-                _add(writes, previous, -1)
+                _add(sums, previous, -1)
                 state = dict(previous)
                 for name, change in event.changes.items():
                     if name == "start_time":
@@ -97,16 +115,15 @@ class ReportRollupsProjection(RedisProjection):
                         state["seconds"] = change["to"]
                     elif name in ("project_id", "billable"):
                         state[name] = change["to"]
-                _add(writes, state, 1)
+                _add(sums, state, 1)
             elif isinstance(event, Entry.Deleted):
                 state = states.get(key)
                 if state is not None:
-                    _add(writes, state, -1)
+                    _add(sums, state, -1)
                 state = None
-            else:
-                continue
             states[key] = state
-            writes.values[key] = None if state is None else json.dumps(state)
+            writes.values[key] = None if state is None else orjson.dumps(state)
+        _write_sums(sums, writes)
 
 
 def _seconds(start: Any, end: Any) -> int | None:

@@ -17,12 +17,12 @@ from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
 from timetracker.projections.leadership import Leadership
+from timetracker.projections.log_reader import LogReader, Stretch
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
 
 
 class LogFollower(ABC):
-    """Reads the event log from a projection's position, `BATCH_SIZE` events at a time.
+    """Reads the event log from a projection's position, `BATCH_SIZE` events at a time
+    (through `reader`: the store's log by default, a shared or read-ahead one in a rebuild).
 
     Subclasses apply one batch atomically together with the new position, and refuse a
     batch when the stored position is not the one they read from (another runner moved
@@ -82,8 +83,14 @@ class LogFollower(ABC):
 
     name: str
 
-    def __init__(self, store: Application[Any], leadership: Leadership | None = None) -> None:
+    def __init__(
+        self,
+        store: Application[Any],
+        leadership: Leadership | None = None,
+        reader: LogReader | None = None,
+    ) -> None:
         self.store = store
+        self.reader = reader or LogReader(store)
         self.position = 0
         self.batch_size = BATCH_SIZE
         self.wake = threading.Event()
@@ -97,7 +104,7 @@ class LogFollower(ABC):
         """The position recorded with the read model."""
 
     @abstractmethod
-    def _apply(self, notifications: Sequence[Notification]) -> None:
+    def _apply(self, stretch: Stretch) -> None:
         """Apply a batch and record its last position, atomically."""
 
     @abstractmethod
@@ -121,14 +128,12 @@ class LogFollower(ABC):
         self.position = self.stored_position()
         done = 0
         while stop_at is None or self.position < stop_at:
-            notifications = self.store.recorder.select_notifications(
-                start=self.position, limit=self.batch_size, stop=stop_at, inclusive_of_start=False
-            )
-            if not notifications:
+            stretch = self.reader.read(self.position, self.batch_size, stop_at)
+            if not stretch.positions:
                 break
             before = self.position
-            self._apply(notifications)
-            done += len(notifications)
+            self._apply(stretch)
+            done += len(stretch.positions)
             if self.on_advance is not None and self.position > before:
                 self.on_advance(self.name, self.position)
         self.caught_up()
@@ -165,8 +170,9 @@ class ProjectionRunner(LogFollower):
         conninfo: str,
         tracking_name: str | None = None,
         leadership: Leadership | None = None,
+        reader: LogReader | None = None,
     ) -> None:
-        super().__init__(store, leadership)
+        super().__init__(store, leadership, reader)
         self.projection = projection
         self.name = tracking_name or projection.name
         self.conninfo = conninfo
@@ -200,7 +206,7 @@ class ProjectionRunner(LogFollower):
         self.schema = row[1]
         return row[0]
 
-    def _apply(self, notifications: Sequence[Notification]) -> None:
+    def _apply(self, stretch: Stretch) -> None:
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cursor:
             stored, schema = tracking.lock_row(cursor, self.name)
@@ -212,7 +218,6 @@ class ProjectionRunner(LogFollower):
                 cursor.execute(
                     sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
                 )
-            events = [self.store.mapper.to_domain_event(n) for n in notifications]
-            self.projection.apply_batch(cursor, events)
-            tracking.move_position(cursor, self.name, notifications[-1].id)
-        self.position = notifications[-1].id
+            self.projection.apply_batch(cursor, stretch.events, stretch.positions)
+            tracking.move_position(cursor, self.name, stretch.last)
+        self.position = stretch.last

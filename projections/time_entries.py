@@ -58,7 +58,25 @@ _ROW_INDEX = {
 }
 
 
-_COPY = f"COPY time_entries ({', '.join(_ROW_INDEX)}) FROM STDIN"
+# Binary COPY: formatting a row costs a fifth of the text format's (the rows of a rebuild).
+_COPY = f"COPY time_entries ({', '.join(_ROW_INDEX)}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = [
+    "int4",
+    "uuid",
+    "int4",
+    "int4",
+    "int4",
+    "timestamptz",
+    "timestamptz",
+    "int8",
+    "text",
+    "text",
+    "bool",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "int4",
+]
 
 
 def _row(event: Any) -> tuple[Any, ...]:
@@ -92,6 +110,7 @@ class TimeEntriesProjection(Projection):
 
     name = "time_entries"
     tables = ("time_entries",)
+    partitionable = True  # one row / one contribution per entry, sums that commute
 
     def create_statements(self) -> list[str]:
         return [
@@ -126,7 +145,12 @@ class TimeEntriesProjection(Projection):
             " ON time_entries (user_id, project_id, start_time DESC, id DESC)",
         ]
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
+    def apply_batch(
+        self,
+        cursor: Cursor[Any],
+        events: Sequence[DomainEventProtocol[Any]],
+        positions: Sequence[int],
+    ) -> None:
         """Apply a batch, folding the entries it creates in memory first.
 
         An entry created in the batch is inserted once, in its final state, by one COPY;
@@ -151,6 +175,7 @@ class TimeEntriesProjection(Projection):
                 self.apply(cursor, event)
         if new_rows:
             with cursor.copy(_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in new_rows.values():
                     copy.write_row(row)
 

@@ -12,8 +12,8 @@ Three tables, each keyed by log positions so that "as of position P" is one inde
 - `project_name_versions`: each project's name, valid from / to positions, so a past
   report names projects as they were named then.
 
-The runner hands over events without their positions; this projection looks them up in
-the events table by (stream, version), one query per batch.
+The runner hands over each batch's log positions with its events; one event applied on
+its own (`apply`) has its position looked up in the events table by (stream, version).
 """
 
 from __future__ import annotations
@@ -122,12 +122,16 @@ class TimeTravelProjection(Projection):
         ]
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
-        self.apply_batch(cursor, [event])
+        self.apply_batch(cursor, [event], _positions(cursor, [event]))
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) -> None:
+    def apply_batch(
+        self,
+        cursor: Cursor[Any],
+        events: Sequence[DomainEventProtocol[Any]],
+        positions: Sequence[int],
+    ) -> None:
         if not events:
             return
-        positions = _positions(cursor, events)
         _advance_clock(cursor, events, positions)
         _apply_entries(cursor, events, positions)
         _apply_project_names(cursor, events, positions)
@@ -156,12 +160,15 @@ def _rows(cursor: Cursor[Any]) -> list[tuple[Any, ...]]:
 
 
 def _advance_clock(
-    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: list[int]
+    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
     cursor.execute("SELECT recorded_by FROM log_clock ORDER BY position DESC LIMIT 1")
     last = _rows(cursor)
     recorded_by: datetime | None = last[0][0] if last else None
-    with cursor.copy("COPY log_clock (position, recorded_at, recorded_by) FROM STDIN") as copy:
+    with cursor.copy(
+        "COPY log_clock (position, recorded_at, recorded_by) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int8", "timestamptz", "timestamptz"])
         for event, position in zip(events, positions, strict=True):
             at: datetime = event.timestamp  # type: ignore[attr-defined]
             recorded_by = at if recorded_by is None or at > recorded_by else recorded_by
@@ -169,7 +176,7 @@ def _advance_clock(
 
 
 def _apply_entries(
-    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: list[int]
+    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
     changed = {
         e.originator_id
@@ -258,8 +265,9 @@ def _store_versions(
         return
     with cursor.copy(
         "COPY entry_versions (entry_uuid, entry_id, valid_from, valid_to, user_id, project_id,"
-        " day, seconds, billable) FROM STDIN"
+        " day, seconds, billable) FROM STDIN (FORMAT BINARY)"
     ) as copy:
+        copy.set_types(["uuid", "int4", "int8", "int8", "int4", "int4", "date", "int8", "bool"])
         for v in new:
             copy.write_row(
                 (
@@ -277,7 +285,7 @@ def _store_versions(
 
 
 def _apply_project_names(
-    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: list[int]
+    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
     for event, position in zip(events, positions, strict=True):
         if isinstance(event, Project.Created):

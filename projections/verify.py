@@ -129,8 +129,18 @@ def _redis_dump(client: redis.Redis, data_prefix: str) -> dict[str, Any]:
             items = client.hgetall(key)
             dump[relative] = sorted((str(k), str(v)) for k, v in items.items())  # type: ignore[union-attr]
         else:
-            dump[relative] = str(client.get(key))
+            dump[relative] = _canonical_value(client.get(key))
     return dump
+
+
+def _canonical_value(raw: Any) -> Any:
+    """A string key's value; a JSON one parsed, so that spacing written by an older version
+    does not count as a difference."""
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _digest(dump: dict[str, Any]) -> str:

@@ -1,0 +1,167 @@
+"""The first stretch of a rebuild on every core: one process per share of the aggregates.
+
+A runner is one Python thread, and decoding and folding events is CPU work that holds the
+interpreter lock, so one runner uses one core. A read model whose state is per aggregate
+(an entry's row, an entry's rollup contribution added to sums) can be built by several
+processes at once: process k of n applies, in log order, the events of the aggregates whose
+id falls in share k (the last byte of the UUID, modulo n), each batch with its own tracking
+row or key, into the same new generation. When all of them reach the target position, the
+generation holds exactly the events up to it, and the rebuild goes on as usual from there:
+one runner catches up with what was written meanwhile and switches.
+
+Read models that need the whole log in order (the time-travel clock, accounts) say
+`partitionable = False` and are built by one runner.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+PARTITION_MIN_EVENTS = 200_000  # below this, starting processes costs more than it saves
+PROGRESS_SECONDS = 0.5
+OPEN_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Share:
+    """Share `index` of `count`: the aggregates whose UUID's last byte % count == index."""
+
+    index: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        """`p<index>of<count>`: names the share's tracking row or key."""
+        return f"p{self.index}of{self.count}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a partitioned build goes: a PostgreSQL schema or a Redis generation."""
+
+    name: str  # the projection's name in the registry
+    store_topic: str  # the event store's class (`eventsourcing` topic), opened with `env`
+    env: Mapping[str, str]  # the event store's settings
+    conninfo: str
+    schema: str | None = None
+    redis_url: str | None = None
+    prefix: str = ""
+    generation: int | None = None
+
+
+def partition_count(events: int) -> int:
+    """How many processes to build with: one per core, or 1 for a short log."""
+    return 1 if events < PARTITION_MIN_EVENTS else max(1, os.cpu_count() or 1)
+
+
+def share_tracking_name(tracking_name: str, share: Share) -> str:
+    """The tracking row of one share of a PostgreSQL build."""
+    return f"{tracking_name}:{share.label}"
+
+
+def build_shares(
+    target: Target,
+    tracking_name: str,
+    stop_at: int,
+    count: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Apply every event up to `stop_at` with `count` processes; returns the position reached.
+
+    Each share's tracking row (PostgreSQL) must be registered at 0 by the caller.
+
+    Raises if any process fails: the caller then drops the unfinished generation.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+    counters = [context.Value("q", 0) for _ in range(count)]
+    processes = [
+        context.Process(
+            target=_build_share,
+            args=(target, tracking_name, Share(index, count), stop_at, counters[index]),
+            name=f"rebuild-{target.name}-{index}",
+            daemon=True,
+        )
+        for index in range(count)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        while any(process.is_alive() for process in processes):
+            if progress is not None:
+                # Every share goes through the whole log: the slowest one is how far it is.
+                progress(min(c.value for c in counters), stop_at)
+            time.sleep(PROGRESS_SECONDS)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"Rebuild processes failed: {', '.join(failed)}")
+    return stop_at
+
+
+def _open_store(target: Target) -> Any:
+    """The event store, opened in this process: the shares start together and may race to
+    create its tables and functions; the losers try again."""
+    from eventsourcing.utils import resolve_topic
+
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return resolve_topic(target.store_topic)(dict(target.env))
+        except Exception:
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _build_share(
+    target: Target,
+    tracking_name: str,
+    share: Share,
+    stop_at: int,
+    counter: Synchronized,  # type: ignore[type-arg]
+) -> None:
+    """In a process of its own: apply one share's events up to `stop_at`."""
+    # Imported here: a spawned process starts from nothing, and this module is imported by
+    # the rebuild itself.
+    from timetracker.projections.log_reader import ReadAhead
+    from timetracker.projections.redis_runner import RedisProjectionRunner
+    from timetracker.projections.registry import all_projections, redis_projections
+    from timetracker.projections.runner import REBUILD_BATCH_SIZE, LogFollower, ProjectionRunner
+
+    store = _open_store(target)
+    reader = ReadAhead(store, share)
+    runner: LogFollower
+    if target.schema is not None:
+        projection = next(p for p in all_projections() if p.name == target.name)
+        name = share_tracking_name(tracking_name, share)
+        runner = ProjectionRunner(store, projection, target.conninfo, name, reader=reader)
+    else:
+        assert target.redis_url is not None and target.generation is not None
+        redis_projection = next(p for p in redis_projections() if p.name == target.name)
+        runner = RedisProjectionRunner(
+            store,
+            redis_projection,
+            target.redis_url,
+            target.prefix,
+            generation=target.generation,
+            reader=reader,
+            share_label=share.label,
+        )
+    runner.batch_size = REBUILD_BATCH_SIZE
+    runner.on_advance = lambda _name, position: setattr(counter, "value", position)
+    try:
+        runner.catch_up(stop_at=stop_at)
+    finally:
+        runner.close()
+        reader.close()
+        store.close()

@@ -1,0 +1,73 @@
+"""Reading the log for projections: the same events as the library reads, in any stretches."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.history import build_catalogue
+from timetracker.commands.application import TimeTracking
+from timetracker.projections.log_reader import LogReader, ReadAhead
+from timetracker.projections.partitions import Share
+
+pytestmark = pytest.mark.integration
+
+
+def _library_view(store: TimeTracking) -> list[tuple[int, object, int, str]]:
+    notifications = store.recorder.select_notifications(start=1, limit=100_000)
+    events = [store.mapper.to_domain_event(n) for n in notifications]
+    return [
+        (n.id, e.originator_id, e.originator_version, type(e).__qualname__)
+        for n, e in zip(notifications, events, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("reader_class", [LogReader, ReadAhead])
+@pytest.mark.parametrize(("limit", "stops"), [(7, ()), (50, (13, 14, 60)), (1000, (5,))])
+def test_stretches_of_any_size_and_stop_read_the_log_as_the_library_does(
+    store: TimeTracking, reader_class: type[LogReader], limit: int, stops: tuple[int, ...]
+) -> None:
+    build_catalogue(store, projects=20)
+    expected = _library_view(store)
+    head = expected[-1][0]
+    reader = reader_class(store)
+    seen: list[tuple[int, object, int, str]] = []
+    position = 0
+    try:
+        for stop in [*stops, None]:
+            while stop is None or position < stop:
+                stretch = reader.read(position, limit, stop)
+                if not stretch.positions:
+                    break
+                assert len(stretch.positions) <= limit
+                assert stop is None or stretch.last <= stop
+                seen += [
+                    (p, e.originator_id, e.originator_version, type(e).__qualname__)
+                    for p, e in zip(stretch.positions, stretch.events, strict=True)
+                ]
+                position = stretch.last
+    finally:
+        reader.close()
+    assert reader.head() == head
+    assert seen == expected
+
+
+@pytest.mark.parametrize("limit", [3, 1000])
+def test_the_shares_of_the_log_together_are_the_log_each_event_in_one_share(
+    store: TimeTracking, limit: int
+) -> None:
+    build_catalogue(store, projects=20)
+    expected = _library_view(store)
+    seen: list[tuple[int, object, int, str]] = []
+    for index in range(3):
+        share = Share(index, 3)
+        reader = ReadAhead(store, share)
+        position = 0
+        try:
+            while (stretch := reader.read(position, limit)).positions:
+                for p, e in zip(stretch.positions, stretch.events, strict=True):
+                    assert e.originator_id.bytes[15] % 3 == index
+                    seen.append((p, e.originator_id, e.originator_version, type(e).__qualname__))
+                position = stretch.last
+        finally:
+            reader.close()
+    assert sorted(seen, key=lambda item: item[0]) == expected

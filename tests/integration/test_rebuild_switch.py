@@ -1,0 +1,47 @@
+"""A rebuild's switch of views gives way to reads instead of deadlocking with them."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from timetracker.http.settings import Settings
+from timetracker.projections import tracking
+from timetracker.projections.rebuild import _prepare, _switch
+from timetracker.projections.runner import create_schema
+from timetracker.projections.time_travel import TimeTravelProjection
+
+pytestmark = pytest.mark.integration
+
+
+def _view_schema(conn: psycopg.Connection, view: str) -> str:
+    row = conn.execute(
+        "SELECT table_schema FROM information_schema.view_table_usage WHERE view_name = %s",
+        (view,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_switch_waits_briefly_for_a_read_holding_a_view_then_tries_again(
+    settings: Settings,
+) -> None:
+    projection = TimeTravelProjection()  # three tables: a read may join two of its views
+    create_schema(settings.conninfo, [projection])
+    old_schema, new_schema = _prepare(settings.conninfo, projection)
+    with psycopg.connect(settings.conninfo) as reader:
+        # A read in progress on one view (its transaction holds the view's lock).
+        reader.execute("SELECT * FROM public.entry_versions LIMIT 0")
+
+        assert _switch(settings.conninfo, projection, new_schema) is False
+
+        # The read was not cancelled, and nothing changed: views and tracking as they were.
+        reader.execute("SELECT * FROM public.project_name_versions LIMIT 0")
+        reader.rollback()
+        assert _view_schema(reader, "entry_versions") == old_schema
+    assert _switch(settings.conninfo, projection, new_schema) is True
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        for view in projection.tables:
+            assert _view_schema(conn, view) == new_schema
+        row = tracking.read_row(conn.cursor(), projection.name)
+        assert row is not None and row[1] == new_schema
