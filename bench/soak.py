@@ -4,8 +4,8 @@ Starts `timetracker serve` on DATABASE_URL and REDIS_URL (use a scratch database
 keys get a prefix of their own and are deleted at the end) with the default limits
 (100/minute, 1000/hour per token), registers 50 users with a token each, and has every
 token send a mix of reads and writes paced just under its per-minute limit. Prints p50/p99
-per endpoint, answers by status (goal: no 5xx), and the server's RSS over time with its
-trend (goal: none).
+per endpoint, answers by status (goal: no 5xx), and the largest RSS among the server's
+processes over time with its trend (goal: none).
 
     DATABASE_URL=... REDIS_URL=... python bench/soak.py --minutes 15 --tokens 50
 """
@@ -38,11 +38,17 @@ from api_writes import free_port
 START_TIMEOUT = 60.0
 
 
-def rss_mib(pid: int) -> float:
+def _own_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    """The largest RSS among `serve` and its worker processes (`--workers N` forks them)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return max(_own_rss_mib(p) for p in [pid, *map(int, children)])
 
 
 def setup(settings: Settings, tokens: int) -> list[str]:
