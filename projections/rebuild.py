@@ -245,12 +245,17 @@ def reset(conninfo: str, projections: list[Projection]) -> None:
             )
 
 
+def generation_counter_key(prefix: str, name: str) -> str:
+    """The counter that numbers the builds of a Redis read model."""
+    return f"{prefix}generations:{name}"
+
+
 def _redis_generation_for_rebuild(
     client: redis.Redis, prefix: str, name: str
 ) -> tuple[int | None, int]:
     live = client.get(live_key(prefix, name))
     live_generation = None if live is None else int(live)
-    counter = f"{prefix}generations:{name}"
+    counter = generation_counter_key(prefix, name)
     while True:
         generation = int(client.incr(counter))
         if generation != live_generation and generation > (live_generation or 0):

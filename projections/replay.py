@@ -33,8 +33,12 @@ from psycopg import sql
 
 from timetracker.projections.accounts import TOKENS_CHANNEL, Revocations
 from timetracker.projections.log_reader import LogReader, Stretch
-from timetracker.projections.rebuild import reset
-from timetracker.projections.redis_runner import RedisProjectionRunner, live_key
+from timetracker.projections.rebuild import (
+    drop_redis_generation,
+    generation_counter_key,
+    reset,
+)
+from timetracker.projections.redis_runner import RedisProjectionRunner, live_key, tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 from timetracker.projections.runner import (
     REBUILD_BATCH_SIZE,
@@ -85,6 +89,19 @@ def _builds(client: redis.Redis, prefix: str, names: list[str]) -> dict[tuple[st
 def _drop(client: redis.Redis, keys: list[Any]) -> None:
     for start in range(0, len(keys), 1000):
         client.unlink(*keys[start : start + 1000])
+
+
+def _drop_other_builds(client: redis.Redis, prefix: str, name: str) -> None:
+    """Drop builds a running server may have started during the replay (all but the live one).
+
+    Every build with data has a position key, and its number was counted out (or is the
+    first): look those up instead of scanning a keyspace that now holds the whole replay.
+    """
+    live = int(client.get(live_key(prefix, name)) or 0)
+    last = max(live, int(client.get(generation_counter_key(prefix, name)) or 0), 1)
+    for generation in range(1, last + 1):
+        if generation != live and client.exists(tracking_key(prefix, name, generation)):
+            drop_redis_generation(client, prefix, name, generation)
 
 
 def _forget_cached_tokens(conninfo: str) -> None:
@@ -142,11 +159,8 @@ def replay_all(
         for runner in runners:
             runner.catch_up()  # publishes a Redis build even when the log is empty
         if client is not None:
-            names = [projection.name for projection in redis_projections()]
-            live = {name: int(client.get(live_key(prefix, name)) or 0) for name in names}
-            for (name, generation), keys in _builds(client, prefix, names).items():
-                if generation != live[name]:
-                    _drop(client, keys)
+            for name in [projection.name for projection in redis_projections()]:
+                _drop_other_builds(client, prefix, name)
         _forget_cached_tokens(conninfo)
         return {runner.name: runner.stored_position() for runner in runners}
     finally:

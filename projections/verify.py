@@ -15,7 +15,7 @@ from psycopg import sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.rebuild import drop_redis_generation
+from timetracker.projections.rebuild import drop_redis_generation, generation_counter_key
 from timetracker.projections.redis_runner import (
     RedisProjection,
     RedisProjectionRunner,
@@ -161,7 +161,7 @@ def verify_redis(
     the live position did not move while both were read.
     """
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    scratch = int(client.incr(f"{prefix}generations:{projection.name}"))
+    scratch = int(client.incr(generation_counter_key(prefix, projection.name)))
     runner = RedisProjectionRunner(store, projection, redis_url, prefix, generation=scratch)
     runner.batch_size = REBUILD_BATCH_SIZE
     try:
