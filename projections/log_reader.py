@@ -9,6 +9,7 @@ work and the database's overlap (a rebuild, a verify).
 from __future__ import annotations
 
 import bisect
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from timetracker.projections.partitions import Share
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class ReadAhead(LogReader):
         self._next: Future[Stretch] | None = None
 
     def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
-        stretch = self._next.result() if self._next is not None else None
+        stretch = self._ahead()
         self._next = None
         if stretch is None or not stretch.after <= after < stretch.last:
             stretch = super().read(after, limit)
@@ -134,6 +137,16 @@ class ReadAhead(LogReader):
         elif served.positions:
             self._next = self._thread.submit(super().read, served.last, limit)
         return served
+
+    def _ahead(self) -> Stretch | None:
+        """The stretch read ahead, if any (None if reading it failed: read it again now)."""
+        if self._next is None:
+            return None
+        try:
+            return self._next.result()
+        except Exception:
+            log.warning("Reading the log ahead failed; reading it again", exc_info=True)
+            return None
 
     @staticmethod
     def _done(stretch: Stretch) -> Future[Stretch]:

@@ -9,6 +9,7 @@ pointer, WATCHed), and the old generation is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -353,6 +354,11 @@ def rebuild_redis(
             raise RuntimeError(
                 f"Rebuild of {projection.name} could not catch up with the live copy"
             )
+    except BaseException:
+        # A build that will never be live: its keys go now, not never.
+        with contextlib.suppress(redis.RedisError):
+            drop_redis_generation(client, prefix, projection.name, new)
+        raise
     finally:
         runner.close()
         reader.close()

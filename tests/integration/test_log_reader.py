@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.integration.history import build_catalogue
@@ -71,3 +73,27 @@ def test_the_shares_of_the_log_together_are_the_log_each_event_in_one_share(
         finally:
             reader.close()
     assert sorted(seen, key=lambda item: item[0]) == expected
+
+
+def test_a_stretch_that_failed_to_be_read_ahead_is_read_again_when_asked_for(
+    store: TimeTracking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_catalogue(store, projects=5)
+    expected = [entry[0] for entry in _library_view(store)]
+    calls = {"n": 0}
+    real_read = LogReader.read
+
+    def flaky(self: LogReader, after: int, limit: int, stop: int | None = None) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first read ahead
+            raise OSError("connection lost")
+        return real_read(self, after, limit, stop)
+
+    monkeypatch.setattr(LogReader, "read", flaky)
+    reader = ReadAhead(store)
+    try:
+        first = reader.read(0, 10)
+        second = reader.read(first.last, 10)
+    finally:
+        reader.close()
+    assert first.positions + second.positions == expected[:20]

@@ -117,3 +117,29 @@ def test_a_partitioned_rebuild_of_the_rollups_equals_a_replay(
     assert (
         verify_redis(store, projection, settings.redis_url, settings.redis_prefix).mismatches == []
     )
+
+
+def test_a_failed_redis_rebuild_leaves_no_keys_of_its_build(
+    store: TimeTracking, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings.redis_url is not None
+    projection = ReportRollupsProjection()
+    _history(store, 50)
+    live = RedisProjectionRunner(store, projection, settings.redis_url, settings.redis_prefix)
+    live.catch_up()
+    live.close()
+    client = redis.Redis.from_url(settings.redis_url)
+    before = set(client.scan_iter(match=f"{settings.redis_prefix}*"))
+
+    def broken_switch(*args: object) -> bool:
+        raise redis.ConnectionError("lost Redis at the switch")
+
+    monkeypatch.setattr(rebuild_module, "_switch_redis", broken_switch)
+    try:
+        with pytest.raises(redis.ConnectionError):
+            rebuild_redis(store, projection, settings.redis_url, settings.redis_prefix)
+        after = set(client.scan_iter(match=f"{settings.redis_prefix}*"))
+    finally:
+        client.close()
+    counter = f"{settings.redis_prefix}generations:{projection.name}".encode()
+    assert after - {counter} == before - {counter}
