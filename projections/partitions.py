@@ -24,6 +24,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 PARTITION_MIN_EVENTS = 200_000  # below this, starting processes costs more than it saves
+PARTITION_MIN_EVENTS_ENV = "REBUILD_PARTITION_MIN_EVENTS"
 PROGRESS_SECONDS = 0.5
 OPEN_ATTEMPTS = 5
 
@@ -56,8 +57,10 @@ class Target:
 
 
 def partition_count(events: int) -> int:
-    """How many processes to build with: one per core, or 1 for a short log."""
-    return 1 if events < PARTITION_MIN_EVENTS else max(1, os.cpu_count() or 1)
+    """How many processes to build with: one per core, or 1 for a log shorter than
+    `REBUILD_PARTITION_MIN_EVENTS` (default 200,000)."""
+    minimum = int(os.environ.get(PARTITION_MIN_EVENTS_ENV) or PARTITION_MIN_EVENTS)
+    return 1 if events < minimum else max(1, os.cpu_count() or 1)
 
 
 def share_tracking_name(tracking_name: str, share: Share) -> str:

@@ -18,6 +18,7 @@ from timetracker.projections.registry import all_projections, redis_projections
 pytestmark = pytest.mark.e2e
 VISIBLE_WITHIN = 15.0
 PROJECTIONS = [p.name for p in all_projections()] + [p.name for p in redis_projections()]
+PARTITIONED = ["time_entries", "report_rollups"]  # read models rebuilt in shares
 
 
 @contextmanager
@@ -116,5 +117,51 @@ def test_the_projections_cli_rebuilds_and_verifies(
         )
         assert unknown.returncode == 2
         assert "Unknown projection nope" in unknown.stderr
+    finally:
+        api.kill()
+
+
+def test_rebuilds_in_a_process_per_core_work_from_the_cli_and_from_a_serving_worker(
+    configured_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**configured_env, "REBUILD_PARTITION_MIN_EVENTS": "1"}  # any log is long enough
+    api = Server(env, tmp_path)
+    try:
+        api.start()
+        token = api.admin_token()
+        assert token is not None
+        project = call("POST", f"{api.base_url}/api/v1/projects", token, {"name": "Site"})
+        assert project.status == 201
+        for day in range(1, 13):
+            entry = {
+                "project_id": project.body["project"]["id"],
+                "start_time": f"2024-05-{day:02d}T09:00:00Z",
+                "end_time": f"2024-05-{day:02d}T10:30:00Z",
+            }
+            assert call("POST", f"{api.base_url}/api/v1/time-entries", token, entry).status == 201
+        urls = [
+            "/api/v1/time-entries?per_page=100",
+            "/api/v1/reports/summary?start_date=2024-05-01&end_date=2024-05-31",
+        ]
+        before = [call("GET", f"{api.base_url}{url}", token).body for url in urls]
+
+        rebuilt = run_cli(env, tmp_path, "projections", "rebuild", *PARTITIONED)
+        assert sorted(re.findall(r"^rebuild (\w+): ", rebuilt.stderr, re.MULTILINE)) == sorted(
+            PARTITIONED
+        ), rebuilt.stderr
+        for name in PARTITIONED:  # and as a job inside the serving process
+            started = call("POST", f"{api.base_url}/api/v1/admin/projections/{name}/rebuild", token)
+            assert started.status == 202, started.body
+            job = started.body["job"]
+            for _ in range(600):
+                job = call("GET", f"{api.base_url}{started.headers['Location']}", token).body["job"]
+                if job["state"] != "running":
+                    break
+                time.sleep(0.05)
+            assert job["state"] == "done", job
+
+        verified = run_cli(env, tmp_path, "projections", "verify", *PARTITIONED)
+        assert verified.stdout.count(": ok") == len(PARTITIONED), verified.stdout
+        assert [call("GET", f"{api.base_url}{url}", token).body for url in urls] == before
     finally:
         api.kill()
