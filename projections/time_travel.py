@@ -178,10 +178,14 @@ def _advance_clock(
 def _apply_entries(
     cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
+    # An entry created in this batch has no stored version: only the others are looked up
+    # (in a replay, most entries are created and changed in the same batch).
+    created = {e.originator_id for e in events if isinstance(e, Entry.Created)}
     changed = {
         e.originator_id
         for e in events
         if isinstance(e, Entry.Edited | Entry.Deleted | Entry.Restored)
+        and e.originator_id not in created
     }
     current = _open_versions(cursor, changed)
     # New versions by (entry, valid_from), in order; stored versions this batch closes.
