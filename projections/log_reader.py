@@ -124,16 +124,17 @@ class ReadAhead(LogReader):
     def __init__(self, store: Application[Any], share: Share | None = None) -> None:
         super().__init__(store, share)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
-        self._next: Future[Stretch] | None = None
+        self._next: Future[Stretch] | None = None  # being read
+        self._rest: Stretch | None = None  # read, not all served yet
 
     def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
-        stretch = self._ahead()
-        self._next = None
+        stretch = self._rest or self._ahead()
+        self._next = self._rest = None
         if stretch is None or not stretch.after <= after < stretch.last:
             stretch = super().read(after, limit)
         served = stretch.part(after, limit, stop)
         if served.last < stretch.last:
-            self._next = self._done(stretch)  # the rest is served next time
+            self._rest = stretch
         elif served.positions:
             self._next = self._thread.submit(super().read, served.last, limit)
         return served
@@ -147,12 +148,6 @@ class ReadAhead(LogReader):
         except Exception:
             log.warning("Reading the log ahead failed; reading it again", exc_info=True)
             return None
-
-    @staticmethod
-    def _done(stretch: Stretch) -> Future[Stretch]:
-        future: Future[Stretch] = Future()
-        future.set_result(stretch)
-        return future
 
     def close(self) -> None:
         """Stop the reading thread."""

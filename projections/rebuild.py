@@ -164,14 +164,14 @@ def rebuild(
     runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
-        head = store.recorder.max_notification_id() or 0
+        head = reader.head()
         shares = partition_count(head) if projection.partitionable else 1
         if shares > 1:
             done += _build_in_shares(
                 store, projection, conninfo, new_schema, head, shares, progress
             )
         for _ in range(SWITCH_ATTEMPTS):
-            head = store.recorder.max_notification_id() or 0
+            head = reader.head()
             while runner.position < head:
                 done += runner.catch_up(stop_at=min(head, runner.position + 4 * REBUILD_BATCH_SIZE))
                 if progress is not None:
@@ -307,6 +307,35 @@ def drop_redis_generation(client: redis.Redis, prefix: str, name: str, generatio
     return deleted
 
 
+def _build_redis_in_shares(
+    store: Application[Any],
+    projection: RedisProjection,
+    client: redis.Redis,
+    redis_url: str,
+    prefix: str,
+    generation: int,
+    head: int,
+    shares: int,
+    progress: Progress | None,
+) -> int:
+    """Build the new generation up to `head` with a process per share of the aggregates
+    (see `partitions.py`), then hand the position over to the generation's own key."""
+    target = Target(
+        projection.name,
+        get_topic(type(store)),
+        dict(store.env),
+        "",
+        redis_url=redis_url,
+        prefix=prefix,
+        generation=generation,
+    )
+    build_shares(target, rebuild_name(projection.name), head, shares, progress)
+    position_key = tracking_key(prefix, projection.name, generation)
+    client.set(position_key, head)
+    client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
+    return head
+
+
 def rebuild_redis(
     store: Application[Any],
     projection: RedisProjection,
@@ -326,24 +355,14 @@ def rebuild_redis(
     runner.batch_size = REBUILD_BATCH_SIZE
     done = 0
     try:
-        head = store.recorder.max_notification_id() or 0
+        head = reader.head()
         shares = partition_count(head) if projection.partitionable else 1
         if shares > 1:
-            target = Target(
-                projection.name,
-                get_topic(type(store)),
-                dict(store.env),
-                "",
-                redis_url=redis_url,
-                prefix=prefix,
-                generation=new,
+            done += _build_redis_in_shares(
+                store, projection, client, redis_url, prefix, new, head, shares, progress
             )
-            done += build_shares(target, rebuild_name(projection.name), head, shares, progress)
-            position_key = tracking_key(prefix, projection.name, new)
-            client.set(position_key, head)
-            client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
         for _ in range(SWITCH_ATTEMPTS):
-            head = store.recorder.max_notification_id() or 0
+            head = reader.head()
             while runner.position < head:
                 done += runner.catch_up(stop_at=min(head, runner.position + 4 * REBUILD_BATCH_SIZE))
                 if progress is not None:

@@ -69,6 +69,10 @@ class SharedLog(LogReader):
             return held.part(after, limit, stop)
         return super().read(after, limit, stop)
 
+    def fetch(self, after: int, limit: int) -> Stretch:
+        """The next stretch from the store (to be held next), whatever is held now."""
+        return super().read(after, limit)
+
 
 def _builds(client: redis.Redis, prefix: str, names: list[str]) -> dict[tuple[str, int], list[Any]]:
     """The keys of every build of the named Redis read models, by (name, generation).
@@ -138,20 +142,20 @@ def replay_all(
                 RedisProjectionRunner(store, projection, redis_url, prefix, reader=log)
                 for projection in redis_projections()
             ]
-        head = store.recorder.max_notification_id() or 0
+        head = log.head()
         position = 0
         for runner in runners:
             runner.batch_size = REBUILD_BATCH_SIZE
         # A thread per read model, and one reading ahead: while some wait for a database,
         # others work.
         with ThreadPoolExecutor(len(runners) + 1, thread_name_prefix="replay") as threads:
-            ahead = threads.submit(LogReader.read, log, 0, REBUILD_BATCH_SIZE)
+            ahead = threads.submit(log.fetch, 0, REBUILD_BATCH_SIZE)
             while position < head:
                 stretch = ahead.result()
                 log.hold(stretch)
                 position = stretch.last
                 if position < head:
-                    ahead = threads.submit(LogReader.read, log, position, REBUILD_BATCH_SIZE)
+                    ahead = threads.submit(log.fetch, position, REBUILD_BATCH_SIZE)
                 for done in [threads.submit(r.catch_up, position) for r in runners]:
                     done.result()
                 if progress is not None:

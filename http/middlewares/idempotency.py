@@ -90,7 +90,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
             )
         return _replay(stored)
     # The command thread inherits this: the write's transaction checks the claim.
-    current_claim.set(KeyClaim(user_id, key, claim.token) if claim.token else None)
+    held = current_claim.set(KeyClaim(user_id, key, claim.token) if claim.token else None)
     try:
         response = await handler(request)
     except Exception as exc:
@@ -100,7 +100,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
             raise
         response = error_response(api_error)
     finally:
-        current_claim.set(None)
+        current_claim.reset(held)
     if not isinstance(response, web.Response) or response.status >= 500:
         await store.release(user_id, key, claim.token)
         return response

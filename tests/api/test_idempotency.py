@@ -292,21 +292,42 @@ async def _user_id(api: TestClient, user: ApiUser) -> int:
     return int((await get_json(api, "/api/v1/users/me", user))["user"]["id"])
 
 
+@pytest.fixture
+def short_wait_for_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second request waits 0.2 s (not 10) for the first one's answer."""
+    monkeypatch.setattr("timetracker.http.middlewares.idempotency.WAIT_FOR_FIRST_SECONDS", 0.2)
+
+
+async def _crashed_request(
+    api: TestClient,
+    admin: ApiUser,
+    make_user: MakeUser,
+    settings: Settings,
+    key: str,
+    age: str,
+    applied: bool,
+) -> tuple[ApiUser, bytes, dict[str, str]]:
+    """Alice, and a claim of `key` for her entry request left `age` ago by a server that
+    died; returns her, the request's body and its headers, to retry it."""
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    raw, request_hash = _body_and_hash(ENTRIES, ENTRY)
+    user_id = await _user_id(api, alice)
+    await _leave_claim(settings, user_id, key, request_hash, age, applied=applied)
+    return alice, raw, {**_keyed(alice, key), "Content-Type": "application/json"}
+
+
+@pytest.mark.usefixtures("short_wait_for_first")
 async def test_a_claim_whose_request_died_before_writing_is_taken_over_once_stale(
     api: TestClient,
     admin: ApiUser,
     make_user: MakeUser,
     count_events: CountEvents,
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("timetracker.http.middlewares.idempotency.WAIT_FOR_FIRST_SECONDS", 0.2)
-    await new_project(api, admin)
-    alice = await make_user("alice", EVERYTHING)
-    raw, request_hash = _body_and_hash(ENTRIES, ENTRY)
-    headers = {**_keyed(alice, "died"), "Content-Type": "application/json"}
-    user_id = await _user_id(api, alice)
-    await _leave_claim(settings, user_id, "died", request_hash, "10 seconds", applied=False)
+    alice, raw, headers = await _crashed_request(
+        api, admin, make_user, settings, "died", "10 seconds", applied=False
+    )
     before = await count_events()
 
     # Still fresh: it could be a request still running.
@@ -326,22 +347,18 @@ async def test_a_claim_whose_request_died_before_writing_is_taken_over_once_stal
     assert len(await listed_entries(api, alice)) == 1
 
 
+@pytest.mark.usefixtures("short_wait_for_first")
 async def test_a_claim_whose_write_committed_is_never_run_again(
     api: TestClient,
     admin: ApiUser,
     make_user: MakeUser,
     count_events: CountEvents,
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("timetracker.http.middlewares.idempotency.WAIT_FOR_FIRST_SECONDS", 0.2)
-    await new_project(api, admin)
-    alice = await make_user("alice", EVERYTHING)
-    raw, request_hash = _body_and_hash(ENTRIES, ENTRY)
-    headers = {**_keyed(alice, "applied"), "Content-Type": "application/json"}
-    user_id = await _user_id(api, alice)
     # The server died after the events committed and before the answer was kept.
-    await _leave_claim(settings, user_id, "applied", request_hash, "1 hour", applied=True)
+    alice, raw, headers = await _crashed_request(
+        api, admin, make_user, settings, "applied", "1 hour", applied=True
+    )
     before = await count_events()
 
     retried = await api.post(ENTRIES, data=raw, headers=headers)
