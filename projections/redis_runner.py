@@ -44,11 +44,19 @@ class ReadModelUnavailableError(RuntimeError):
 
 
 @dataclass
+class RedisReads:
+    """The current values a batch's fold asked for (None where there is none)."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    hash_values: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+
+@dataclass
 class RedisWrites:
     """What one batch changes, written in one MULTI/EXEC with the new position."""
 
     increments: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    hash_values: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    hash_values: dict[tuple[str, str], str | bytes | None] = field(default_factory=dict)
     values: dict[str, str | bytes | None] = field(default_factory=dict)
 
 
@@ -63,18 +71,24 @@ class RedisProjection(ABC):
     # a rebuild may then apply shares of the aggregates in parallel (see `partitions.py`).
     partitionable = False
 
-    def keys_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[str]:
-        """Keys whose current values `fold` needs (none by default)."""
+    def fields_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[tuple[str, str]]:
+        """(hash, field) pairs whose current values `fold` needs (none by default)."""
+        return []
+
+    def keys_to_read(
+        self, events: Sequence[DomainEventProtocol[Any]], found: RedisReads
+    ) -> list[str]:
+        """Keys whose current values `fold` needs, given the fields read (none by default)."""
         return []
 
     @abstractmethod
     def fold(
         self,
         events: Sequence[DomainEventProtocol[Any]],
-        current: dict[str, str | None],
+        current: RedisReads,
         writes: RedisWrites,
     ) -> None:
-        """Turn a batch of events into writes; `current` holds the keys asked for."""
+        """Turn a batch of events into writes; `current` holds what was asked for."""
 
 
 class RedisProjectionRunner(LogFollower):
@@ -152,11 +166,10 @@ class RedisProjectionRunner(LogFollower):
                 if stored != self.position:
                     self.position = stored
                     return
-                keys = self.projection.keys_to_read(events)
                 data = generation_prefix(self.prefix, self.name, self.generation)
-                values: list[Any] = pipe.mget([data + k for k in keys]) if keys else []
+                current = _read(pipe, data, self.projection, events)
                 writes = RedisWrites()
-                self.projection.fold(events, dict(zip(keys, values, strict=True)), writes)
+                self.projection.fold(events, current, writes)
                 pipe.multi()
                 _queue(pipe, data, writes)
                 pipe.set(self._tracking_key, last)
@@ -165,6 +178,37 @@ class RedisProjectionRunner(LogFollower):
                 self.position = self.stored_position()
                 return
         self.position = last
+
+
+# Reads many hash fields in one call: KEYS are the hashes; ARGV holds pairs (index into
+# KEYS, field). The reply has one value (or nil) per pair.
+_READ_FIELDS = """
+local values = {}
+for i = 1, #ARGV, 2 do
+  values[#values + 1] = redis.call('HGET', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+end
+return values
+"""
+
+
+def _read(
+    pipe: Any, data: str, projection: RedisProjection, events: Sequence[DomainEventProtocol[Any]]
+) -> RedisReads:
+    """What the projection's fold needs: the fields, then the keys, each in one round trip
+    if any (the pipe is WATCHing: its commands run at once)."""
+    reads = RedisReads()
+    pairs = projection.fields_to_read(events)
+    if pairs:
+        hashes: dict[str, int] = {}
+        arguments: list[str | int] = []
+        for key, name in pairs:
+            arguments += [hashes.setdefault(data + key, len(hashes) + 1), name]
+        values = pipe.eval(_READ_FIELDS, len(hashes), *hashes, *arguments)
+        reads.hash_values = dict(zip(pairs, values, strict=True))
+    keys = projection.keys_to_read(events, reads)
+    if keys:
+        reads.values = dict(zip(keys, pipe.mget([data + k for k in keys]), strict=True))
+    return reads
 
 
 # Adds many amounts to many hash fields in one command: KEYS are the hashes; ARGV holds
@@ -186,11 +230,18 @@ def _queue(pipe: Any, data: str, writes: RedisWrites) -> None:
             arguments += [index, name, amount]
     if arguments:
         pipe.eval(_INCREMENT_MANY, len(keys), *keys, *arguments)
+    # One HSET and one HDEL per hash, of all its fields.
+    kept_fields: defaultdict[str, dict[str, str | bytes]] = defaultdict(dict)
+    gone_fields: defaultdict[str, list[str]] = defaultdict(list)
     for (key, name), value in writes.hash_values.items():
         if value is None:
-            pipe.hdel(data + key, name)
+            gone_fields[data + key].append(name)
         else:
-            pipe.hset(data + key, name, value)
+            kept_fields[data + key][name] = value
+    for key, mapping in kept_fields.items():
+        pipe.hset(key, mapping=mapping)
+    for key, names in gone_fields.items():
+        pipe.hdel(key, *names)
     kept = {data + k: v for k, v in writes.values.items() if v is not None}
     gone = [data + k for k, v in writes.values.items() if v is None]
     if kept:

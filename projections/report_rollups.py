@@ -1,8 +1,14 @@
 """Report rollups in Redis: seconds, billable seconds and entries per user, project and UTC day.
 
 `/reports/summary` reads one hash per day of its window instead of scanning entries.
-Each entry's current contribution is kept too (`rollup:entry:<id>`), so an edit or a
-delete takes back exactly what the entry had added.
+Each entry's current contribution is kept too, so an edit or a delete takes back exactly
+what the entry had added: a field (the entry's id) of one of 256 hashes,
+`rollup:entries:<last two hex digits of the id>`, rather than a key per entry, which
+made a million keys to write and, after a rebuild, to find and drop.
+
+Builds written before the buckets kept a key per entry (`rollup:entry:<id>`): an entry
+found in no bucket is looked up there, and its old key is dropped once it moves into
+its bucket. A rebuild leaves none of them.
 """
 
 from __future__ import annotations
@@ -18,11 +24,23 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.entry import Entry
-from timetracker.projections.redis_runner import RedisProjection, RedisWrites, live_prefix
+from timetracker.projections.redis_runner import (
+    RedisProjection,
+    RedisReads,
+    RedisWrites,
+    live_prefix,
+)
 
 
-def _entry_key(event: DomainEventProtocol[Any]) -> str:
-    return f"rollup:entry:{event.originator_id.hex}"
+def _entry_field(event: DomainEventProtocol[Any]) -> tuple[str, str]:
+    """Where an entry's contribution is kept: (its bucket hash, its field)."""
+    entry = event.originator_id.hex
+    return f"rollup:entries:{entry[-2:]}", entry
+
+
+def _legacy_entry_key(field: tuple[str, str]) -> str:
+    """Where a build written before the buckets kept an entry's contribution."""
+    return f"rollup:entry:{field[1]}"
 
 
 def user_day_key(user_id: int, day: date | str) -> str:
@@ -67,30 +85,40 @@ class ReportRollupsProjection(RedisProjection):
     name = "report_rollups"
     partitionable = True  # one row / one contribution per entry, sums that commute
 
-    def keys_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[str]:
+    def fields_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[tuple[str, str]]:
         created = {e.originator_id for e in events if isinstance(e, Entry.Created)}
         return sorted(
             {
-                _entry_key(e)
+                _entry_field(e)
                 for e in events
                 if isinstance(e, Entry.Edited | Entry.Deleted) and e.originator_id not in created
             }
         )
 
+    def keys_to_read(
+        self, events: Sequence[DomainEventProtocol[Any]], found: RedisReads
+    ) -> list[str]:
+        # Only entries in no bucket: those of a build written before the buckets.
+        return [_legacy_entry_key(field) for field, raw in found.hash_values.items() if raw is None]
+
     def fold(
         self,
         events: Sequence[DomainEventProtocol[Any]],
-        current: dict[str, str | None],
+        current: RedisReads,
         writes: RedisWrites,
     ) -> None:
-        states: dict[str, dict[str, Any] | None] = {
-            key: None if raw is None else orjson.loads(raw) for key, raw in current.items()
-        }
+        states: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for field, raw in current.hash_values.items():
+            legacy = current.values.get(_legacy_entry_key(field))
+            if legacy is not None:
+                writes.values[_legacy_entry_key(field)] = None  # moves into its bucket
+                raw = raw or legacy
+            states[field] = None if raw is None else orjson.loads(raw)
         sums: _Sums = defaultdict(lambda: [0, 0, 0])
         for event in events:
             if not isinstance(event, Entry.Created | Entry.Restored | Entry.Edited | Entry.Deleted):
                 continue
-            key = _entry_key(event)
+            field = _entry_field(event)
             if isinstance(event, Entry.Created | Entry.Restored):
                 fields = event.fields
                 created = {
@@ -103,7 +131,7 @@ class ReportRollupsProjection(RedisProjection):
                 _add(sums, created, 1)
                 state: dict[str, Any] | None = created
             elif isinstance(event, Entry.Edited):
-                previous = states.get(key)
+                previous = states.get(field)
                 if previous is None:
                     continue
                 _add(sums, previous, -1)
@@ -117,12 +145,12 @@ class ReportRollupsProjection(RedisProjection):
                         state[name] = change["to"]
                 _add(sums, state, 1)
             elif isinstance(event, Entry.Deleted):
-                state = states.get(key)
+                state = states.get(field)
                 if state is not None:
                     _add(sums, state, -1)
                 state = None
-            states[key] = state
-            writes.values[key] = None if state is None else orjson.dumps(state)
+            states[field] = state
+            writes.hash_values[field] = None if state is None else orjson.dumps(state)
         _write_sums(sums, writes)
 
 

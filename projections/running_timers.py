@@ -9,7 +9,12 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.timer import Timer, timer_id
-from timetracker.projections.redis_runner import RedisProjection, RedisWrites, live_prefix
+from timetracker.projections.redis_runner import (
+    RedisProjection,
+    RedisReads,
+    RedisWrites,
+    live_prefix,
+)
 
 TIMERS_KEY = "timers"
 
@@ -22,7 +27,7 @@ class RunningTimersProjection(RedisProjection):
     def fold(
         self,
         events: Sequence[DomainEventProtocol[Any]],
-        current: dict[str, str | None],
+        current: RedisReads,
         writes: RedisWrites,
     ) -> None:
         for event in events:
