@@ -3,17 +3,13 @@
 One query per stretch with binary tuple rows (the library's `select_notifications` builds
 a dict per row: a third of the reading cost), decoded by the store's mapper. `ReadAhead`
 reads the next stretch in a thread while the current one is applied, so the runner's
-work and the database's overlap (a rebuild, a verify). `RecentLog` lets the live runners
-of one process share what they read: after a write, all of them ask for the same new
-events at once.
+work and the database's overlap (a rebuild, a verify).
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -156,75 +152,3 @@ class ReadAhead(LogReader):
     def close(self) -> None:
         """Stop the reading thread."""
         self._thread.shutdown(wait=True, cancel_futures=True)
-
-
-RECENT_STRETCHES = 16  # stretches a `RecentLog` keeps for runners that ask a little later
-# ... and for how long: less than a restore waits between raising maintenance (after which
-# nothing is written) and replacing the log, so no stretch of a replaced log is ever served.
-RECENT_SECONDS = 1.0
-
-
-class RecentLog(LogReader):
-    """A reader shared by the live runners of one process: the events after a position are
-    read and decoded once, by the first runner asking for them, and served to the others
-    from memory (one query and one decode per write instead of one per read model).
-
-    Only stretches with events are kept or shared: "nothing after this position" is always
-    asked of the store, so a runner woken by a new event never misses it because another
-    runner looked just before it was committed. (A stretch read earlier is as true later:
-    the store commits events in log order, so none can appear inside it afterwards; only a
-    restore replaces the log, and it waits longer than `RECENT_SECONDS` first.)
-    """
-
-    def __init__(self, store: Application[Any]) -> None:
-        super().__init__(store)
-        self._lock = threading.Lock()
-        self._recent: dict[int, tuple[float, Stretch]] = {}  # (read at, stretch) by `after`
-        self._reading: dict[int, Future[Stretch]] = {}  # by `after`: being read
-
-    def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
-        with self._lock:
-            held = self._held(after)
-            reading = None if held is not None else self._reading.get(after)
-            if held is None and reading is None:
-                mine = self._reading[after] = Future()
-        if held is not None:
-            return held.part(after, limit, stop)
-        if reading is not None:
-            shared = _result(reading)
-            if shared is not None and shared.positions:
-                return shared.part(after, limit, stop)
-            return super().read(after, limit, stop)
-        return self._read_for_all(mine, after, limit, stop)
-
-    def _held(self, after: int) -> Stretch | None:
-        """A recent stretch holding the events after `after` (older ones are dropped)."""
-        oldest = time.monotonic() - RECENT_SECONDS
-        for start in [a for a, (at, _) in self._recent.items() if at < oldest]:
-            del self._recent[start]
-        return next((s for _, s in self._recent.values() if s.after <= after < s.last), None)
-
-    def _read_for_all(
-        self, reading: Future[Stretch], after: int, limit: int, stop: int | None
-    ) -> Stretch:
-        try:
-            stretch = super().read(after, limit, stop)
-        except BaseException as exc:
-            with self._lock:
-                del self._reading[after]
-            reading.set_exception(exc)
-            raise
-        with self._lock:
-            del self._reading[after]
-            if stretch.positions:
-                self._recent.pop(after, None)  # a re-read goes to the end: newest
-                self._recent[after] = (time.monotonic(), stretch)
-                while len(self._recent) > RECENT_STRETCHES:
-                    del self._recent[next(iter(self._recent))]
-        reading.set_result(stretch)
-        return stretch
-
-
-def _result(reading: Future[Stretch]) -> Stretch | None:
-    """What another runner read, once it has (None if its read failed: read again)."""
-    return None if reading.exception() is not None else reading.result()

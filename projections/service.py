@@ -13,7 +13,6 @@ from psycopg import sql
 
 from timetracker.projections.base import Projection
 from timetracker.projections.leadership import Leadership
-from timetracker.projections.log_reader import RecentLog
 from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
 from timetracker.projections.runner import LogFollower, ProjectionRunner
 
@@ -41,17 +40,13 @@ class ProjectionService:
         self.store = store
         self.conninfo = conninfo
         self.leadership = Leadership(conninfo)
-        reader = RecentLog(store)  # the runners read each write's events once between them
         self.runners: list[LogFollower] = [
-            ProjectionRunner(store, p, conninfo, leadership=self.leadership, reader=reader)
-            for p in projections
+            ProjectionRunner(store, p, conninfo, leadership=self.leadership) for p in projections
         ]
         if redis_projections:
             assert redis_url is not None, "Redis projections need a Redis URL"
             self.runners += [
-                RedisProjectionRunner(
-                    store, p, redis_url, redis_prefix, self.leadership, reader=reader
-                )
+                RedisProjectionRunner(store, p, redis_url, redis_prefix, self.leadership)
                 for p in redis_projections
             ]
         for runner in self.runners:

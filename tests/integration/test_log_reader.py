@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
-from tests.integration.history import build_catalogue, build_projects
+from tests.integration.history import build_catalogue
 from timetracker.commands.application import TimeTracking
-from timetracker.projections.log_reader import LogReader, ReadAhead, RecentLog
+from timetracker.projections.log_reader import LogReader, ReadAhead
 from timetracker.projections.partitions import Share
 
 pytestmark = pytest.mark.integration
@@ -24,7 +23,7 @@ def _library_view(store: TimeTracking) -> list[tuple[int, object, int, str]]:
     ]
 
 
-@pytest.mark.parametrize("reader_class", [LogReader, ReadAhead, RecentLog])
+@pytest.mark.parametrize("reader_class", [LogReader, ReadAhead])
 @pytest.mark.parametrize(("limit", "stops"), [(7, ()), (50, (13, 14, 60)), (1000, (5,))])
 def test_stretches_of_any_size_and_stop_read_the_log_as_the_library_does(
     store: TimeTracking, reader_class: type[LogReader], limit: int, stops: tuple[int, ...]
@@ -98,48 +97,3 @@ def test_a_stretch_that_failed_to_be_read_ahead_is_read_again_when_asked_for(
     finally:
         reader.close()
     assert first.positions + second.positions == expected[:20]
-
-
-def test_runners_sharing_a_recent_log_read_each_stretch_from_the_store_once(
-    store: TimeTracking, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    build_catalogue(store, projects=5)
-    expected = [entry[0] for entry in _library_view(store)]
-    reader = RecentLog(store)
-    selects: list[int] = []
-    real_select = reader._select
-
-    def counted(after: int, upto: int, limit: int) -> Any:
-        selects.append(after)
-        return real_select(after, upto, limit)
-
-    monkeypatch.setattr(reader, "_select", counted)
-    together = threading.Barrier(8)
-    seen: list[list[int]] = []
-
-    def runner() -> None:
-        together.wait()
-        first = reader.read(0, 10)
-        second = reader.read(first.last, 10)
-        seen.append(first.positions + second.positions)
-
-    threads = [threading.Thread(target=runner) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert seen == [expected[:20]] * 8
-    assert selects == [0, expected[9]]
-
-
-def test_a_recent_log_asks_the_store_again_where_it_found_nothing(store: TimeTracking) -> None:
-    build_catalogue(store, projects=0, clients=2, users=2)
-    reader = RecentLog(store)
-    head = reader.head()
-    assert reader.read(head, 10).positions == []
-
-    build_projects(store, projects=2, updates=1)
-
-    added = [entry[0] for entry in _library_view(store) if entry[0] > head]
-    assert added
-    assert reader.read(head, 10).positions == added[:10]
