@@ -59,6 +59,7 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.projections_process import projections_process
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
@@ -280,6 +281,11 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
+        await loop.run_in_executor(None, jobs.wait)
+        return
+    if settings.projections_process:
+        async with projections_process(settings):
+            yield
         await loop.run_in_executor(None, jobs.wait)
         return
     service = ProjectionService(

@@ -54,6 +54,7 @@ class Settings:
     read_your_writes_timeout: float = 2.0
     max_body_bytes: int = 1024 * 1024
     run_projections: bool = True
+    projections_process: bool = False  # run them in a child process (`serve`), not threads
     rate_limit_per_minute: int = 100
     rate_limit_per_hour: int = 1000
     snapshot_interval: int = 100

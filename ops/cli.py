@@ -86,6 +86,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
         run_projections=not args.no_projections,
+        projections_process=not args.no_projections,
     )
     with embedded_services(settings, need_redis=True) as settings:
         store = open_time_tracking(settings.event_store_env())

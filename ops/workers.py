@@ -4,8 +4,9 @@ The parent (the `serve` process) has already started the embedded services and p
 first-start admin token; it then starts N worker processes (`python -m
 timetracker.ops.workers`), each running the whole app on the same host and port with
 SO_REUSEPORT, so the kernel spreads connections over them. Every worker runs the projection
-service too: the runners elect one leader per projection across processes (PostgreSQL
-advisory locks, `projections/leadership.py`), so each projection runs exactly once.
+service too, in a child process of its own (`http/projections_process.py`): the runners
+elect one leader per projection across processes (PostgreSQL advisory locks,
+`projections/leadership.py`), so each projection runs exactly once.
 
 - The connection pools (`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `READ_POOL_SIZE`) are the
   server's: each worker gets its share, so N workers hold about as many PostgreSQL

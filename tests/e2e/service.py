@@ -22,6 +22,7 @@ START_TIMEOUT = 60.0  # a first embedded start runs initdb
 STOP_TIMEOUT = 30.0
 CLI_TIMEOUT = 60.0
 TOKEN_LINE = re.compile(r"^tt_[A-Za-z0-9_-]{32}$")
+RUNNING = "======== Running on"  # what `serve` prints once every worker listens
 
 # Variables the service reads; the tests set them explicitly, never inherit them.
 SERVICE_VARIABLES = (
@@ -131,7 +132,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Start the process and wait until /api/v1/health answers 200."""
+        """Start the process and wait until /api/v1/health answers 200 and it says it runs."""
         self.stdout.clear()
         self.stderr.clear()
         env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
@@ -166,7 +167,8 @@ class Server:
             except OSError as exc:
                 last = repr(exc)
             else:
-                if health.status == 200:
+                # Every worker listens once the server says it runs (one may answer before).
+                if health.status == 200 and any(RUNNING in line for line in self.stdout):
                     return
                 last = f"{health.status} {health.body}"
             time.sleep(0.2)
@@ -214,3 +216,28 @@ class Server:
 def _collect(stream: Any, lines: list[str]) -> None:
     for line in stream:
         lines.append(line.rstrip("\n"))
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -11,37 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import Server, call, run_cli, timetracker_command
+from tests.e2e.service import Server, alive, call, children_of, run_cli, timetracker_command
 from timetracker.projections.registry import all_projections, redis_projections
 
 pytestmark = pytest.mark.e2e
 CONNECTIONS = 24
 GONE_WITHIN = 5.0
-
-
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is `pid`."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def socket_inodes(pid: int) -> set[int]:

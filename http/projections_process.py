@@ -1,0 +1,123 @@
+"""The projection runners of a serving process, in a child process of their own.
+
+Run as threads of the serving process, the eight runners take the interpreter lock from
+its event loop after every write: requests queue behind them, and one process does the
+work of two. In a child process they work on the other core. The child is started and
+stopped with the app (`serve` asks for it; tests and `projections run` keep the threads),
+started again if it dies, and stops by itself when its parent is gone. Which process's
+runners lead each projection is decided as before (PostgreSQL advisory locks), so any
+number of serving processes may each have one.
+
+A write's read-your-writes wait then reads the positions from the read models' stores
+(polling, a millisecond first) instead of hearing from runners in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from timetracker.commands.application import open_time_tracking
+from timetracker.http.settings import Settings
+from timetracker.projections.registry import all_projections, redis_projections
+from timetracker.projections.service import ProjectionService
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 1.0  # how often the parent checks its child, and the child its parent
+STOP_SECONDS = 10.0  # then SIGKILL
+
+
+def run_projections(settings: Settings, parent_pid: int) -> None:
+    """In the child: run every projection until SIGTERM or the parent's death."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [projections] %(name)s: %(message)s"
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
+    store = open_time_tracking(settings.event_store_env())
+    service = ProjectionService(
+        store,
+        all_projections(),
+        settings.conninfo,
+        redis_projections=redis_projections(),
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+    )
+    service.start()
+    try:
+        while not stopped.wait(CHECK_SECONDS):
+            if os.getppid() != parent_pid:
+                log.warning("The serving process is gone; stopping the projections")
+                break
+    finally:
+        service.stop()
+        store.close()
+
+
+class ProjectionsProcess:
+    """Starts, restarts and stops the child process running the projections."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self.process: Any = None
+
+    def start(self) -> None:
+        """Start the child (the read-model schema must exist)."""
+        self.process = self._context.Process(
+            target=run_projections,
+            args=(self.settings, os.getpid()),
+            name="timetracker-projections",
+            daemon=True,
+        )
+        self.process.start()
+
+    def restart_if_dead(self) -> None:
+        """Start the child again if it died."""
+        if self.process is not None and not self.process.is_alive():
+            code = self.process.exitcode
+            log.error("The projections process exited with %s; restarting it", code)
+            self.start()
+
+    def stop(self) -> None:
+        """SIGTERM the child and wait for it (SIGKILL after STOP_SECONDS)."""
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(STOP_SECONDS)
+            if self.process.is_alive():
+                log.warning("The projections process ignored SIGTERM; killing it")
+                self.process.kill()
+        self.process.join()
+
+
+@contextlib.asynccontextmanager
+async def projections_process(settings: Settings) -> AsyncIterator[None]:
+    """Run the projections in a child process while the context lasts."""
+    loop = asyncio.get_running_loop()
+    child = ProjectionsProcess(settings)
+    await loop.run_in_executor(None, child.start)
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            await loop.run_in_executor(None, child.restart_if_dead)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await loop.run_in_executor(None, child.stop)

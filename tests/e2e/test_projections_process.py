@@ -1,0 +1,84 @@
+"""`timetracker serve` runs the projection runners in a child process of each serving one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.service import Server, alive, call, children_of
+
+pytestmark = pytest.mark.e2e
+RESTARTED_WITHIN = 10.0
+VISIBLE_WITHIN = 15.0
+
+
+def projection_children(pid: int) -> set[int]:
+    """The children of `pid` started by multiprocessing's spawn (not its resource tracker)."""
+    found = set()
+    for child in children_of(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.add(child)
+    return found
+
+
+def wait_for(condition: Callable[[], object], within: float) -> bool:
+    """True once `condition()` is truthy; False after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_projections_child_is_restarted_when_killed_and_stops_with_serve(
+    configured_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = Server(configured_env, tmp_path, args=("--workers", "1"))
+    try:
+        server.start()
+        assert server.process is not None
+        token = server.admin_token()
+        assert token is not None, server.output()
+        api = f"{server.base_url}/api/v1"
+        server_pid = server.process.pid
+        assert wait_for(lambda: len(projection_children(server_pid)) == 1, 10.0)
+        (first,) = projection_children(server_pid)
+
+        # Read-your-writes holds with the runners in the child.
+        created = call("POST", f"{api}/projects", token, {"name": "Before"})
+        assert created.status == 201, created.body
+        listed = call("GET", f"{api}/projects?per_page=50", token)
+        assert [p["name"] for p in listed.body["projects"]] == ["Before"]
+
+        first_killed = time.monotonic()
+        os.kill(first, signal.SIGKILL)
+        assert wait_for(lambda: projection_children(server_pid) - {first}, RESTARTED_WITHIN), (
+            server.output()
+        )
+        assert time.monotonic() - first_killed < RESTARTED_WITHIN
+        (second,) = projection_children(server_pid)
+
+        # Writes made after the kill become visible: the new child picked up the work.
+        call("POST", f"{api}/projects", token, {"name": "After"})
+
+        def both_listed() -> bool:
+            names = [p["name"] for p in call("GET", f"{api}/projects", token).body["projects"]]
+            return sorted(names) == ["After", "Before"]
+
+        assert wait_for(both_listed, VISIBLE_WITHIN), server.output()
+        assert any("restarting it" in line for line in server.stderr), server.output()
+
+        assert server.stop(signal.SIGTERM) == 0, server.output()
+        assert not alive(second)
+    finally:
+        server.kill()
