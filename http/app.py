@@ -71,7 +71,7 @@ from timetracker.projections.clients import ClientsView
 from timetracker.projections.freshness import Freshness
 from timetracker.projections.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
-from timetracker.projections.registry import all_projections, redis_projections
+from timetracker.projections.registry import all_projections
 from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.runner import create_schema
 from timetracker.projections.running_timers import RunningTimersView
@@ -288,13 +288,11 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
             yield
         await loop.run_in_executor(None, jobs.wait)
         return
-    service = ProjectionService(
+    service = ProjectionService.for_every_read_model(
         store,
-        projections,
         settings.conninfo,
-        redis_projections=redis_projections(),
-        redis_url=settings.redis_url,
-        redis_prefix=settings.redis_prefix,
+        settings.redis_url,
+        settings.redis_prefix,
         on_advance=app[freshness_key].advance_notifier(loop),
     )
     await loop.run_in_executor(None, service.start)

@@ -26,7 +26,6 @@ from typing import Any
 
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.settings import Settings
-from timetracker.projections.registry import all_projections, redis_projections
 from timetracker.projections.service import ProjectionService
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,8 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
     store = open_time_tracking(settings.event_store_env())
-    service = ProjectionService(
-        store,
-        all_projections(),
-        settings.conninfo,
-        redis_projections=redis_projections(),
-        redis_url=settings.redis_url,
-        redis_prefix=settings.redis_prefix,
+    service = ProjectionService.for_every_read_model(
+        store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )
     service.start()
     try:

@@ -105,13 +105,8 @@ def verify_projections(store: TimeTracking, settings: Settings, names: Sequence[
 def run_projections(store: TimeTracking, settings: Settings) -> int:
     """Run every projection (leading where no other process does) until SIGINT/SIGTERM."""
     create_schema(settings.conninfo, all_projections())
-    service = ProjectionService(
-        store,
-        all_projections(),
-        settings.conninfo,
-        redis_projections=redis_projections(),
-        redis_url=settings.redis_url,
-        redis_prefix=settings.redis_prefix,
+    service = ProjectionService.for_every_read_model(
+        store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ from psycopg import sql
 from timetracker.projections.base import Projection
 from timetracker.projections.leadership import Leadership
 from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.registry import all_projections, redis_projections
 from timetracker.projections.runner import LogFollower, ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,26 @@ class ProjectionService:
             runner.on_advance = on_advance
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def for_every_read_model(
+        cls,
+        store: Application[Any],
+        conninfo: str,
+        redis_url: str | None,
+        redis_prefix: str,
+        on_advance: Callable[[str, int], None] | None = None,
+    ) -> ProjectionService:
+        """A runner for each registered read model."""
+        return cls(
+            store,
+            all_projections(),
+            conninfo,
+            redis_projections=redis_projections(),
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            on_advance=on_advance,
+        )
 
     def start(self) -> None:
         """Follow the log in the background (the tables must exist: `create_schema`)."""
