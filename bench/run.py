@@ -108,16 +108,19 @@ def free_port() -> int:
 
 
 def process_tree(pid: int) -> list[int]:
-    """`pid` and its children."""
-    found = [pid]
+    """`pid` and its descendants (workers, and their projection processes)."""
+    parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(parent, []).append(int(entry.name))
+    found = [pid]
+    for process in found:  # grows as it goes: breadth first
+        found += parents.get(process, [])
     return found
 
 
@@ -132,11 +135,11 @@ def rss_mb(pid: int) -> float:
 
 
 def server_rss(pid: int) -> dict[str, float]:
-    """RSS in MiB of the server's processes: the serving ones (max) and the parent."""
+    """RSS in MiB of the server's processes: the largest one (a serving process or a
+    projection process; the goal is per process) and the parent."""
     tree = process_tree(pid)
-    serving = tree[1:] or tree  # with one worker the parent serves
     return {
-        "max_serving_mb": round(max(rss_mb(p) for p in serving), 1),
+        "max_serving_mb": round(max(rss_mb(p) for p in tree), 1),
         "parent_mb": round(rss_mb(pid), 1),
         "processes": len(tree),
     }
