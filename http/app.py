@@ -270,7 +270,8 @@ async def _event_store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _read_models(app: web.Application) -> AsyncIterator[None]:
-    """Create the read-model tables; run the projections here unless told not to."""
+    """Create the read-model tables; run the projections (in threads of this process or in
+    a child process of its own) unless told not to."""
     loop = asyncio.get_running_loop()
     settings = app[settings_key]
     projections = all_projections()
@@ -281,21 +282,18 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
-        await loop.run_in_executor(None, jobs.wait)
-        return
-    if settings.projections_process:
+    elif settings.projections_process:
         async with projections_process(settings):
             yield
-        await loop.run_in_executor(None, jobs.wait)
-        return
-    service = ProjectionService.for_every_read_model(
-        store,
-        settings.conninfo,
-        settings.redis_url,
-        settings.redis_prefix,
-        on_advance=app[freshness_key].advance_notifier(loop),
-    )
-    await loop.run_in_executor(None, service.start)
-    yield
-    await loop.run_in_executor(None, service.stop)
+    else:
+        service = ProjectionService.for_every_read_model(
+            store,
+            settings.conninfo,
+            settings.redis_url,
+            settings.redis_prefix,
+            on_advance=app[freshness_key].advance_notifier(loop),
+        )
+        await loop.run_in_executor(None, service.start)
+        yield
+        await loop.run_in_executor(None, service.stop)
     await loop.run_in_executor(None, jobs.wait)

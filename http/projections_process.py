@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from multiprocessing.context import SpawnProcess
 
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.settings import Settings
@@ -63,7 +63,7 @@ class ProjectionsProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self.process: Any = None
+        self.process: SpawnProcess | None = None
 
     def start(self) -> None:
         """Start the child (the read-model schema must exist)."""

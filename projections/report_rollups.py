@@ -109,10 +109,10 @@ class ReportRollupsProjection(RedisProjection):
     ) -> None:
         states: dict[tuple[str, str], dict[str, Any] | None] = {}
         for field, raw in current.hash_values.items():
-            legacy = current.values.get(_legacy_entry_key(field))
+            legacy = current.values.get(_legacy_entry_key(field))  # read only if raw is None
             if legacy is not None:
                 writes.values[_legacy_entry_key(field)] = None  # moves into its bucket
-                raw = raw or legacy
+                raw = legacy
             states[field] = None if raw is None else orjson.loads(raw)
         sums: _Sums = defaultdict(lambda: [0, 0, 0])
         for event in events:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import Server, call, run_cli, timetracker_command
+from tests.e2e.service import Server, call, run_cli, timetracker_command, wait_for
 from timetracker.projections.registry import all_projections, redis_projections
 
 pytestmark = pytest.mark.e2e
@@ -49,12 +49,8 @@ def projection_runner(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Pop
 
 
 def _visible(server: Server, token: str, path: str) -> bool:
-    deadline = time.monotonic() + VISIBLE_WITHIN
-    while time.monotonic() < deadline:
-        if call("GET", f"{server.base_url}{path}", token).status == 200:
-            return True
-        time.sleep(0.1)
-    return False
+    url = f"{server.base_url}{path}"
+    return wait_for(lambda: call("GET", url, token).status == 200, VISIBLE_WITHIN)
 
 
 def test_a_standby_runner_takes_over_when_the_leader_is_killed(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import Server, alive, call, children_of
+from tests.e2e.service import Server, alive, call, children_of, wait_for
 
 pytestmark = pytest.mark.e2e
 RESTARTED_WITHIN = 10.0
@@ -28,16 +27,6 @@ def projection_children(pid: int) -> set[int]:
         if b"spawn_main" in command:
             found.add(child)
     return found
-
-
-def wait_for(condition: Callable[[], object], within: float) -> bool:
-    """True once `condition()` is truthy; False after `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_the_projections_child_is_restarted_when_killed_and_stops_with_serve(

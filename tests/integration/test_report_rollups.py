@@ -60,13 +60,20 @@ def _follow(store: TimeTracking, settings: Settings) -> None:
         runner.close()
 
 
+def _built(
+    store: TimeTracking, settings: Settings, count: int
+) -> tuple[list[Entry], list[Project], redis.Redis]:
+    """`count` entries applied by the live build, and a client to look at it (to close)."""
+    assert settings.redis_url is not None
+    entries, projects = _entries(store, count)
+    _follow(store, settings)
+    return entries, projects, redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
 def test_entry_contributions_are_fields_of_at_most_256_hashes(
     store: TimeTracking, settings: Settings
 ) -> None:
-    assert settings.redis_url is not None
-    entries, _ = _entries(store, 200)
-    _follow(store, settings)
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    entries, _, client = _built(store, settings, 200)
     try:
         data = _live_data(client, settings.redis_prefix)
         buckets = list(client.scan_iter(match=f"{data}rollup:entries:*", count=1000))
@@ -82,10 +89,7 @@ def test_entry_contributions_are_fields_of_at_most_256_hashes(
 def test_edits_and_deletions_of_entries_kept_by_an_older_build_take_back_what_they_added(
     store: TimeTracking, settings: Settings
 ) -> None:
-    assert settings.redis_url is not None
-    entries, projects = _entries(store, 40)
-    _follow(store, settings)
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    entries, projects, client = _built(store, settings, 40)
     try:
         data = _live_data(client, settings.redis_prefix)
         # Rewrite the build as one written before the buckets: a key per entry.
