@@ -97,8 +97,13 @@ class Settings:
             raise SettingsError("DATABASE_URL is not set")
         return self.database_url
 
-    def event_store_env(self) -> dict[str, str]:
-        """The `eventsourcing` library's settings for the PostgreSQL event store."""
+    def event_store_env(self, pre_ping: bool = True) -> dict[str, str]:
+        """The `eventsourcing` library's settings for the PostgreSQL event store.
+
+        `pre_ping` checks each pooled connection before lending it (a round trip), so that a
+        request never fails on a connection the database dropped. Projection runners go
+        without: they retry a failed batch on a new connection by themselves.
+        """
         parts = conninfo_to_dict(self.conninfo)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -111,7 +116,7 @@ class Settings:
             "POSTGRES_MAX_OVERFLOW": str(self.db_max_overflow),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_PRE_PING": "y" if pre_ping else "n",
             "CREATE_TABLE": "y",
             "SNAPSHOT_INTERVAL": str(self.snapshot_interval),
         }

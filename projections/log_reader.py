@@ -32,6 +32,9 @@ class Stretch:
     after: int
     positions: list[int]
     events: list[DomainEventProtocol[Any]]
+    # True when the log held nothing after this stretch at the moment it was read: a runner
+    # following the log need not read again until woken (False when not known).
+    to_end: bool = False
 
     @property
     def last(self) -> int:
@@ -81,6 +84,8 @@ class LogReader:
                 decode(Notification(id=i, originator_id=o, originator_version=v, topic=t, state=s))
                 for i, o, v, t, s in rows
             ],
+            # A share reads window by window: fewer rows than asked proves nothing there.
+            to_end=self.share is None and stop is None and len(rows) < limit,
         )
 
     def _rows(self, after: int, limit: int, upto: int) -> list[tuple[Any, ...]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 REBUILD_BATCH_SIZE = 5000  # a rebuild has no reader waiting on each batch: bigger is cheaper
 IDLE_POLL_SECONDS = 1.0
+# While writes keep coming, a runner starts a catch-up at most this often (see `run`).
+GATHER_SECONDS = 0.025
 LEADER_RETRY_SECONDS = 1.0
 SCHEMA_LOCK_KEY = 7_410_001  # advisory lock: one process at a time creates tables
 
@@ -62,6 +65,7 @@ def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
         cursor.execute(tracking.CREATE_TRACKING_TABLE)
+        tracking.create_positions_trigger(cursor)
         for projection in projections:
             row = tracking.read_row(cursor, projection.name)
             schema = row[1] if row and row[1] else generation_schema(projection.name, 1)
@@ -136,6 +140,8 @@ class LogFollower(ABC):
             done += len(stretch.positions)
             if self.on_advance is not None and self.position > before:
                 self.on_advance(self.name, self.position)
+            if stretch.to_end and self.position == stretch.last:
+                break  # what comes next wakes `run` (the store's NOTIFY): no empty read
         self.caught_up()
         return done
 
@@ -146,13 +152,19 @@ class LogFollower(ABC):
                 stop.wait(LEADER_RETRY_SECONDS)
                 continue
             self.wake.clear()
+            started = time.monotonic()
             try:
-                self.catch_up()
+                applied = self.catch_up()
             except Exception:
                 log.exception("Projection %s failed; retrying", self.name)
                 self.close()
                 stop.wait(IDLE_POLL_SECONDS)
                 continue
+            if applied > 1 and self.wake.is_set():
+                # Several events at once, and more came meanwhile: the log is busy. Let
+                # more gather, to apply them in one transaction rather than one each. (A
+                # client writing one thing at a time makes batches of one: no wait.)
+                stop.wait(GATHER_SECONDS - (time.monotonic() - started))
             self.wake.wait(IDLE_POLL_SECONDS)
 
 

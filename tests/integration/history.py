@@ -69,10 +69,11 @@ def build_catalogue(store: TimeTracking, projects: int, clients: int = 20, users
     return count
 
 
-def build_projects(store: TimeTracking, projects: int, updates: int) -> int:
-    """`projects` projects with `updates` updates each; returns the number of events."""
+def build_projects(store: TimeTracking, projects: int, updates: int, first: int = 1) -> int:
+    """`projects` projects (numbered from `first`) with `updates` updates each; returns the
+    number of events."""
     made: list[Aggregate] = []
-    for n in range(1, projects + 1):
+    for n in range(first, first + projects):
         project = Project.create(n, {"name": f"Project {n}"}, stamp(n))
         for u in range(updates):
             project.update({"description": f"revision {u}"}, stamp(n + u + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,8 +23,10 @@ from tests.integration.history import (
 )
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
+from timetracker.projections import runner as runner_module
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
+from timetracker.projections.log_reader import LogReader, Stretch
 from timetracker.projections.projects import ProjectsProjection
 from timetracker.projections.runner import BATCH_SIZE, ProjectionRunner, create_schema
 
@@ -206,3 +209,90 @@ def test_a_catch_up_of_5000_events_commits_one_transaction_per_500(
             "SELECT count(*), min(version), max(version), count(DISTINCT description) FROM projects"
         ).fetchone()
     assert summary == (1000, 5, 5, 1)
+
+
+class CountingReader(LogReader):
+    """The store's log reader, counting the stretches it reads."""
+
+    def __init__(self, store: TimeTracking) -> None:
+        super().__init__(store)
+        self.reads = 0
+
+    def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
+        self.reads += 1
+        return super().read(after, limit, stop)
+
+
+def test_a_catch_up_that_reads_fewer_events_than_a_batch_does_not_read_again(
+    store: TimeTracking, settings: Settings
+) -> None:
+    """A follower woken by each append stops at a short stretch: the next append wakes it."""
+    projection = ProjectsProjection()
+    create_schema(settings.conninfo, [projection])
+    build_projects(store, projects=3, updates=0)
+    reader = CountingReader(store)
+    runner = ProjectionRunner(store, projection, settings.conninfo, reader=reader)
+    try:
+        assert runner.catch_up() == 3
+        assert reader.reads == 1
+        assert runner.catch_up() == 0  # nothing new: one read finds nothing
+        assert reader.reads == 2
+        build_projects(store, projects=BATCH_SIZE, updates=0, first=4)
+        assert runner.catch_up() == BATCH_SIZE  # a full batch may have more behind it
+        assert reader.reads == 4
+    finally:
+        runner.close()
+
+
+def _catch_up_starts(store: TimeTracking, settings: Settings, first_batch: int) -> list[float]:
+    """When a following runner began its first two catch-ups, given `first_batch` events
+    before it starts and one more appended (waking it) while it applies them."""
+    projection = ProjectsProjection()
+    create_schema(settings.conninfo, [projection])
+    build_projects(store, projects=first_batch, updates=0)
+    began: list[float] = []
+    stop = threading.Event()
+
+    class Followed(ProjectionRunner):
+        def catch_up(self, stop_at: int | None = None) -> int:
+            began.append(time.monotonic())
+            return super().catch_up(stop_at)
+
+        def _apply(self, stretch: Stretch) -> None:
+            super()._apply(stretch)
+            if len(began) == 1:  # an event arrives (and wakes this runner) mid-batch
+                build_projects(store, projects=1, updates=0, first=first_batch + 1)
+                self.wake.set()
+            elif len(began) == 2:
+                stop.set()
+
+    runner = Followed(store, projection, settings.conninfo)
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    try:
+        assert stop.wait(10), "the appended event was never applied"
+    finally:
+        stop.set()
+        thread.join(10)
+        runner.close()
+    return began
+
+
+def test_while_events_keep_coming_a_follower_gathers_them_between_batches(
+    store: TimeTracking, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append during a catch-up of several events makes the next one wait until
+    GATHER_SECONDS after the last one began, so a busy log is applied in fewer
+    transactions."""
+    monkeypatch.setattr(runner_module, "GATHER_SECONDS", 1.0)  # clear of any timing noise
+    began = _catch_up_starts(store, settings, first_batch=2)
+    assert began[1] - began[0] >= 1.0
+
+
+def test_a_follower_applying_one_event_at_a_time_does_not_wait(
+    store: TimeTracking, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client writing one thing at a time: its next write is applied at once."""
+    monkeypatch.setattr(runner_module, "GATHER_SECONDS", 1.0)
+    began = _catch_up_starts(store, settings, first_batch=1)
+    assert began[1] - began[0] < 1.0
