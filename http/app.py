@@ -253,9 +253,12 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     prefix = settings.redis_prefix
     app[running_timers_view_key] = RunningTimersView(client, prefix)
     app[report_rollups_view_key] = ReportRollupsView(client, prefix)
-    app[freshness_key] = Freshness(app[read_pool_key], client, prefix)
+    freshness = Freshness(app[read_pool_key], client, prefix)
+    freshness.listen(settings.conninfo, settings.redis_url)
+    app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)
     yield
+    await freshness.stop_listening()
     await client.aclose()
 
 

@@ -8,8 +8,9 @@ started again if it dies, and stops by itself when its parent is gone. Which pro
 runners lead each projection is decided as before (PostgreSQL advisory locks), so any
 number of serving processes may each have one.
 
-A write's read-your-writes wait then reads the positions from the read models' stores
-(polling, a millisecond first) instead of hearing from runners in its own process.
+A write's read-your-writes wait then hears of its runners' batches the way it hears of
+any process's: through PostgreSQL and Redis (`projections/position_news.py`). The child's
+event store skips the pool's pre-ping: a runner retries a failed batch by itself.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
-    store = open_time_tracking(settings.event_store_env())
+    store = open_time_tracking(settings.event_store_env(pre_ping=False))
     service = ProjectionService.for_every_read_model(
         store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )

@@ -8,6 +8,7 @@ from aiohttp_apigami import docs, json_schema, response_schema
 from timetracker.commands.messages import CreateEntry, StopTimer
 from timetracker.http.access import caller_of, requires
 from timetracker.http.keys import body_key, running_timers_view_key, time_tracking_key
+from timetracker.http.positions import reads
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.schemas.time_entries import (
@@ -25,6 +26,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/timer/status", allow_head=False)
 @docs(tags=["timer"], summary="The caller's running timer, if any")
 @requires("read:time_entries")
+@reads("running_timers", "time_entries")
 @response_schema(TimerStatusResponse, 200)
 async def get_timer_status(request: web.Request) -> web.Response:
     caller = caller_of(request)

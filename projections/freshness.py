@@ -12,30 +12,59 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from timetracker.projections.position_news import PositionNews
 from timetracker.projections.redis_runner import live_key, tracking_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 
-LOCAL_WAIT_SECONDS = 0.05  # longest wait for a wake-up before reading positions again
+NEWS_WAIT_SECONDS = 0.2  # longest wait for news before reading positions again
 MAX_POLL_SECONDS = 0.01
+
+
+# One round trip for any number of Redis read models: each one's live generation, then
+# that generation's position. KEYS: the live pointers; ARGV: each one's position key up to
+# the generation number (`<prefix><name>:g`).
+_REDIS_POSITIONS = """
+local positions = {}
+for i, live in ipairs(KEYS) do
+    local generation = redis.call('GET', live)
+    positions[i] = generation and redis.call('GET', ARGV[i] .. generation .. ':position') or '0'
+end
+return positions
+"""
 
 
 @dataclass(eq=False)
 class _Waiter:
-    names: set[str]  # not yet reported at `position` by a runner of this process
+    names: set[str]  # not yet heard of at `position`
     position: int
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Freshness:
-    """Reads the positions of the PostgreSQL and the Redis read models."""
+    """Reads the positions of the PostgreSQL and the Redis read models, and hears of them
+    moving: from the runners of this process, and (once `listen` is called) from any
+    process through PostgreSQL and Redis (`position_news.py`)."""
 
     def __init__(self, pool: AsyncConnectionPool[Any], redis: Redis, prefix: str) -> None:
         self.pool = pool
         self.redis = redis
         self.prefix = prefix
+        self._redis_positions = redis.register_script(_REDIS_POSITIONS)
         self._waiters: set[_Waiter] = set()
-        # The last position each runner of this process reported having committed.
-        self._reported: dict[str, int] = {}
+        # The last position heard of for each read model: a committed batch's.
+        self._heard: dict[str, int] = {}
+        self.news: PositionNews | None = None
+
+    def listen(self, conninfo: str, redis_url: str) -> None:
+        """Hear positions from every process's runners from now on (see `stop_listening`)."""
+        self.news = PositionNews(conninfo, redis_url, self.prefix, self._advanced)
+        self.news.start()
+
+    async def stop_listening(self) -> None:
+        """Stop hearing positions from other processes."""
+        if self.news is not None:
+            await self.news.stop()
+            self.news = None
 
     def advance_notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, int], None]:
         """A callback for this process's runners (any thread): a read model has advanced."""
@@ -46,51 +75,61 @@ class Freshness:
 
         return advanced
 
+    def _hears(self, name: str) -> bool:
+        return name in self._heard or (self.news is not None and self.news.hears(name))
+
     def _advanced(self, name: str, position: int) -> None:
-        self._reported[name] = max(position, self._reported.get(name, 0))
+        self._heard[name] = position
         for waiter in self._waiters:
             if name in waiter.names and position >= waiter.position:
                 waiter.names.discard(name)
                 if not waiter.names:
                     waiter.woken.set()
 
-    async def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
-        """The position of each named read model (all of them when `names` is None)."""
+    async def positions(
+        self, names: Iterable[str] | None = None, heard: bool = True
+    ) -> dict[str, int]:
+        """The position of each named read model (all of them when `names` is None).
+
+        With `heard`, PostgreSQL read models' positions come from the news while this
+        process hears it (`position_news.py`: exact, without a query).
+        """
         wanted = None if names is None else set(names)
         result: dict[str, int] = {}
         if wanted is None or wanted - REDIS_PROJECTION_NAMES:
-            result.update(await self.postgres_positions(wanted))
+            result.update(await self.postgres_positions(wanted, heard=heard))
         if wanted is None or wanted & REDIS_PROJECTION_NAMES:
             result.update(await self.redis_positions(wanted))
         return result
 
-    async def postgres_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
+    async def postgres_positions(
+        self, wanted: set[str] | None = None, heard: bool = False
+    ) -> dict[str, int]:
         """Positions of the PostgreSQL read models (all, or those in `wanted`)."""
+        news = self.news
+        if heard and wanted is not None and news is not None and news.listening:
+            known = news.postgres
+            if all(name in known for name in wanted):
+                return {name: known[name] for name in wanted}
+        epoch = news.epoch if news is not None else 0
         async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute("SELECT name, position FROM projection_tracking")
             rows = await cur.fetchall()
-        return {str(n): int(p) for n, p in rows if wanted is None or n in wanted}
+        found = {str(n): int(p) for n, p in rows}
+        if news is not None:
+            news.keep(found, epoch)
+        return {n: p for n, p in found.items() if wanted is None or n in wanted}
 
     async def redis_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
         """Positions of the live Redis read models (0 while none is live)."""
         names = sorted(REDIS_PROJECTION_NAMES & (wanted or REDIS_PROJECTION_NAMES))
         if not names:
             return {}
-        # Two round trips whatever the number: every live pointer, then every position.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.get(live_key(self.prefix, name))
-            generations = await pipe.execute()
-        live = {n: int(g) for n, g in zip(names, generations, strict=True) if g is not None}
-        result = {name: 0 for name in names}
-        if live:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, generation in live.items():
-                    pipe.get(tracking_key(self.prefix, name, generation))
-                values = await pipe.execute()
-            for name, value in zip(live, values, strict=True):
-                result[name] = int(value or 0)
-        return result
+        values = await self._redis_positions(
+            keys=[live_key(self.prefix, name) for name in names],
+            args=[tracking_key(self.prefix, name, 0).removesuffix("0:position") for name in names],
+        )
+        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
 
     async def head(self) -> int:
         """The position of the last event in the store."""
@@ -102,42 +141,47 @@ class Freshness:
     async def wait_for(self, names: Sequence[str], position: int, timeout: float) -> bool:
         """Wait until every named read model has applied `position`; False on timeout.
 
-        Reads the positions once; while some are short, waits. When this process runs their
-        runners, a runner's report that it has committed the position is enough (no second
-        read); at most `LOCAL_WAIT_SECONDS` pass without reading again, in case the lead
-        moved to another process. Otherwise it polls: the first check comes after a
-        millisecond (an event reaches a read model about 1.5 ms after commit), then the
-        interval doubles up to 10 ms.
+        Looks at the positions once (PostgreSQL's as heard, when they are); while some are
+        short, waits for news that they have got there: from a runner of this process, or
+        through PostgreSQL and Redis from any (`listen`). News that a batch with the
+        position has committed is enough, no second read; at most `NEWS_WAIT_SECONDS`
+        pass without asking the stores again, in case news is lost. Without news of a read
+        model it polls: the first check after a millisecond (an event reaches a read model
+        about 1.5 ms after commit), then the interval doubles up to 10 ms.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.001
-        pending = list(names)
-        while True:
-            reached = await self.positions(pending)
+        # News of a batch committed at or past the position is enough (no read).
+        pending = [name for name in names if self._heard.get(name, 0) < position]
+        heard = True  # the first look may take PostgreSQL positions from the news
+        while pending:
+            reached = await self.positions(pending, heard=heard)
+            heard = False  # nothing heard in time: ask the stores themselves
             for name in pending:
-                # A report above what the store shows is older than a reset (a restore):
+                # News above what the store shows is older than a reset (a restore):
                 # never let it stand in for the store.
-                if reached.get(name, 0) < self._reported.get(name, 0):
-                    self._reported[name] = reached.get(name, 0)
+                if reached.get(name, 0) < self._heard.get(name, 0):
+                    self._heard[name] = reached.get(name, 0)
             pending = [n for n in pending if reached.get(n, 0) < position]
             if not pending:
                 return True
             left = deadline - loop.time()
             if left <= 0:
                 return False
-            if all(name in self._reported for name in pending):
-                pending = await self._reports(pending, position, min(left, LOCAL_WAIT_SECONDS))
+            if all(self._hears(name) for name in pending):
+                pending = await self._news_of(pending, position, min(left, NEWS_WAIT_SECONDS))
                 if not pending:
                     return True
             else:
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, MAX_POLL_SECONDS)
+        return True
 
-    async def _reports(self, names: list[str], position: int, timeout: float) -> list[str]:
-        """Wait until this process's runners report `names` at `position`, or `timeout`;
-        returns those not reported."""
-        waiter = _Waiter({n for n in names if self._reported.get(n, 0) < position}, position)
+    async def _news_of(self, names: list[str], position: int, timeout: float) -> list[str]:
+        """Wait until `names` are heard of at `position`, or `timeout`; returns those not
+        heard of."""
+        waiter = _Waiter({n for n in names if self._heard.get(n, 0) < position}, position)
         if not waiter.names:
             return []
         self._waiters.add(waiter)

@@ -39,6 +39,11 @@ def tracking_key(prefix: str, name: str, generation: int) -> str:
     return f"{generation_prefix(prefix, name, generation)}position"
 
 
+def positions_channel(prefix: str) -> str:
+    """The channel live runners PUBLISH each batch's `name:position` on."""
+    return f"{prefix}positions"
+
+
 class ReadModelUnavailableError(RuntimeError):
     """A Redis read model is being rebuilt (after Redis lost its data): answer 503."""
 
@@ -119,6 +124,7 @@ class RedisProjectionRunner(LogFollower):
         self.follows_live = generation is None
         self.generation = generation or 1
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._published = False  # this runner has seen its generation live
 
     def close(self) -> None:
         self.client.close()
@@ -139,13 +145,16 @@ class RedisProjectionRunner(LogFollower):
 
     def stored_position(self) -> int:
         if self.follows_live:
-            self.generation = self._live_generation() or self.generation
+            live = self._live_generation()
+            self._published = live is not None  # none after a loss of Redis's data
+            self.generation = live or self.generation
         return int(self.client.get(self._tracking_key) or 0)
 
     def caught_up(self) -> None:
         """Publish a first (or rebuilt-after-loss) generation once it has the whole log."""
-        if self.follows_live:
+        if self.follows_live and not self._published:
             self.client.set(live_key(self.prefix, self.name), self.generation, nx=True)
+            self._published = True
 
     def _apply(self, stretch: Stretch) -> None:
         if self.follows_live and (live := self._live_generation()) not in (None, self.generation):
@@ -173,6 +182,8 @@ class RedisProjectionRunner(LogFollower):
                 pipe.multi()
                 _queue(pipe, data, writes)
                 pipe.set(self._tracking_key, last)
+                if self.follows_live:
+                    pipe.publish(positions_channel(self.prefix), f"{self.name}:{last}")
                 pipe.execute()
             except redis.WatchError:
                 self.position = self.stored_position()

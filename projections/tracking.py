@@ -22,6 +22,47 @@ CREATE TABLE IF NOT EXISTS projection_tracking (
 """
 
 
+# Every change of a position is NOTIFYed on this channel as `name:position` when it commits
+# (heard by serving processes: `position_news.py`). TRUNCATE says nothing: a restore that
+# empties the table registers every read model again (at 0) before replaying.
+POSITIONS_CHANNEL = "projection_positions"
+CREATE_POSITIONS_TRIGGER = (
+    f"""
+CREATE OR REPLACE FUNCTION projection_tracking_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN  -- a read model no longer tracked is at 0
+        PERFORM pg_notify('{POSITIONS_CHANNEL}', OLD.name || ':0');
+    ELSE
+        PERFORM pg_notify('{POSITIONS_CHANNEL}', NEW.name || ':' || NEW.position);
+    END IF;
+    RETURN NULL;
+END $$
+""",
+    """
+CREATE OR REPLACE TRIGGER projection_tracking_notify
+AFTER INSERT OR UPDATE OF position OR DELETE ON projection_tracking
+FOR EACH ROW EXECUTE FUNCTION projection_tracking_notify()
+""",
+)
+
+
+def create_positions_trigger(cursor: Cursor[Any]) -> None:
+    """Create the trigger that NOTIFYs position changes, unless it exists.
+
+    Only when missing: creating a trigger locks `projection_tracking` against the runners'
+    updates until the transaction ends, and `create_schema`, which calls this, goes on to
+    lock read-model tables that a runner's batch may hold (a deadlock, seen in the tests).
+    """
+    cursor.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgrelid = 'projection_tracking'::regclass"
+        " AND tgname = 'projection_tracking_notify'"
+    )
+    if cursor.fetchone() is None:
+        for statement in CREATE_POSITIONS_TRIGGER:
+            cursor.execute(statement)
+
+
 def register(cursor: Cursor[Any], name: str, schema: str | None = None) -> None:
     """Start tracking a projection at position 0 unless it is tracked already."""
     cursor.execute(
