@@ -25,10 +25,12 @@ from redis.asyncio import Redis
 
 from timetracker.domain.entry import Entry
 from timetracker.projections.redis_runner import (
+    ReadModelUnavailableError,
     RedisProjection,
     RedisReads,
     RedisWrites,
-    live_prefix,
+    generation_prefix,
+    live_key,
 )
 
 
@@ -170,11 +172,24 @@ class ProjectTotals:
 
 # Sums the fields of many day hashes inside Redis: one round trip, and a reply of one
 # (field, total) pair per project and kind instead of every field of every day (a year of
-# everyone's days is ~20,000 fields to decode). KEYS are the day hashes.
-_SUM_HASHES = """
+# everyone's days is ~20,000 fields to decode). It finds the live build itself and replies
+# first with its version, `<generation>@<position>`; given the version a reader already
+# has sums for, it replies with the version alone: nothing has changed since.
+# KEYS[1]: the live pointer. ARGV[1]: the builds' key prefix up to the generation number;
+# ARGV[2]: the version the reader holds ('' for none); ARGV[3...]: the day hashes, relative.
+_SUM_DAYS = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then
+  return false
+end
+local data = ARGV[1] .. generation .. ':'
+local version = generation .. '@' .. (redis.call('GET', data .. 'position') or '0')
+if version == ARGV[2] then
+  return {version}
+end
 local totals, order = {}, {}
-for i = 1, #KEYS do
-  local fields = redis.call('HGETALL', KEYS[i])
+for i = 3, #ARGV do
+  local fields = redis.call('HGETALL', data .. ARGV[i])
   for j = 1, #fields, 2 do
     local name, value = fields[j], tonumber(fields[j + 1])
     if totals[name] == nil then
@@ -185,42 +200,67 @@ for i = 1, #KEYS do
     end
   end
 end
-local reply = {}
+local reply = {version}
 for _, name in ipairs(order) do
   reply[#reply + 1] = name
   reply[#reply + 1] = totals[name]
 end
 return reply
 """
+SUMS_KEPT = 512  # windows whose sums a process keeps (a dashboard asks for the same again)
+
+# Per project: [seconds, billable seconds, entries].
+_ProjectSums = dict[int, list[int]]
 
 
 class ReportRollupsView:
-    """Sums the rollups of a window of days."""
+    """Sums the rollups of a window of days, keeping the last sums of each window asked
+    for with the build's version: asked again before the build has moved, Redis only
+    confirms the version instead of summing the days again."""
 
     def __init__(self, client: Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self._sum_hashes = client.register_script(_SUM_HASHES)
+        self._sum_days = client.register_script(_SUM_DAYS)
+        self._kept: dict[tuple[int | None, date, date], tuple[str, _ProjectSums]] = {}
 
     async def totals(
         self, first: date, last: date, user_id: int | None, project_id: int | None
     ) -> list[ProjectTotals]:
         """Per-project totals for the days `first`..`last` (inclusive)."""
-        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-        keys = [all_day_key(d) if user_id is None else user_day_key(user_id, d) for d in days]
-        data = await live_prefix(self.client, self.prefix, ReportRollupsProjection.name)
-        reply = await self._sum_hashes(keys=[data + key for key in keys])
-        sums: dict[int, list[int]] = {}
-        for at in range(0, len(reply), 2):
-            name, value = reply[at], reply[at + 1]
-            name = name.decode() if isinstance(name, bytes) else name
-            project, kind = name.split(":")
-            if project_id is not None and int(project) != project_id:
-                continue
-            totals = sums.setdefault(int(project), [0, 0, 0])
-            totals["sbn".index(kind)] += int(value)
+        sums = await self._sums(first, last, user_id)
         return [
             ProjectTotals(project, seconds, billable, entries)
             for project, (seconds, billable, entries) in sorted(sums.items())
-            if entries
+            if entries and (project_id is None or project == project_id)
         ]
+
+    async def _sums(self, first: date, last: date, user_id: int | None) -> _ProjectSums:
+        window = (user_id, first, last)
+        kept_version, kept = self._kept.get(window, ("", {}))
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        name = ReportRollupsProjection.name
+        reply = await self._sum_days(
+            keys=[live_key(self.prefix, name)],
+            args=[
+                generation_prefix(self.prefix, name, 0).removesuffix("0:"),
+                kept_version,
+                *[all_day_key(d) if user_id is None else user_day_key(user_id, d) for d in days],
+            ],
+        )
+        if reply is None:
+            raise ReadModelUnavailableError(f"The {name} read model is being rebuilt.")
+        version = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        if version == kept_version:
+            return kept
+        sums: _ProjectSums = {}
+        for at in range(1, len(reply), 2):
+            field, value = reply[at], reply[at + 1]
+            field = field.decode() if isinstance(field, bytes) else field
+            project, kind = field.split(":")
+            sums.setdefault(int(project), [0, 0, 0])["sbn".index(kind)] += int(value)
+        self._kept.pop(window, None)
+        if len(self._kept) >= SUMS_KEPT:
+            del self._kept[next(iter(self._kept))]  # the window asked for longest ago
+        self._kept[window] = (version, sums)
+        return sums

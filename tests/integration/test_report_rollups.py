@@ -3,10 +3,11 @@ before the buckets (a key per entry) still takes back exactly what an entry had 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from timetracker.commands.application import TimeTracking
 from timetracker.domain.entry import Entry
@@ -14,7 +15,7 @@ from timetracker.domain.project import Project
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
 from timetracker.projections.redis_runner import RedisProjectionRunner, generation_prefix, live_key
-from timetracker.projections.report_rollups import ReportRollupsProjection
+from timetracker.projections.report_rollups import ReportRollupsProjection, ReportRollupsView
 
 pytestmark = pytest.mark.integration
 STAMP = Stamp(at=datetime(2024, 7, 1, tzinfo=UTC), user_id=1, request_id="t", is_admin=True)
@@ -154,3 +155,35 @@ def _day_sums(store: TimeTracking, settings: Settings, prefix: str) -> dict[str,
         client.close()
     assert sums
     return sums
+
+
+async def test_a_window_asked_for_again_is_summed_again_only_once_the_build_has_moved(
+    store: TimeTracking, settings: Settings
+) -> None:
+    assert settings.redis_url is not None
+    entries, projects, client = _built(store, settings, 30)
+    reader = AsyncRedis.from_url(settings.redis_url)
+    view = ReportRollupsView(reader, settings.redis_prefix)
+    first, last = date(2024, 6, 1), date(2024, 6, 30)
+    try:
+        before = await view.totals(first, last, None, None)
+        assert sum(t.entries for t in before) == 30
+        # Behind the build's back (its position unchanged), the days' sums vanish: the
+        # view keeps answering what it summed, as Redis confirms nothing has moved.
+        data = _live_data(client, settings.redis_prefix)
+        days = list(client.scan_iter(match=f"{data}rollup:all:*", count=1000))
+        client.delete(*days)
+        assert await view.totals(first, last, None, None) == before
+        assert await view.totals(first, last, None, projects[0].number) == [
+            t for t in before if t.project_id == projects[0].number
+        ]
+        # The build moves on (an entry deleted): the window is summed again.
+        entries[0].delete(STAMP)
+        store.save(entries[0])
+        _follow(store, settings)
+        after = await view.totals(first, last, None, None)
+    finally:
+        client.close()
+        await reader.aclose()
+    assert after != before
+    assert sum(t.entries for t in after) < 30  # only the days the delete rewrote are back
