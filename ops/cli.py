@@ -16,6 +16,7 @@ from aiohttp import web
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
+from timetracker.http.access_log import AccessLog
 from timetracker.http.app import create_app
 from timetracker.http.settings import Settings, SettingsError
 from timetracker.ops import accounts, audit, backup, projections, workers
@@ -102,7 +103,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if args.workers > 1:
             return workers.serve_workers(settings, args.workers)
         # run_app stops gracefully on SIGINT and SIGTERM and returns.
-        web.run_app(create_app(settings), host=settings.host, port=settings.port)
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLog,
+        )
     return 0
 
 

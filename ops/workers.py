@@ -267,6 +267,7 @@ def run_worker(orders: WorkerOrders) -> int:
     """Serve the app on the shared port until SIGINT or SIGTERM."""
     from aiohttp import web
 
+    from timetracker.http.access_log import AccessLog
     from timetracker.http.app import create_app
 
     def listening(_: Any) -> None:
@@ -282,6 +283,7 @@ def run_worker(orders: WorkerOrders) -> int:
             port=settings.port,
             reuse_port=True,
             print=listening,
+            access_log_class=AccessLog,
         )
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
