@@ -145,7 +145,7 @@ class Freshness:
         short, waits for news that they have got there: from a runner of this process, or
         through PostgreSQL and Redis from any (`listen`). News that a batch with the
         position has committed is enough, no second read; at most `NEWS_WAIT_SECONDS`
-        pass without asking the stores again, in case news is lost. Without news of a read
+        pass without looking again, in case a Redis message is lost. Without news of a read
         model it polls: the first check after a millisecond (an event reaches a read model
         about 1.5 ms after commit), then the interval doubles up to 10 ms.
         """
@@ -154,10 +154,9 @@ class Freshness:
         delay = 0.001
         # News of a batch committed at or past the position is enough (no read).
         pending = [name for name in names if self._heard.get(name, 0) < position]
-        heard = True  # the first look may take PostgreSQL positions from the news
         while pending:
-            reached = await self.positions(pending, heard=heard)
-            heard = False  # nothing heard in time: ask the stores themselves
+            # PostgreSQL's positions as heard while listening (exact: see position_news.py)
+            reached = await self.positions(pending)
             for name in pending:
                 # News above what the store shows is older than a reset (a restore):
                 # never let it stand in for the store.

@@ -154,16 +154,16 @@ class LogFollower(ABC):
             self.wake.clear()
             started = time.monotonic()
             try:
-                applied = self.catch_up()
+                self.catch_up()
             except Exception:
                 log.exception("Projection %s failed; retrying", self.name)
                 self.close()
                 stop.wait(IDLE_POLL_SECONDS)
                 continue
-            if applied > 1 and self.wake.is_set():
-                # Several events at once, and more came meanwhile: the log is busy. Let
-                # more gather, to apply them in one transaction rather than one each. (A
-                # client writing one thing at a time makes batches of one: no wait.)
+            if self.wake.is_set():
+                # Events came while this catch-up ran: the log is busy. Let more gather,
+                # to apply them in one transaction rather than one each. (A client that
+                # waits for this read model before writing again never finds it busy.)
                 stop.wait(GATHER_SECONDS - (time.monotonic() - started))
             self.wake.wait(IDLE_POLL_SECONDS)
 
