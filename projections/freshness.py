@@ -105,7 +105,8 @@ class Freshness:
     async def postgres_positions(
         self, wanted: set[str] | None = None, heard: bool = False
     ) -> dict[str, int]:
-        """Positions of the PostgreSQL read models (all, or those in `wanted`)."""
+        """Positions of the PostgreSQL read models (all, or those in `wanted`); with
+        `heard`, as heard while this process listens (a query otherwise)."""
         news = self.news
         if heard and wanted is not None and news is not None and news.listening:
             known = news.postgres
