@@ -33,6 +33,12 @@ def _execute(conninfo: str, statement: str, *params: object) -> None:
         conn.execute(statement, params)  # type: ignore[arg-type]
 
 
+def _roll_back(conninfo: str, statement: str) -> None:
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(statement)  # type: ignore[arg-type]
+        conn.rollback()
+
+
 async def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not check():
@@ -96,9 +102,7 @@ async def test_every_change_of_a_tracked_position_is_heard_when_it_commits(
     )
     await _until(lambda: listener.postgres.get("clients") == 7)
     # a rolled-back change says nothing
-    with psycopg.connect(conninfo) as conn:
-        conn.execute("UPDATE projection_tracking SET position = 9 WHERE name = 'clients'")
-        conn.rollback()
+    await asyncio.to_thread(_roll_back, conninfo, "UPDATE projection_tracking SET position = 9")
     await asyncio.to_thread(
         _execute, conninfo, "INSERT INTO projection_tracking (name) VALUES ('x')"
     )
