@@ -108,6 +108,8 @@ class Freshness:
         """Positions of the PostgreSQL read models (all, or those in `wanted`); with
         `heard`, as heard while this process listens (a query otherwise)."""
         news = self.news
+        if wanted is not None:
+            wanted = wanted - REDIS_PROJECTION_NAMES
         if heard and wanted is not None and news is not None and news.listening:
             known = news.postgres
             if all(name in known for name in wanted):

@@ -142,6 +142,9 @@ async def test_a_serving_process_answers_positions_from_news_without_a_query(
     await _until(lambda: news.postgres["clients"] == 4)
     await pool.close()  # from here on, any query would fail
     assert await view.positions(["clients", "projects"]) == {"clients": 4, "projects": 0}
+    # beside a Redis read model (asked of Redis), still without a query
+    mixed = await view.positions(["clients", "running_timers"])
+    assert mixed["clients"] == 4 and "running_timers" in mixed
     assert await view.wait_for(["clients"], 4, timeout=0.1)
     with pytest.raises(PoolClosed):
         await view.positions(["clients"], heard=False)
