@@ -232,7 +232,8 @@ def reset(conninfo: str, projections: list[Projection]) -> None:
     have replayed the log, so use it only while nothing serves from them.
     """
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
-        for projection in projections:
+        # In name order, as the live runner locks them (`group_runner.py`): no deadlock.
+        for projection in sorted(projections, key=lambda p: p.name):
             _, schema = tracking.lock_row(cursor, projection.name)
             assert schema is not None, f"{projection.name} has no tables yet"
             cursor.execute(

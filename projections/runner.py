@@ -74,6 +74,20 @@ def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
             tracking.register(cursor, projection.name, schema)
 
 
+def runner_connection(conninfo: str) -> psycopg.Connection[Any]:
+    """A connection for applying batches to PostgreSQL read models.
+
+    Autocommit: reading a position is one statement, not BEGIN/SELECT/COMMIT; a batch
+    still runs in an explicit transaction. And no waiting for the WAL flush: a read model
+    is derived data (one fsync per batch otherwise). A batch and its tracking position
+    still commit atomically and in order; if PostgreSQL itself crashes before flushing,
+    both go back together and the batch is applied again from the durable event log.
+    """
+    conn = psycopg.connect(conninfo, autocommit=True)
+    conn.execute("SET synchronous_commit TO off")
+    return conn
+
+
 class LogFollower(ABC):
     """Reads the event log from a projection's position, `BATCH_SIZE` events at a time
     (through `reader`: the store's log by default, a shared or read-ahead one in a rebuild).
@@ -124,6 +138,11 @@ class LogFollower(ABC):
         """What this runner's lead is named after: its read model."""
         return self.name
 
+    def _report_advance(self, before: int) -> None:
+        """Tell `on_advance` where the batch just applied has moved the read model."""
+        if self.on_advance is not None and self.position > before:
+            self.on_advance(self.name, self.position)
+
     def caught_up(self) -> None:  # noqa: B027 - a hook; most runners need nothing here
         """Called after a catch-up that reached the end of the log."""
 
@@ -138,8 +157,7 @@ class LogFollower(ABC):
             before = self.position
             self._apply(stretch)
             done += len(stretch.positions)
-            if self.on_advance is not None and self.position > before:
-                self.on_advance(self.name, self.position)
+            self._report_advance(before)
             if stretch.to_end and self.position == stretch.last:
                 break  # what comes next wakes `run` (the store's NOTIFY): no empty read
         self.caught_up()
@@ -193,16 +211,7 @@ class ProjectionRunner(LogFollower):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            # Autocommit: reading the position is one statement, not BEGIN/SELECT/COMMIT;
-            # a batch still runs in an explicit transaction.
-            conn = psycopg.connect(self.conninfo, autocommit=True)
-            # A read model is derived data: its batches need not wait for the WAL flush
-            # (one fsync per projection per write otherwise). A batch and its tracking
-            # position still commit atomically and in order; if PostgreSQL itself crashes
-            # before flushing, both go back together and the batch is applied again from
-            # the durable event log.
-            conn.execute("SET synchronous_commit TO off")
-            self._conn = conn
+            self._conn = runner_connection(self.conninfo)
         return self._conn
 
     def close(self) -> None:

@@ -12,10 +12,11 @@ from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections.base import Projection
+from timetracker.projections.group_runner import ProjectionGroupRunner
 from timetracker.projections.leadership import Leadership
 from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import LogFollower, ProjectionRunner
+from timetracker.projections.runner import LogFollower
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ def events_channel(store: Application[Any]) -> str:
 
 
 class ProjectionService:
-    """One runner thread per projection, woken by the store's NOTIFY on every append."""
+    """Runner threads woken by the store's NOTIFY on every append: one for all the
+    PostgreSQL read models (`group_runner.py`), one per Redis read model."""
 
     def __init__(
         self,
@@ -41,9 +43,11 @@ class ProjectionService:
         self.store = store
         self.conninfo = conninfo
         self.leadership = Leadership(conninfo)
-        self.runners: list[LogFollower] = [
-            ProjectionRunner(store, p, conninfo, leadership=self.leadership) for p in projections
-        ]
+        self.runners: list[LogFollower] = []
+        if projections:
+            self.runners.append(
+                ProjectionGroupRunner(store, projections, conninfo, leadership=self.leadership)
+            )
         if redis_projections:
             assert redis_url is not None, "Redis projections need a Redis URL"
             self.runners += [

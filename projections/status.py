@@ -10,6 +10,7 @@ import psycopg
 import redis
 from eventsourcing.application import Application
 
+from timetracker.projections.group_runner import GROUP_LEAD
 from timetracker.projections.leadership import LEADER_LOCK_KEY
 from timetracker.projections.rebuild import rebuild_name
 from timetracker.projections.redis_runner import live_key, tracking_key
@@ -68,14 +69,14 @@ def projection_status(
                 "SELECT name, position FROM projection_tracking"
             ).fetchall()
         }
-        leaders = _leaders(conn, postgres + [prefix + name for name in in_redis])
+        leaders = _leaders(conn, [GROUP_LEAD] + [prefix + name for name in in_redis])
     states: list[ProjectionState] = []
     for name in postgres:
         position = tracked.get(name, 0)
         if rebuild_name(name) in tracked:
             state = "rebuilding"
         else:
-            state = "running" if name in leaders else "stopped"
+            state = "running" if GROUP_LEAD in leaders else "stopped"
         states.append(_state(store, name, "postgres", position, head, state))
     if redis_url is None:
         return states

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from eventsourcing.domain import DomainEventProtocol
-from psycopg import Cursor
+from psycopg import Cursor, sql
 
 from tests.integration.history import (
     build_catalogue,
@@ -20,15 +20,23 @@ from tests.integration.history import (
     dump,
     positions,
     reset,
+    stamp,
 )
 from timetracker.commands.application import TimeTracking
+from timetracker.domain.client import Client
 from timetracker.http.settings import Settings
+from timetracker.projections import group_runner, tracking
 from timetracker.projections import runner as runner_module
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
+from timetracker.projections.group_runner import ProjectionGroupRunner
 from timetracker.projections.log_reader import LogReader, Stretch
 from timetracker.projections.projects import ProjectsProjection
-from timetracker.projections.runner import BATCH_SIZE, ProjectionRunner, create_schema
+from timetracker.projections.runner import (
+    BATCH_SIZE,
+    LogFollower,
+    ProjectionRunner,
+    create_schema,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +107,32 @@ def batch_ends(log: Sequence[int]) -> list[int]:
     return [log[min(i + BATCH_SIZE, len(log)) - 1] for i in range(0, len(log), BATCH_SIZE)]
 
 
+def applied_once(conninfo: str, table: str, total: int) -> None:
+    with psycopg.connect(conninfo) as conn:
+        counts = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} GROUP BY originator_id, originator_version").format(
+                sql.Identifier(table)
+            )
+        ).fetchall()
+    assert len(counts) == total
+    assert {count for (count,) in counts} == {1}
+
+
+def race(runners: Sequence[LogFollower]) -> None:
+    """Start every runner's catch-up at the same moment; wait for all."""
+    barrier = threading.Barrier(len(runners))
+
+    def catch_up(runner: LogFollower) -> int:
+        barrier.wait()
+        try:
+            return runner.catch_up()
+        finally:
+            runner.close()
+
+    with ThreadPoolExecutor(max_workers=len(runners)) as pool:
+        list(pool.map(catch_up, runners))
+
+
 def catch_up_each(store: TimeTracking, projections: Sequence[Projection], conninfo: str) -> None:
     for projection in projections:
         runner = ProjectionRunner(store, projection, conninfo)
@@ -121,26 +155,10 @@ def test_two_runners_of_one_projection_apply_each_event_exactly_once(
     log = log_positions(store)
     assert len(log) == total > 3000
 
-    runners = [ProjectionRunner(store, p, settings.conninfo) for p in every for _ in range(2)]
-    barrier = threading.Barrier(len(runners))
-
-    def race(runner: ProjectionRunner) -> int:
-        barrier.wait()
-        try:
-            return runner.catch_up()
-        finally:
-            runner.close()
-
-    with ThreadPoolExecutor(max_workers=len(runners)) as pool:
-        list(pool.map(race, runners))
+    race([ProjectionRunner(store, p, settings.conninfo) for p in every for _ in range(2)])
 
     assert positions(settings.conninfo) == {p.name: log[-1] for p in every}
-    with psycopg.connect(settings.conninfo) as conn:
-        applied = conn.execute(
-            "SELECT originator_id, originator_version, count(*) FROM event_log GROUP BY 1, 2"
-        ).fetchall()
-    assert len(applied) == total
-    assert {count for _, _, count in applied} == {1}
+    applied_once(settings.conninfo, "event_log", total)
     for projection in every:
         # each batch moved the position once, in its own transaction, in log order
         moves = tracking_moves(projection.name)
@@ -305,3 +323,128 @@ def test_an_append_to_a_quiet_log_is_applied_at_once(
     monkeypatch.setattr(runner_module, "GATHER_SECONDS", 5.0)
     began = _catch_up_starts(store, settings, mid_batch=False)
     assert began[1] - began[0] < 5.0
+
+
+# --- every PostgreSQL read model in one runner (group_runner.py) -------------------------
+
+
+class FailingProjection(EventLogProjection):
+    """The event log, failing every batch while `failing` is set."""
+
+    name = "failing_log"
+    tables = ("failing_log",)
+    failing = True
+
+    def create_statements(self) -> list[str]:
+        return [s.replace("event_log", "failing_log") for s in super().create_statements()]
+
+    attempts = 0
+
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        self.attempts += 1
+        if self.failing:
+            raise RuntimeError("this read model cannot apply events")
+        cursor.execute(
+            "INSERT INTO failing_log VALUES (%s, %s)",
+            (event.originator_id, event.originator_version),
+        )
+
+
+def test_a_group_applies_each_batch_to_every_read_model_in_one_transaction(
+    store: TimeTracking,
+    projections: list[Projection],
+    settings: Settings,
+    tracking_moves: Callable[[str], list[tuple[int, int]]],
+) -> None:
+    total = build_catalogue(store, projects=1300)
+    event_log = EventLogProjection()
+    every = [*projections, event_log]
+    create_schema(settings.conninfo, [event_log])
+    log = log_positions(store)
+
+    # two groups racing, as two processes might: each event still applied once
+    race([ProjectionGroupRunner(store, every, settings.conninfo) for _ in range(2)])
+
+    assert positions(settings.conninfo) == {p.name: log[-1] for p in every}
+    applied_once(settings.conninfo, "event_log", total)
+    moves = {p.name: tracking_moves(p.name) for p in every}
+    for projection in every:
+        assert [position for position, _ in moves[projection.name]] == batch_ends(log)
+    # each batch moved every read model in one transaction
+    for batch in range(len(batch_ends(log))):
+        assert len({moves[p.name][batch][1] for p in every}) == 1
+
+    together = dump(settings.conninfo, projections)
+    reset(settings.conninfo, projections)
+    catch_up_each(store, projections, settings.conninfo)
+    assert dump(settings.conninfo, projections) == together
+
+
+def test_a_read_model_moved_back_is_caught_up_alone(
+    store: TimeTracking, projections: list[Projection], settings: Settings
+) -> None:
+    """A read model reset while the group reads a stretch (behind it, then) is left out of
+    that batch; the group reads from its position again and gives the others only what
+    they have not applied."""
+    event_log = EventLogProjection()
+    create_schema(settings.conninfo, [event_log])
+    every = [*projections, event_log]
+    total = build_catalogue(store, projects=1300)
+    group = ProjectionGroupRunner(store, every, settings.conninfo)
+    try:
+        group.catch_up()
+        before = dump(settings.conninfo, projections)
+        clients = projections[1]
+        assert clients.name == "clients"
+
+        class ResettingReader(LogReader):
+            resets = 0
+
+            def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
+                stretch = super().read(after, limit, stop)
+                if after > 0 and not self.resets:
+                    reset(settings.conninfo, [clients])  # between the read and the batch
+                    self.resets += 1
+                return stretch
+
+        store.save(*(Client.create(n, {"name": f"Later {n}"}, stamp(n)) for n in (901, 902, 903)))
+        total += 3
+        group.reader = ResettingReader(store)
+        group.catch_up()
+    finally:
+        group.close()
+    head = store.recorder.max_notification_id()
+    assert positions(settings.conninfo) == {p.name: head for p in every}
+    applied_once(settings.conninfo, "event_log", total)
+    after = dump(settings.conninfo, projections)
+    assert after["clients"][: len(before["clients"])] == before["clients"]
+    assert len(after["clients"]) == len(before["clients"]) + 3
+
+
+def test_a_failing_read_model_rests_while_the_others_go_on(
+    store: TimeTracking, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_runner, "REST_SECONDS", 0.3)
+    failing = FailingProjection()
+    event_log = EventLogProjection()
+    create_schema(settings.conninfo, [failing, event_log])
+    total = build_catalogue(store, projects=700)
+    head = store.recorder.max_notification_id()
+    group = ProjectionGroupRunner(store, [event_log, failing], settings.conninfo)
+    try:
+        group.catch_up()
+        assert positions(settings.conninfo)[event_log.name] == head
+        assert positions(settings.conninfo)[failing.name] == 0
+        tried = failing.attempts
+        group.catch_up()  # resting: not tried again
+        assert failing.attempts == tried
+
+        failing.failing = False
+        time.sleep(0.3)
+        group.catch_up()
+    finally:
+        group.close()
+    found = positions(settings.conninfo)
+    assert (found[event_log.name], found[failing.name]) == (head, head)
+    applied_once(settings.conninfo, "event_log", total)
+    applied_once(settings.conninfo, "failing_log", total)

@@ -1,0 +1,156 @@
+"""Runs every live PostgreSQL read model together: one log read and one transaction per batch.
+
+Following the log one runner per read model costs, for each batch, a read of the log and a
+transaction (lock the tracking row, apply, move it, commit) per read model: six of each for
+one write. This runner reads a stretch once and applies it to every read model in one
+transaction that locks their tracking rows, in name order, and moves them in one statement.
+
+Exactly once, as with a runner per read model: each read model gets the events of the
+stretch after its own locked position, and a read model whose position is behind the
+stretch (a reset moved it back) is left for the next read, which starts from the lowest
+position. A read model whose batch fails rests for `REST_SECONDS` while the others go on:
+when a batch fails, the stretch is applied to each read model in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from psycopg import sql
+
+from timetracker.projections.base import Projection
+from timetracker.projections.leadership import Leadership
+from timetracker.projections.log_reader import LogReader, Stretch
+from timetracker.projections.runner import IDLE_POLL_SECONDS, LogFollower, runner_connection
+
+log = logging.getLogger(__name__)
+
+REST_SECONDS = IDLE_POLL_SECONDS  # a failing read model is tried again this much later
+# What the runner's lead is named (one leader per database among every process running it).
+GROUP_LEAD = "postgres read models"
+
+
+class ProjectionGroupRunner(LogFollower):
+    """Applies the log to several PostgreSQL projections (the live ones), batch by batch.
+
+    `position` is the lowest position of the read models not resting: where the next
+    read starts.
+    """
+
+    name = GROUP_LEAD
+
+    def __init__(
+        self,
+        store: Application[Any],
+        projections: Sequence[Projection],
+        conninfo: str,
+        leadership: Leadership | None = None,
+        reader: LogReader | None = None,
+    ) -> None:
+        super().__init__(store, leadership, reader)
+        self.projections = sorted(projections, key=lambda p: p.name)
+        self.conninfo = conninfo
+        self._conn: psycopg.Connection[Any] | None = None
+        self._resting: dict[str, float] = {}  # name -> when to try it again
+        self._moved: list[tuple[str, int]] = []  # read models the last batch moved, and where
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = runner_connection(self.conninfo)
+        return self._conn
+
+    def close(self) -> None:
+        """Close the runner's database connection."""
+        if self._conn is not None:
+            self._conn.close()
+
+    def _working(self) -> list[Projection]:
+        now = time.monotonic()
+        return [p for p in self.projections if self._resting.get(p.name, 0.0) <= now]
+
+    def stored_position(self) -> int:
+        working = self._working()
+        with self._connection().cursor() as cursor:
+            cursor.execute(
+                "SELECT name, position FROM projection_tracking WHERE name = ANY(%s)",
+                ([p.name for p in self.projections],),
+            )
+            positions = {str(name): int(position) for name, position in cursor.fetchall()}
+        if not working:  # all resting: nothing to read until one is tried again
+            return max(positions.values(), default=0)
+        return min(positions.get(p.name, 0) for p in working)
+
+    def _apply(self, stretch: Stretch) -> None:
+        self._moved = []
+        working = self._working()
+        try:
+            self.position = self._apply_to(stretch, working)
+            return
+        except Exception:
+            if len(working) <= 1:
+                raise
+            log.warning("A batch of the read models failed; applying it to each alone")
+        # Each alone: the healthy ones go on, a failing one rests (`run` handles a batch
+        # that fails for all, such as a database gone away).
+        lowest: list[int] = []
+        failures = 0
+        for projection in working:
+            try:
+                lowest.append(self._apply_to(stretch, [projection]))
+            except Exception:
+                failures += 1
+                log.exception("Projection %s failed; retrying", projection.name)
+                self._resting[projection.name] = time.monotonic() + REST_SECONDS
+                if failures == len(working):
+                    raise
+        self.position = min(lowest)
+
+    def _apply_to(self, stretch: Stretch, projections: Sequence[Projection]) -> int:
+        """Apply the stretch to `projections` in one transaction; returns their lowest
+        position after it."""
+        conn = self._connection()
+        moved: list[str] = []
+        positions: list[int] = []
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, position, schema FROM projection_tracking"
+                " WHERE name = ANY(%s) ORDER BY name FOR UPDATE",
+                ([p.name for p in projections],),
+            )
+            rows = {str(name): (int(at), schema) for name, at, schema in cursor.fetchall()}
+            for projection in projections:
+                if projection.name not in rows:
+                    raise LookupError(f"Projection {projection.name} is not registered.")
+                position, schema = rows[projection.name]
+                if position < stretch.after or position >= stretch.last:
+                    # Behind the stretch (moved back): the next read starts from it.
+                    positions.append(position)
+                    continue
+                part = stretch.part(position, len(stretch.positions), None)
+                if schema is not None:
+                    cursor.execute(
+                        sql.SQL("SET LOCAL search_path TO {}, public").format(
+                            sql.Identifier(schema)
+                        )
+                    )
+                projection.apply_batch(cursor, part.events, part.positions)
+                moved.append(projection.name)
+                positions.append(stretch.last)
+            if moved:
+                cursor.execute(
+                    "UPDATE projection_tracking SET position = %s, updated_at = now()"
+                    " WHERE name = ANY(%s)",
+                    (stretch.last, moved),
+                )
+        self._moved += [(name, stretch.last) for name in moved]
+        return min(positions, default=stretch.last)
+
+    def _report_advance(self, before: int) -> None:
+        if self.on_advance is not None:
+            for name, position in self._moved:
+                self.on_advance(name, position)
