@@ -23,6 +23,7 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg import sql
 
+from timetracker.projections import tracking
 from timetracker.projections.base import Projection
 from timetracker.projections.leadership import Leadership
 from timetracker.projections.log_reader import LogReader, Stretch
@@ -76,11 +77,7 @@ class ProjectionGroupRunner(LogFollower):
     def stored_position(self) -> int:
         working = self._working()
         with self._connection().cursor() as cursor:
-            cursor.execute(
-                "SELECT name, position FROM projection_tracking WHERE name = ANY(%s)",
-                ([p.name for p in self.projections],),
-            )
-            positions = {str(name): int(position) for name, position in cursor.fetchall()}
+            positions = tracking.read_positions(cursor, [p.name for p in self.projections])
         if not working:  # all resting: nothing to read until one is tried again
             return max(positions.values(), default=0)
         return min(positions.get(p.name, 0) for p in working)
@@ -117,18 +114,14 @@ class ProjectionGroupRunner(LogFollower):
         moved: list[str] = []
         positions: list[int] = []
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT name, position, schema FROM projection_tracking"
-                " WHERE name = ANY(%s) ORDER BY name FOR UPDATE",
-                ([p.name for p in projections],),
-            )
-            rows = {str(name): (int(at), schema) for name, at, schema in cursor.fetchall()}
+            rows = tracking.lock_rows(cursor, [p.name for p in projections])
             for projection in projections:
                 if projection.name not in rows:
                     raise LookupError(f"Projection {projection.name} is not registered.")
                 position, schema = rows[projection.name]
                 if position < stretch.after or position >= stretch.last:
-                    # Behind the stretch (moved back): the next read starts from it.
+                    # Behind the stretch (moved back: the next read starts from it), or
+                    # past it (nothing here to apply).
                     positions.append(position)
                     continue
                 part = stretch.part(position, len(stretch.positions), None)
@@ -142,11 +135,7 @@ class ProjectionGroupRunner(LogFollower):
                 moved.append(projection.name)
                 positions.append(stretch.last)
             if moved:
-                cursor.execute(
-                    "UPDATE projection_tracking SET position = %s, updated_at = now()"
-                    " WHERE name = ANY(%s)",
-                    (stretch.last, moved),
-                )
+                tracking.move_positions(cursor, moved, stretch.last)
         self._moved += [(name, stretch.last) for name in moved]
         return min(positions, default=stretch.last)
 

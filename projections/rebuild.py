@@ -232,19 +232,19 @@ def reset(conninfo: str, projections: list[Projection]) -> None:
     have replayed the log, so use it only while nothing serves from them.
     """
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
-        # In name order, as the live runner locks them (`group_runner.py`): no deadlock.
-        for projection in sorted(projections, key=lambda p: p.name):
-            _, schema = tracking.lock_row(cursor, projection.name)
+        names = [projection.name for projection in projections]
+        rows = tracking.lock_rows(cursor, names)  # as the live runner locks them: no deadlock
+        for projection in projections:
+            if projection.name not in rows:
+                raise LookupError(f"Projection {projection.name} is not registered.")
+            schema = rows[projection.name][1]
             assert schema is not None, f"{projection.name} has no tables yet"
             cursor.execute(
                 sql.SQL("TRUNCATE {}").format(
                     sql.SQL(", ").join(sql.Identifier(schema, table) for table in projection.tables)
                 )
             )
-            cursor.execute(
-                "UPDATE projection_tracking SET position = 0, updated_at = now() WHERE name = %s",
-                (projection.name,),
-            )
+        tracking.move_positions(cursor, names, 0)
 
 
 def generation_counter_key(prefix: str, name: str) -> str:

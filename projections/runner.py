@@ -187,7 +187,8 @@ class LogFollower(ABC):
 
 
 class ProjectionRunner(LogFollower):
-    """Applies the log to one PostgreSQL projection, 500 events per transaction.
+    """Applies the log to one PostgreSQL projection on its own, 500 events per transaction:
+    a rebuild, a verify, a replay. (The live read models run together: `group_runner.py`.)
 
     `tracking_name` is the projection's own name for the live read model; a rebuild
     runs a second runner under another tracking name into a new generation's schema.
@@ -199,10 +200,9 @@ class ProjectionRunner(LogFollower):
         projection: Projection,
         conninfo: str,
         tracking_name: str | None = None,
-        leadership: Leadership | None = None,
         reader: LogReader | None = None,
     ) -> None:
-        super().__init__(store, leadership, reader)
+        super().__init__(store, reader=reader)
         self.projection = projection
         self.name = tracking_name or projection.name
         self.conninfo = conninfo

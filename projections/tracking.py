@@ -103,6 +103,33 @@ def lock_position(cursor: Cursor[Any], name: str) -> int:
     return int(row[0])
 
 
+def read_positions(cursor: Cursor[Any], names: Sequence[str]) -> dict[str, int]:
+    """The positions of the named projections that are registered."""
+    cursor.execute(
+        "SELECT name, position FROM projection_tracking WHERE name = ANY(%s)", (list(names),)
+    )
+    return {str(name): int(position) for name, position in cursor.fetchall()}
+
+
+def lock_rows(cursor: Cursor[Any], names: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+    """Positions and schemas of the named projections, their rows locked in name order (so
+    that two lockers of several rows never deadlock) until the transaction ends."""
+    cursor.execute(
+        "SELECT name, position, schema FROM projection_tracking"
+        " WHERE name = ANY(%s) ORDER BY name FOR UPDATE",
+        (list(names),),
+    )
+    return {str(name): (int(at), schema) for name, at, schema in cursor.fetchall()}
+
+
+def move_positions(cursor: Cursor[Any], names: Sequence[str], position: int) -> None:
+    """Record that each named projection has applied everything up to `position`."""
+    cursor.execute(
+        "UPDATE projection_tracking SET position = %s, updated_at = now() WHERE name = ANY(%s)",
+        (position, list(names)),
+    )
+
+
 def move_position(cursor: Cursor[Any], name: str, position: int) -> None:
     """Record that the projection has applied everything up to `position`."""
     cursor.execute(

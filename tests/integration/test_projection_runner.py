@@ -61,6 +61,14 @@ class EventLogProjection(Projection):
 
 
 @pytest.fixture
+def event_log(settings: Settings) -> EventLogProjection:
+    """The event-log read model, its table created, tracked from 0."""
+    projection = EventLogProjection()
+    create_schema(settings.conninfo, [projection])
+    return projection
+
+
+@pytest.fixture
 def tracking_moves(settings: Settings) -> Callable[[str], list[tuple[int, int]]]:
     """Records every move of a tracking position with its transaction; reads them back.
 
@@ -145,13 +153,12 @@ def catch_up_each(store: TimeTracking, projections: Sequence[Projection], connin
 def test_two_runners_of_one_projection_apply_each_event_exactly_once(
     store: TimeTracking,
     projections: list[Projection],
+    event_log: EventLogProjection,
     settings: Settings,
     tracking_moves: Callable[[str], list[tuple[int, int]]],
 ) -> None:
     total = build_catalogue(store, projects=1300)
-    event_log = EventLogProjection()
     every = [*projections, event_log]
-    create_schema(settings.conninfo, [event_log])
     log = log_positions(store)
     assert len(log) == total > 3000
 
@@ -353,13 +360,12 @@ class FailingProjection(EventLogProjection):
 def test_a_group_applies_each_batch_to_every_read_model_in_one_transaction(
     store: TimeTracking,
     projections: list[Projection],
+    event_log: EventLogProjection,
     settings: Settings,
     tracking_moves: Callable[[str], list[tuple[int, int]]],
 ) -> None:
     total = build_catalogue(store, projects=1300)
-    event_log = EventLogProjection()
     every = [*projections, event_log]
-    create_schema(settings.conninfo, [event_log])
     log = log_positions(store)
 
     # two groups racing, as two processes might: each event still applied once
@@ -381,13 +387,14 @@ def test_a_group_applies_each_batch_to_every_read_model_in_one_transaction(
 
 
 def test_a_read_model_moved_back_is_caught_up_alone(
-    store: TimeTracking, projections: list[Projection], settings: Settings
+    store: TimeTracking,
+    projections: list[Projection],
+    event_log: EventLogProjection,
+    settings: Settings,
 ) -> None:
     """A read model reset while the group reads a stretch (behind it, then) is left out of
     that batch; the group reads from its position again and gives the others only what
     they have not applied."""
-    event_log = EventLogProjection()
-    create_schema(settings.conninfo, [event_log])
     every = [*projections, event_log]
     total = build_catalogue(store, projects=1300)
     group = ProjectionGroupRunner(store, every, settings.conninfo)
@@ -422,12 +429,14 @@ def test_a_read_model_moved_back_is_caught_up_alone(
 
 
 def test_a_failing_read_model_rests_while_the_others_go_on(
-    store: TimeTracking, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    store: TimeTracking,
+    event_log: EventLogProjection,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(group_runner, "REST_SECONDS", 0.3)
     failing = FailingProjection()
-    event_log = EventLogProjection()
-    create_schema(settings.conninfo, [failing, event_log])
+    create_schema(settings.conninfo, [failing])
     total = build_catalogue(store, projects=700)
     head = store.recorder.max_notification_id()
     group = ProjectionGroupRunner(store, [event_log, failing], settings.conninfo)
