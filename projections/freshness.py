@@ -71,9 +71,16 @@ class Freshness:
 
         def advanced(name: str, position: int) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
-                loop.call_soon_threadsafe(self._advanced, name, position)
+                loop.call_soon_threadsafe(self._advanced_here, name, position)
 
         return advanced
+
+    def _advanced_here(self, name: str, position: int) -> None:
+        # While the news is heard, a PostgreSQL read model's position is what the news
+        # says (`positions` answers from it): a batch's NOTIFY comes a moment after the
+        # runner's word, and a wait must not end on a position `positions` does not show.
+        if self.news is None or not self.news.listening or name in REDIS_PROJECTION_NAMES:
+            self._advanced(name, position)
 
     def _hears(self, name: str) -> bool:
         return name in self._heard or (self.news is not None and self.news.hears(name))

@@ -150,6 +150,24 @@ async def test_a_serving_process_answers_positions_from_news_without_a_query(
         await view.positions(["clients"], heard=False)
 
 
+async def test_a_wait_ends_on_a_position_the_news_shows_not_before(
+    freshness: tuple[Freshness, AsyncConnectionPool], settings: Settings
+) -> None:
+    view, _ = freshness
+    assert await view.positions(["clients"]) == {"clients": 0}
+    # A runner of this process has committed a batch; its NOTIFY is still on the way.
+    view.advance_notifier(asyncio.get_running_loop())("clients", 6)
+    await asyncio.sleep(0.01)
+    assert not await view.wait_for(["clients"], 6, timeout=0.05)
+    await asyncio.to_thread(
+        _execute,
+        settings.conninfo,
+        "UPDATE projection_tracking SET position = 6 WHERE name = 'clients'",
+    )
+    assert await view.wait_for(["clients"], 6, timeout=5.0)
+    assert await view.positions(["clients"]) == {"clients": 6}
+
+
 def _stamp() -> Stamp:
     return Stamp(at=datetime.now(UTC), user_id=None, request_id="news")
 
