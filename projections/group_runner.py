@@ -10,6 +10,8 @@ stretch after its own locked position, and a read model whose position is behind
 stretch (a reset moved it back) is left for the next read, which starts from the lowest
 position. A read model whose batch fails rests for `REST_SECONDS` while the others go on:
 when a batch fails, the stretch is applied to each read model in a transaction of its own.
+A read model whose tracking row another transaction holds (a verify comparing it, a reset)
+is left out of the batch and tried again `BUSY_SECONDS` later: the others do not wait for it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from timetracker.projections.runner import IDLE_POLL_SECONDS, LogFollower, runne
 log = logging.getLogger(__name__)
 
 REST_SECONDS = IDLE_POLL_SECONDS  # a failing read model is tried again this much later
+BUSY_SECONDS = 0.2  # a read model whose row was held is tried again this much later
 # What the runner's lead is named (one leader per database among every process running it).
 GROUP_LEAD = "postgres read models"
 
@@ -72,7 +75,15 @@ class ProjectionGroupRunner(LogFollower):
 
     def _working(self) -> list[Projection]:
         now = time.monotonic()
-        return [p for p in self.projections if self._resting.get(p.name, 0.0) <= now]
+        self._resting = {name: due for name, due in self._resting.items() if due > now}
+        return [p for p in self.projections if p.name not in self._resting]
+
+    def idle_seconds(self) -> float:
+        """Until the next resting read model is due, if sooner than the idle poll."""
+        due = min(self._resting.values(), default=None)
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.0, due - time.monotonic()))
 
     def stored_position(self) -> int:
         working = self._working()
@@ -113,11 +124,15 @@ class ProjectionGroupRunner(LogFollower):
         conn = self._connection()
         moved: list[str] = []
         positions: list[int] = []
+        names = [p.name for p in projections]
         with conn.transaction(), conn.cursor() as cursor:
-            rows = tracking.lock_rows(cursor, [p.name for p in projections])
+            rows = tracking.lock_rows(cursor, names, skip_locked=True)
+            if not rows:  # every row held (or none registered): wait for them
+                rows = tracking.lock_rows(cursor, names)
+            self._rest_busy(cursor, [name for name in names if name not in rows])
             for projection in projections:
                 if projection.name not in rows:
-                    raise LookupError(f"Projection {projection.name} is not registered.")
+                    continue
                 position, schema = rows[projection.name]
                 if position < stretch.after or position >= stretch.last:
                     # Behind the stretch (moved back: the next read starts from it), or
@@ -138,6 +153,17 @@ class ProjectionGroupRunner(LogFollower):
                 tracking.move_positions(cursor, moved, stretch.last)
         self._moved += [(name, stretch.last) for name in moved]
         return min(positions, default=stretch.last)
+
+    def _rest_busy(self, cursor: psycopg.Cursor[Any], names: list[str]) -> None:
+        """Rest the read models whose rows were left out because another transaction holds
+        them; LookupError for one that is not registered at all."""
+        if not names:
+            return
+        registered = tracking.read_positions(cursor, names)
+        for name in names:
+            if name not in registered:
+                raise LookupError(f"Projection {name} is not registered.")
+            self._resting[name] = time.monotonic() + BUSY_SECONDS
 
     def _report_advance(self, before: int) -> None:
         if self.on_advance is not None:

@@ -183,7 +183,11 @@ class LogFollower(ABC):
                 # to apply them in one transaction rather than one each. (A client that
                 # waits for this read model before writing again never finds it busy.)
                 stop.wait(GATHER_SECONDS - (time.monotonic() - started))
-            self.wake.wait(IDLE_POLL_SECONDS)
+            self.wake.wait(self.idle_seconds())
+
+    def idle_seconds(self) -> float:
+        """How long to wait for news of events before looking at the log again."""
+        return IDLE_POLL_SECONDS
 
 
 class ProjectionRunner(LogFollower):

@@ -111,12 +111,18 @@ def read_positions(cursor: Cursor[Any], names: Sequence[str]) -> dict[str, int]:
     return {str(name): int(position) for name, position in cursor.fetchall()}
 
 
-def lock_rows(cursor: Cursor[Any], names: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+def lock_rows(
+    cursor: Cursor[Any], names: Sequence[str], skip_locked: bool = False
+) -> dict[str, tuple[int, str | None]]:
     """Positions and schemas of the named projections, their rows locked in name order (so
-    that two lockers of several rows never deadlock) until the transaction ends."""
+    that two lockers of several rows never deadlock) until the transaction ends.
+
+    With `skip_locked`, rows another transaction holds (a verify, a reset) are left out
+    instead of waited for.
+    """
     cursor.execute(
         "SELECT name, position, schema FROM projection_tracking"
-        " WHERE name = ANY(%s) ORDER BY name FOR UPDATE",
+        " WHERE name = ANY(%s) ORDER BY name FOR UPDATE" + (" SKIP LOCKED" if skip_locked else ""),
         (list(names),),
     )
     return {str(name): (int(at), schema) for name, at, schema in cursor.fetchall()}

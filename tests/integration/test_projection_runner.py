@@ -457,3 +457,46 @@ def test_a_failing_read_model_rests_while_the_others_go_on(
     assert (found[event_log.name], found[failing.name]) == (head, head)
     applied_once(settings.conninfo, "event_log", total)
     applied_once(settings.conninfo, "failing_log", total)
+
+
+def test_a_read_model_held_by_another_transaction_is_left_out_while_the_others_go_on(
+    store: TimeTracking,
+    event_log: EventLogProjection,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A verify holds a read model's tracking row while it compares: the group's batches
+    leave that read model out instead of waiting, and it catches up once let go."""
+    monkeypatch.setattr(group_runner, "BUSY_SECONDS", 0.05)
+    held = FailingProjection()
+    held.failing = False
+    create_schema(settings.conninfo, [held])
+    total = build_catalogue(store, projects=20)
+    group = ProjectionGroupRunner(store, [event_log, held], settings.conninfo)
+    try:
+        group.catch_up()
+        before = store.recorder.max_notification_id()
+        with psycopg.connect(settings.conninfo) as holder:
+            tracking.lock_row(holder.cursor(), held.name)  # held until the block ends
+            store.save(
+                *(Client.create(n, {"name": f"Later {n}"}, stamp(n)) for n in (901, 902, 903))
+            )
+            total += 3
+            head = store.recorder.max_notification_id()
+            catching_up = threading.Thread(target=group.catch_up)
+            catching_up.start()
+            catching_up.join(10)
+            went_on = not catching_up.is_alive()
+            assert went_on, "the group waited for the held read model"
+            found = positions(settings.conninfo)
+            assert (found[event_log.name], found[held.name]) == (head, before)
+            assert group.idle_seconds() <= 0.05  # looks again when the rest ends
+        catching_up.join()
+        time.sleep(0.05)
+        group.catch_up()
+    finally:
+        group.close()
+    found = positions(settings.conninfo)
+    assert (found[event_log.name], found[held.name]) == (head, head)
+    applied_once(settings.conninfo, "event_log", total)
+    applied_once(settings.conninfo, "failing_log", total)
