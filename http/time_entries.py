@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -43,7 +42,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery, RevertEntryRequest
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.time_entries import (
@@ -61,12 +60,13 @@ routes = web.RouteTableDef()
 # An entry write shows in the list, the running timer and the report rollups.
 ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_rollups")
 EntryPath = path_id("entry_id")
-_HUNDREDTH = Decimal("0.01")
 
 
 def hours(seconds: int) -> float:
-    """Seconds as hours, rounded once to 2 decimals (3 x 20 minutes is 1.0, not 0.99)."""
-    return float((Decimal(seconds) / 3600).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP))
+    """Seconds as hours, rounded once to 2 decimals, halves away from zero (3 x 20 minutes
+    is 1.0, not 0.99): hundredths of an hour are 36 seconds, so integers do it exactly."""
+    hundredths = (abs(seconds) + 18) // 36
+    return (hundredths if seconds >= 0 else -hundredths) / 100
 
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +77,8 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
         "user_id": row["user_id"],
         "project_id": row["project_id"],
         "task_id": row["task_id"],
-        "start_time": rfc3339(row["start_time"]),
-        "end_time": rfc3339(row["end_time"]),
+        "start_time": utc(row["start_time"]),
+        "end_time": utc(row["end_time"]),
         "duration_seconds": duration,
         "duration_hours": None if duration is None else hours(duration),
         "notes": row["notes"],
@@ -87,8 +87,8 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
         "billable": row["billable"],
         "is_active": row["end_time"] is None,
         "source": row["source"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        "created_at": utc(row["created_at"]),
+        "updated_at": utc(row["updated_at"]),
         "version": row["version"],
     }
 
