@@ -28,7 +28,7 @@ from timetracker.http.errors import not_found
 from timetracker.http.keys import body_key, clients_view_key, path_key, query_key, time_tracking_key
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.responses import json_response, number, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.clients import (
     ClientListQuery,
@@ -58,8 +58,8 @@ def client_json(row: dict[str, Any]) -> dict[str, Any]:
         "address": row["address"],
         "default_hourly_rate": number(row["default_hourly_rate"]),
         "status": row["status"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        "created_at": utc(row["created_at"]),
+        "updated_at": utc(row["updated_at"]),
         "version": row["version"],
     }
 

@@ -35,7 +35,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.responses import json_response, number, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.projects import (
@@ -65,9 +65,9 @@ def project_json(row: dict[str, Any]) -> dict[str, Any]:
         "estimated_hours": number(row["estimated_hours"]),
         "billable": row["billable"],
         "status": row["status"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
-        "archived_at": rfc3339(row["archived_at"]),
+        "created_at": utc(row["created_at"]),
+        "updated_at": utc(row["updated_at"]),
+        "archived_at": utc(row["archived_at"]),
         "version": row["version"],
     }
 

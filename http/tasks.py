@@ -35,7 +35,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.tasks import (
@@ -62,8 +62,8 @@ def task_json(row: dict[str, Any]) -> dict[str, Any]:
         "description": row["description"],
         "status": row["status"],
         "priority": row["priority"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
+        "created_at": utc(row["created_at"]),
+        "updated_at": utc(row["updated_at"]),
         "version": row["version"],
     }
 

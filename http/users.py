@@ -11,7 +11,7 @@ from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import not_found
 from timetracker.http.keys import accounts_view_key, query_key
 from timetracker.http.pagination import page_args, pagination
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.common import ErrorResponse, PageQuery
 from timetracker.http.schemas.users import UserListResponse, UserResponse
 
@@ -27,7 +27,7 @@ def user_json(row: dict[str, Any]) -> dict[str, Any]:
         "full_name": row["full_name"],
         "role": row["role"],
         "is_active": row["is_active"],
-        "created_at": rfc3339(row["created_at"]),
+        "created_at": utc(row["created_at"]),
     }
 
 
