@@ -30,6 +30,7 @@ from timetracker.http import (
     timers,
     users,
 )
+from timetracker.http.heap import freeze_after_startup
 from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.keys import (
     accounts_view_key,
@@ -79,6 +80,14 @@ from timetracker.projections.service import ProjectionService
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
 from timetracker.projections.time_travel import TimeTravelView
+
+
+def create_serving_app(settings: Settings) -> web.Application:
+    """The app as a `serve` process runs it: once started, what startup built is kept
+    out of the collector's way (`heap.py`)."""
+    app = create_app(settings)
+    app.on_startup.append(freeze_after_startup)
+    return app
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from multiprocessing.context import SpawnProcess
 
 from timetracker.commands.application import open_time_tracking
+from timetracker.http.heap import freeze_startup_objects
 from timetracker.http.settings import Settings
 from timetracker.projections.service import ProjectionService
 
@@ -47,6 +48,7 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     service = ProjectionService.for_every_read_model(
         store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )
+    freeze_startup_objects()
     service.start()
     try:
         while not stopped.wait(CHECK_SECONDS):

@@ -17,7 +17,7 @@ from aiohttp import web
 from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.access_log import AccessLog
-from timetracker.http.app import create_app
+from timetracker.http.app import create_serving_app
 from timetracker.http.settings import Settings, SettingsError
 from timetracker.ops import accounts, audit, backup, projections, workers
 from timetracker.ops.bootstrap import bootstrap_admin
@@ -104,7 +104,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             return workers.serve_workers(settings, args.workers)
         # run_app stops gracefully on SIGINT and SIGTERM and returns.
         web.run_app(
-            create_app(settings),
+            create_serving_app(settings),
             host=settings.host,
             port=settings.port,
             access_log_class=AccessLog,

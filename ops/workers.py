@@ -268,7 +268,7 @@ def run_worker(orders: WorkerOrders) -> int:
     from aiohttp import web
 
     from timetracker.http.access_log import AccessLog
-    from timetracker.http.app import create_app
+    from timetracker.http.app import create_serving_app
 
     def listening(_: Any) -> None:
         with contextlib.suppress(OSError):
@@ -278,7 +278,7 @@ def run_worker(orders: WorkerOrders) -> int:
     settings = orders.settings
     try:
         web.run_app(
-            create_app(settings),
+            create_serving_app(settings),
             host=settings.host,
             port=settings.port,
             reuse_port=True,
