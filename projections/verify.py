@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import redis
 from eventsourcing.application import Application
-from psycopg import sql
+from psycopg import IsolationLevel, sql
 
 from timetracker.projections import tracking
 from timetracker.projections.base import Projection
@@ -28,6 +28,7 @@ from timetracker.projections.runner import REBUILD_BATCH_SIZE, ProjectionRunner,
 Progress = Callable[[int, int], None]
 MAX_LISTED = 10
 REDIS_ATTEMPTS = 20
+SNAPSHOT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,43 @@ def _differences(cursor: psycopg.Cursor[Any], table: str, live: str, scratch: st
     return found
 
 
+def _live_row(cursor: psycopg.Cursor[Any], name: str) -> tuple[int, str | None]:
+    row = tracking.read_row(cursor, name)
+    if row is None:
+        raise LookupError(f"Projection {name} is not registered.")
+    return row
+
+
+def _compare(
+    cursor: psycopg.Cursor[Any], projection: Projection, live_schema: str, scratch: str
+) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """The checksum of each table, live and replayed, and the rows that differ."""
+    checksums: dict[str, tuple[str, str]] = {}
+    mismatches: list[str] = []
+    for table in projection.tables:
+        pair = (
+            _table_checksum(cursor, live_schema, table),
+            _table_checksum(cursor, scratch, table),
+        )
+        checksums[table] = pair
+        if pair[0] != pair[1]:
+            mismatches += _differences(cursor, table, live_schema, scratch)
+    return checksums, mismatches
+
+
 def verify(
     store: Application[Any],
     projection: Projection,
     conninfo: str,
     progress: Progress | None = None,
 ) -> Verified:
-    """Replay into a scratch schema up to the live position and compare table by table."""
+    """Replay into a scratch schema up to the live position and compare table by table.
+
+    The live copy is compared as a snapshot (REPEATABLE READ) that shows it at the position
+    the scratch copy has been brought to, so its runner goes on meanwhile. While the live
+    copy keeps moving between the catch-up and the snapshot, that is tried again; after
+    `SNAPSHOT_ATTEMPTS` its tracking row is locked for the comparison instead.
+    """
     scratch, name = f"rm_{projection.name}_verify", f"{projection.name}:verify"
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
@@ -90,21 +121,24 @@ def verify(
         runner.catch_up(stop_at=live_now[0] if live_now else 0)
         if progress is not None:
             progress(runner.position, runner.position)
-        with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
-            # The live row stays locked while comparing: the live runner waits, unchanged.
-            position, live_schema = tracking.lock_row(cursor, projection.name)
+        position = runner.position
+        for attempt in range(SNAPSHOT_ATTEMPTS + 1):
             runner.catch_up(stop_at=position)
-            assert live_schema is not None
-            checksums: dict[str, tuple[str, str]] = {}
-            mismatches: list[str] = []
-            for table in projection.tables:
-                pair = (
-                    _table_checksum(cursor, live_schema, table),
-                    _table_checksum(cursor, scratch, table),
-                )
-                checksums[table] = pair
-                if pair[0] != pair[1]:
-                    mismatches += _differences(cursor, table, live_schema, scratch)
+            locking = attempt == SNAPSHOT_ATTEMPTS
+            with psycopg.connect(conninfo) as conn:
+                if not locking:
+                    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+                with conn.transaction(), conn.cursor() as cursor:
+                    if locking:  # the live copy kept moving: hold it still (its runner waits)
+                        position, live_schema = tracking.lock_row(cursor, projection.name)
+                        runner.catch_up(stop_at=position)
+                    else:  # the snapshot this transaction sees is taken by this read
+                        position, live_schema = _live_row(cursor, projection.name)
+                        if position > runner.position:
+                            continue  # moved since the catch-up: catch up, look again
+                    assert live_schema is not None
+                    checksums, mismatches = _compare(cursor, projection, live_schema, scratch)
+                    break
     finally:
         runner.close()
         with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -1,0 +1,91 @@
+"""Verify compares the live copy without holding its runner still."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.integration.history import build_projects, positions
+from timetracker.commands.application import TimeTracking
+from timetracker.http.settings import Settings
+from timetracker.projections import verify as verify_module
+from timetracker.projections.base import Projection
+from timetracker.projections.runner import ProjectionRunner
+from timetracker.projections.verify import verify
+
+pytestmark = pytest.mark.integration
+
+
+def _catch_up(store: TimeTracking, projection: Projection, conninfo: str) -> None:
+    runner = ProjectionRunner(store, projection, conninfo)
+    try:
+        runner.catch_up()
+    finally:
+        runner.close()
+
+
+def test_the_live_read_model_goes_on_while_verify_compares_it(
+    store: TimeTracking,
+    projections: list[Projection],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    projects = next(p for p in projections if p.name == "projects")
+    build_projects(store, projects=30, updates=2)
+    _catch_up(store, projects, settings.conninfo)
+    compared_at = store.recorder.max_notification_id()
+    went_on: list[bool] = []
+    live_runner = threading.Thread(target=_catch_up, args=(store, projects, settings.conninfo))
+    checksum = verify_module._table_checksum
+
+    def checksum_while_writes_go_on(cursor: psycopg.Cursor[Any], schema: str, table: str) -> str:
+        if not went_on:  # during the comparison, the live copy's runner applies new events
+            build_projects(store, projects=5, updates=0, first=100)
+            live_runner.start()
+            live_runner.join(10)
+            went_on.append(not live_runner.is_alive())
+        return checksum(cursor, schema, table)
+
+    monkeypatch.setattr(verify_module, "_table_checksum", checksum_while_writes_go_on)
+    try:
+        checked = verify(store, projects, settings.conninfo)
+    finally:
+        live_runner.join(30)  # a runner that waited goes on once the comparison ends
+
+    assert went_on == [True], "the live copy's runner waited for the comparison"
+    # compared as the snapshot showed it, at the position the scratch copy was brought to
+    assert checked.ok, checked.mismatches
+    assert checked.position == compared_at
+    assert positions(settings.conninfo)["projects"] == store.recorder.max_notification_id()
+
+
+def test_a_live_copy_that_moved_before_the_snapshot_is_caught_up_with_and_looked_at_again(
+    store: TimeTracking,
+    projections: list[Projection],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    projects = next(p for p in projections if p.name == "projects")
+    build_projects(store, projects=30, updates=2)
+    _catch_up(store, projects, settings.conninfo)
+    looks: list[int] = []
+    live_row = verify_module._live_row
+
+    def moving_live_row(cursor: psycopg.Cursor[Any], name: str) -> tuple[int, str | None]:
+        if not looks:  # between the scratch copy's catch-up and the snapshot
+            build_projects(store, projects=5, updates=0, first=100)
+            _catch_up(store, projects, settings.conninfo)
+        row = live_row(cursor, name)
+        looks.append(row[0])
+        return row
+
+    monkeypatch.setattr(verify_module, "_live_row", moving_live_row)
+    checked = verify(store, projects, settings.conninfo)
+
+    head = store.recorder.max_notification_id()
+    assert looks == [head, head]  # found ahead of the scratch copy, then level with it
+    assert checked.ok, checked.mismatches
+    assert checked.position == head
