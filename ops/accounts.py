@@ -18,7 +18,7 @@ from timetracker.commands.messages import (
 )
 from timetracker.domain.values import Stamp
 from timetracker.projections.registry import all_projections
-from timetracker.projections.runner import ProjectionRunner, create_schema
+from timetracker.projections.runner import catch_up_each, create_schema
 
 
 def operator_stamp() -> Stamp:
@@ -59,12 +59,7 @@ def refresh_read_models(store: TimeTracking, conninfo: str) -> None:
     """Bring every read model up to date (safe while a server runs its own runners)."""
     projections = all_projections()
     create_schema(conninfo, projections)
-    for projection in projections:
-        runner = ProjectionRunner(store, projection, conninfo)
-        try:
-            runner.catch_up()
-        finally:
-            runner.close()
+    catch_up_each(store, projections, conninfo)
 
 
 def list_tokens(conninfo: str, username: str | None) -> list[dict[str, Any]]:

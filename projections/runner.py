@@ -246,3 +246,16 @@ class ProjectionRunner(LogFollower):
             self.projection.apply_batch(cursor, stretch.events, stretch.positions)
             tracking.move_position(cursor, self.name, stretch.last)
         self.position = stretch.last
+
+
+def catch_up_each(
+    store: Application[Any], projections: Sequence[Projection], conninfo: str
+) -> None:
+    """Bring each projection up to the head of the log with a runner of its own (beside
+    or instead of the live runners: a command line write, a test)."""
+    for projection in projections:
+        runner = ProjectionRunner(store, projection, conninfo)
+        try:
+            runner.catch_up()
+        finally:
+            runner.close()

@@ -35,6 +35,7 @@ from timetracker.projections.runner import (
     BATCH_SIZE,
     LogFollower,
     ProjectionRunner,
+    catch_up_each,
     create_schema,
 )
 
@@ -139,15 +140,6 @@ def race(runners: Sequence[LogFollower]) -> None:
 
     with ThreadPoolExecutor(max_workers=len(runners)) as pool:
         list(pool.map(catch_up, runners))
-
-
-def catch_up_each(store: TimeTracking, projections: Sequence[Projection], conninfo: str) -> None:
-    for projection in projections:
-        runner = ProjectionRunner(store, projection, conninfo)
-        try:
-            runner.catch_up()
-        finally:
-            runner.close()
 
 
 def test_two_runners_of_one_projection_apply_each_event_exactly_once(

@@ -13,32 +13,35 @@ from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
 from timetracker.projections import verify as verify_module
 from timetracker.projections.base import Projection
-from timetracker.projections.runner import ProjectionRunner
+from timetracker.projections.runner import catch_up_each
 from timetracker.projections.verify import verify
 
 pytestmark = pytest.mark.integration
 
 
-def _catch_up(store: TimeTracking, projection: Projection, conninfo: str) -> None:
-    runner = ProjectionRunner(store, projection, conninfo)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+@pytest.fixture
+def live_projects(
+    store: TimeTracking, projections: list[Projection], settings: Settings
+) -> Projection:
+    """The projects read model over 30 projects changed twice each, caught up."""
+    projects = next(p for p in projections if p.name == "projects")
+    build_projects(store, projects=30, updates=2)
+    catch_up_each(store, [projects], settings.conninfo)
+    return projects
 
 
 def test_the_live_read_model_goes_on_while_verify_compares_it(
     store: TimeTracking,
-    projections: list[Projection],
+    live_projects: Projection,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    projects = next(p for p in projections if p.name == "projects")
-    build_projects(store, projects=30, updates=2)
-    _catch_up(store, projects, settings.conninfo)
+    projects = live_projects
     compared_at = store.recorder.max_notification_id()
     went_on: list[bool] = []
-    live_runner = threading.Thread(target=_catch_up, args=(store, projects, settings.conninfo))
+    live_runner = threading.Thread(
+        target=catch_up_each, args=(store, [projects], settings.conninfo)
+    )
     checksum = verify_module._table_checksum
 
     def checksum_while_writes_go_on(cursor: psycopg.Cursor[Any], schema: str, table: str) -> str:
@@ -64,20 +67,18 @@ def test_the_live_read_model_goes_on_while_verify_compares_it(
 
 def test_a_live_copy_that_moved_before_the_snapshot_is_caught_up_with_and_looked_at_again(
     store: TimeTracking,
-    projections: list[Projection],
+    live_projects: Projection,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    projects = next(p for p in projections if p.name == "projects")
-    build_projects(store, projects=30, updates=2)
-    _catch_up(store, projects, settings.conninfo)
+    projects = live_projects
     looks: list[int] = []
     live_row = verify_module._live_row
 
     def moving_live_row(cursor: psycopg.Cursor[Any], name: str) -> tuple[int, str | None]:
         if not looks:  # between the scratch copy's catch-up and the snapshot
             build_projects(store, projects=5, updates=0, first=100)
-            _catch_up(store, projects, settings.conninfo)
+            catch_up_each(store, [projects], settings.conninfo)
         row = live_row(cursor, name)
         looks.append(row[0])
         return row
