@@ -26,16 +26,20 @@ async def fetch_page(
     page: int,
     per_page: int,
 ) -> Page:
-    """Run `count`, then `select` with `limit`/`offset` unless the page is past the end."""
+    """Run `select` with `limit`/`offset`, then `count` only if the page leaves the total open.
+
+    A page with some rows but fewer than `per_page` is the last one, so it gives the total
+    itself (as does an empty first page): a list that fits in one page costs one query.
+    """
     offset = (page - 1) * per_page
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(select, {**params, "limit": per_page, "offset": offset})
+        rows = list(await cursor.fetchall())
+        if len(rows) < per_page and (rows or offset == 0):
+            return Page(rows=rows, total=offset + len(rows))
         await cursor.execute(count, params)
         counted = await cursor.fetchone()
-        total = int(counted["count"]) if counted else 0
-        if offset >= total:
-            return Page(rows=[], total=total)
-        await cursor.execute(select, {**params, "limit": per_page, "offset": offset})
-        return Page(rows=list(await cursor.fetchall()), total=total)
+        return Page(rows=rows, total=int(counted["count"]) if counted else 0)
 
 
 async def fetch_one(

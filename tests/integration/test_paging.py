@@ -1,0 +1,80 @@
+"""`fetch_page` against a real table: rows, totals, and the count only when it is needed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.errors import DivisionByZero
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from timetracker.http.settings import Settings
+from timetracker.projections.paging import fetch_page
+
+ROWS = 7
+SELECT = sql.SQL("SELECT n FROM paging_rows ORDER BY n LIMIT %(limit)s OFFSET %(offset)s")
+COUNT = sql.SQL("SELECT count(*) FROM paging_rows")
+FAILING_COUNT = sql.SQL("SELECT 1 / 0 AS count")  # any page that runs it fails
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE paging_rows (n int PRIMARY KEY)")
+        conn.execute("INSERT INTO paging_rows SELECT generate_series(1, %s)", (ROWS,))
+    made: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        settings.conninfo,
+        min_size=1,
+        max_size=2,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        open=False,
+    )
+    await made.open(wait=True)
+    yield made
+    await made.close()
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page", "numbers"),
+    [
+        (1, 3, [1, 2, 3]),
+        (2, 3, [4, 5, 6]),
+        (3, 3, [7]),
+        (4, 3, []),
+        (1, 7, [1, 2, 3, 4, 5, 6, 7]),
+        (1, 50, [1, 2, 3, 4, 5, 6, 7]),
+        (2, 7, []),
+    ],
+)
+async def test_every_page_has_its_rows_and_the_whole_total(
+    pool: AsyncConnectionPool[Any], page: int, per_page: int, numbers: list[int]
+) -> None:
+    found = await fetch_page(pool, SELECT, COUNT, {}, page, per_page)
+    assert [row["n"] for row in found.rows] == numbers
+    assert found.total == ROWS
+
+
+async def test_a_page_that_is_not_full_gives_the_total_without_counting(
+    pool: AsyncConnectionPool[Any],
+) -> None:
+    last = await fetch_page(pool, SELECT, FAILING_COUNT, {}, 3, 3)
+    assert ([row["n"] for row in last.rows], last.total) == ([7], ROWS)
+    only = await fetch_page(pool, SELECT, FAILING_COUNT, {}, 1, 50)
+    assert only.total == ROWS
+    empty_first = await fetch_page(
+        pool,
+        sql.SQL("SELECT n FROM paging_rows WHERE n > 99 LIMIT %(limit)s OFFSET %(offset)s"),
+        FAILING_COUNT,
+        {},
+        1,
+        50,
+    )
+    assert (empty_first.rows, empty_first.total) == ([], 0)
+    # A full page, or an empty one past the end, leaves the total open: it is counted.
+    for page, per_page in ((1, 3), (4, 3), (1, 7)):
+        with pytest.raises(DivisionByZero):
+            await fetch_page(pool, SELECT, FAILING_COUNT, {}, page, per_page)
