@@ -2,7 +2,13 @@
 of about `size` bytes (a list of entry-like objects encoded with orjson on every request, as
 the service encodes its answers), no middleware, no I/O.
 
+Given a database and Redis, it also answers GET /floor/{size}: the same body after the two
+round trips every API read makes, the service's own rate-limit script in Redis (a minute
+and an hour window, as the service counts them) and one query through a pool set up as the
+service's read pool. What the API's reads can reach at best with that I/O in Python.
+
     python -m bench.bare --port 8090 --workers 2     # N processes sharing the port
+    python -m bench.bare --port 8090 --database-url postgresql://... --redis-url redis://...
 """
 
 from __future__ import annotations
@@ -17,6 +23,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from timetracker.http.rate_limit import RateLimiter, Window
+
+FLOOR_WINDOWS = [Window("minute", 10**9, 60), Window("hour", 10**9, 3600)]
+FLOOR_SUBJECTS = 50  # rotated through, as the benchmark's reads rotate 50 tokens
 
 _bodies: dict[int, Any] = {}
 
@@ -52,9 +66,41 @@ async def bare(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(body_of_size(size)), content_type="application/json")
 
 
-def serve(port: int) -> None:
+async def floor(request: web.Request) -> web.Response:
+    size = int(request.match_info["size"])
+    limiter: RateLimiter = request.app["limiter"]
+    request.app["hits"] += 1
+    await limiter.hit(f"floor-{request.app['hits'] % FLOOR_SUBJECTS}", FLOOR_WINDOWS)
+    pool: AsyncConnectionPool[Any] = request.app["pool"]
+    async with pool.connection() as conn:
+        await (await conn.execute("SELECT 1 AS one")).fetchall()
+    return web.Response(body=orjson.dumps(body_of_size(size)), content_type="application/json")
+
+
+def _with_floor(database_url: str, redis_url: str, redis_prefix: str) -> Any:
+    async def context(app: web.Application) -> Any:
+        redis = Redis.from_url(redis_url)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            database_url,
+            max_size=10,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=10)
+        app["limiter"], app["pool"], app["hits"] = RateLimiter(redis, redis_prefix), pool, 0
+        yield
+        await pool.close()
+        await redis.aclose()
+
+    return context
+
+
+def serve(port: int, database_url: str | None, redis_url: str | None, redis_prefix: str) -> None:
     app = web.Application()
     app.router.add_get("/bare/{size}", bare)
+    if database_url and redis_url:
+        app.cleanup_ctx.append(_with_floor(database_url, redis_url, redis_prefix))
+        app.router.add_get("/floor/{size}", floor)
     web.run_app(app, host="127.0.0.1", port=port, reuse_port=True, print=None)
 
 
@@ -66,13 +112,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database-url", help="with --redis-url: also serve /floor/{size}")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--redis-prefix", default="bench-floor:")
     args = parser.parse_args()
     if args.workers == 1:
-        serve(args.port)
+        serve(args.port, args.database_url, args.redis_url, args.redis_prefix)
         return 0
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.bare", "--port", str(args.port)],
+            [sys.executable, "-m", "bench.bare", *sys.argv[1:], "--workers", "1"],
             preexec_fn=_die_with_parent,
         )
         for _ in range(args.workers)

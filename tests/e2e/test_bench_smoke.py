@@ -77,6 +77,9 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(
         for name in (*SCENARIOS, "timer_start_stop"):
             ceiling = config["scenarios"][name]["ceiling"]
             assert ceiling["requests_per_second"] > 0, (config["workers"], name, ceiling)
+        for name in ("projects", "time_entries", "summary", "timer_status"):
+            floor = config["scenarios"][name]["floor"]  # the reads' I/O floor, answered
+            assert floor["requests"] > 0 and floor["errors"] == 0, (config["workers"], name, floor)
         assert config["rss_after_run"]["max_serving_mb"] > 0
     # One table: a row per scenario and worker count, with its ceiling and ratio.
     table = report["table"]
