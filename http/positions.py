@@ -1,7 +1,8 @@
 """`X-Event-Position`: which store position an answer reflects.
 
 Writes report the position they wrote (`writes.settle`); answers as of a past moment,
-history and the change feed report the position they read up to. Other reads report the
+history and the change feed report the position they read up to, and the summary the
+lower of the projects' position and the one its rollups were summed at. Other reads report the
 position of the read models they answer from, read before answering (the answer shows at
 least that much); `reads(...)` names them. Everything else reports the store's head.
 """

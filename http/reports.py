@@ -16,6 +16,7 @@ from timetracker.http.access import caller_of, requires
 from timetracker.http.as_of import position_at
 from timetracker.http.errors import validation_error
 from timetracker.http.keys import (
+    freshness_key,
     projects_view_key,
     query_key,
     report_rollups_view_key,
@@ -43,7 +44,7 @@ MAX_WINDOW_DAYS = 3660
     "position in `position` and `X-Event-Position`); later changes never alter it.",
 )
 @requires("read:reports")
-@reads("report_rollups", "projects")
+@reads()  # the rollups' position comes with their sums; the handler sets the header
 @querystring_schema(SummaryQuery)
 @response_schema(SummaryResponse, 200)
 @response_schema(ErrorResponse, 400)
@@ -64,10 +65,12 @@ async def get_summary(request: web.Request) -> web.Response:
     user_id = user_filter(caller_of(request), query.get("user_id"))
     headers: dict[str, str] = {}
     if moment is None:
-        totals = await request.app[report_rollups_view_key].totals(
+        named = (await request.app[freshness_key].positions(["projects"]))["projects"]
+        summed, totals = await request.app[report_rollups_view_key].totals_at(
             first, last, user_id, query.get("project_id")
         )
         names = await request.app[projects_view_key].names([t.project_id for t in totals])
+        headers[POSITION_HEADER] = str(min(named, summed))
     else:
         position = await position_at(request, moment)
         past = request.app[time_travel_view_key]

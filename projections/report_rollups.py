@@ -228,14 +228,22 @@ class ReportRollupsView:
         self, first: date, last: date, user_id: int | None, project_id: int | None
     ) -> list[ProjectTotals]:
         """Per-project totals for the days `first`..`last` (inclusive)."""
-        sums = await self._sums(first, last, user_id)
-        return [
+        return (await self.totals_at(first, last, user_id, project_id))[1]
+
+    async def totals_at(
+        self, first: date, last: date, user_id: int | None, project_id: int | None
+    ) -> tuple[int, list[ProjectTotals]]:
+        """The totals, with the position of the rollups they were summed at (read with
+        them, in the same script: no round trip of its own)."""
+        version, sums = await self._sums(first, last, user_id)
+        totals = [
             ProjectTotals(project, seconds, billable, entries)
             for project, (seconds, billable, entries) in sorted(sums.items())
             if entries and (project_id is None or project == project_id)
         ]
+        return int(version.rpartition("@")[2]), totals
 
-    async def _sums(self, first: date, last: date, user_id: int | None) -> _ProjectSums:
+    async def _sums(self, first: date, last: date, user_id: int | None) -> tuple[str, _ProjectSums]:
         window = (user_id, first, last)
         kept_version, kept = self._kept.get(window, ("", {}))
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -252,7 +260,7 @@ class ReportRollupsView:
             raise ReadModelUnavailableError(f"The {name} read model is being rebuilt.")
         version = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         if version == kept_version:
-            return kept
+            return version, kept
         sums: _ProjectSums = {}
         for at in range(1, len(reply), 2):
             field, value = reply[at], reply[at + 1]
@@ -263,4 +271,4 @@ class ReportRollupsView:
         if len(self._kept) >= SUMS_KEPT:
             del self._kept[next(iter(self._kept))]  # the window asked for longest ago
         self._kept[window] = (version, sums)
-        return sums
+        return version, sums

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import created
 from tests.api.timekit import ENTRIES, EVERYTHING, SUMMARY, TASKS, new_entry, new_project
+from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import CreateProject
 from timetracker.http.keys import freshness_key, time_tracking_key
 from timetracker.http.middlewares.positions import EVERY_READ_MODEL
@@ -26,6 +27,8 @@ from timetracker.ops.accounts import (
     refresh_read_models,
     register_user,
 )
+from timetracker.projections.redis_runner import RedisProjectionRunner
+from timetracker.projections.report_rollups import ReportRollupsProjection
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 
@@ -130,6 +133,60 @@ async def test_reads_name_their_read_models_position_even_when_it_lags(
     assert missing.status == 404
     assert missing.headers["X-Event-Position"] == str(projected)
     assert info.headers["X-Event-Position"] == str(unseen.position)
+
+
+async def test_the_summary_names_the_lower_of_its_rollups_and_the_projects_positions(
+    api_with: ApiWith, settings: Settings
+) -> None:
+    api = await api_with(run_projections=False)
+    store = api.app[time_tracking_key]
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, register_user, store, "alice", None, None, True)
+    token = (
+        await loop.run_in_executor(None, issue_token, store, "alice", ["admin:all"], "t", None)
+    ).token
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def catch_up(rollups: bool, read_models: bool) -> int:
+        if rollups:
+            await loop.run_in_executor(None, _follow_rollups, store, settings)
+        if read_models:
+            await loop.run_in_executor(None, refresh_read_models, store, settings.conninfo)
+        head = await _head(settings)
+        if read_models:
+            assert await api.app[freshness_key].wait_for(["projects"], head, 10.0)
+        return head
+
+    async def summary_position() -> int:
+        status, position = await _position(api, "GET", SUMMARY, headers=headers)
+        assert status == 200
+        return position
+
+    both = await catch_up(rollups=True, read_models=True)
+    assert await summary_position() == both
+    await loop.run_in_executor(
+        None, store.create_project, CreateProject({"name": "One"}, operator_stamp())
+    )
+    assert await catch_up(rollups=True, read_models=False) == both + 1
+    assert await summary_position() == both  # the projects lag
+    await loop.run_in_executor(
+        None, store.create_project, CreateProject({"name": "Two"}, operator_stamp())
+    )
+    assert await catch_up(rollups=False, read_models=True) == both + 2
+    assert await summary_position() == both + 1  # the rollups lag
+    assert await catch_up(rollups=True, read_models=False) == both + 2
+    assert await summary_position() == both + 2
+
+
+def _follow_rollups(store: TimeTracking, settings: Settings) -> None:
+    assert settings.redis_url is not None
+    runner = RedisProjectionRunner(
+        store, ReportRollupsProjection(), settings.redis_url, settings.redis_prefix
+    )
+    try:
+        runner.catch_up()
+    finally:
+        runner.close()
 
 
 async def test_an_idempotent_replay_keeps_the_first_answers_position(
