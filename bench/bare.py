@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import itertools
 import os
 import signal
 import subprocess
@@ -69,8 +70,7 @@ async def bare(request: web.Request) -> web.Response:
 async def floor(request: web.Request) -> web.Response:
     size = int(request.match_info["size"])
     limiter: RateLimiter = request.app["limiter"]
-    request.app["hits"] += 1
-    await limiter.hit(f"floor-{request.app['hits'] % FLOOR_SUBJECTS}", FLOOR_WINDOWS)
+    await limiter.hit(next(request.app["subjects"]), FLOOR_WINDOWS)
     pool: AsyncConnectionPool[Any] = request.app["pool"]
     async with pool.connection() as conn:
         await (await conn.execute("SELECT 1 AS one")).fetchall()
@@ -87,7 +87,8 @@ def _with_floor(database_url: str, redis_url: str, redis_prefix: str) -> Any:
             open=False,
         )
         await pool.open(wait=True, timeout=10)
-        app["limiter"], app["pool"], app["hits"] = RateLimiter(redis, redis_prefix), pool, 0
+        app["limiter"], app["pool"] = RateLimiter(redis, redis_prefix), pool
+        app["subjects"] = itertools.cycle([f"floor-{n}" for n in range(FLOOR_SUBJECTS)])
         yield
         await pool.close()
         await redis.aclose()
