@@ -7,7 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -59,6 +64,9 @@ class EventStore(Application[UUID]):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.snapshot_interval = snapshot_interval(self.env)
+        # Aggregates never snapshotted load from their events alone: asking the snapshot
+        # table first would cost a query, and a pooled connection, for nothing.
+        self.events_only = Repository(self.events)
         self.ids: IdSequences
         if isinstance(self.recorder, PostgresApplicationRecorder):
             sequences = PostgresIdSequences(self.recorder.datastore)
@@ -115,7 +123,7 @@ class EventStore(Application[UUID]):
     def load(self, cls: type[A], kind: str, number: int) -> A:
         """The aggregate behind a public id, or NotFoundError."""
         try:
-            aggregate: Any = self.repository.get(aggregate_id(kind, number))
+            aggregate: Any = self._repository_of(cls).get(aggregate_id(kind, number))
         except AggregateNotFoundError:
             raise NotFoundError(kind, number) from None
         if not isinstance(aggregate, cls):
@@ -125,10 +133,16 @@ class EventStore(Application[UUID]):
     def load_optional(self, cls: type[A], aggregate_uuid: Any) -> A | None:
         """The aggregate with this UUID, or None."""
         try:
-            aggregate: Any = self.repository.get(aggregate_uuid)
+            aggregate: Any = self._repository_of(cls).get(aggregate_uuid)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
+
+    def _repository_of(self, cls: type[Aggregate]) -> Repository[UUID]:
+        """Where an aggregate of `cls` loads from: through its snapshots when it may have any."""
+        if self.snapshots is not None and issubclass(cls, SNAPSHOTTED):
+            return self.repository
+        return self.events_only
 
     def write(self, decide: Callable[[], list[Aggregate]]) -> int | None:
         """Run `decide` and save what it returns in one transaction; retry on a conflict.
