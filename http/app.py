@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
@@ -74,12 +76,14 @@ from timetracker.projections.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections
 from timetracker.projections.report_rollups import ReportRollupsView
-from timetracker.projections.runner import create_schema
+from timetracker.projections.runner import create_schema, drop_broken_connections
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.service import ProjectionService
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
 from timetracker.projections.time_travel import TimeTravelView
+
+log = logging.getLogger(__name__)
 
 
 def create_serving_app(settings: Settings) -> web.Application:
@@ -263,12 +267,25 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[running_timers_view_key] = RunningTimersView(client, prefix)
     app[report_rollups_view_key] = ReportRollupsView(client, prefix)
     freshness = Freshness(app[read_pool_key], client, prefix)
-    freshness.listen(settings.conninfo, settings.redis_url)
+    freshness.listen(settings.conninfo, settings.redis_url, partial(_drop_broken_connections, app))
     app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)
     yield
     await freshness.stop_listening()
     await client.aclose()
+
+
+async def _drop_broken_connections(app: web.Application) -> None:
+    """The database dropped this process's listening connection (a restart, or its
+    connections were terminated): check the pools' idle connections now and replace the
+    broken ones, so that no read answers 503 and no write waits out psycopg_pool's backoff
+    (`runner.drop_broken_connections`) on a connection that broke with it."""
+    log.warning("PostgreSQL dropped a connection: checking the pools' connections")
+    await app[read_pool_key].check()
+    store = app.get(time_tracking_key)
+    if store is not None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(app[command_executor_key], drop_broken_connections, store)
 
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +55,15 @@ class Freshness:
         self._heard: dict[str, int] = {}
         self.news: PositionNews | None = None
 
-    def listen(self, conninfo: str, redis_url: str) -> None:
-        """Hear positions from every process's runners from now on (see `stop_listening`)."""
-        self.news = PositionNews(conninfo, redis_url, self.prefix, self._advanced)
+    def listen(
+        self,
+        conninfo: str,
+        redis_url: str,
+        on_lost: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Hear positions from every process's runners from now on (see `stop_listening`);
+        `on_lost` is awaited when the connection to PostgreSQL breaks (`position_news.py`)."""
+        self.news = PositionNews(conninfo, redis_url, self.prefix, self._advanced, on_lost)
         self.news.start()
 
     async def stop_listening(self) -> None:

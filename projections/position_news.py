@@ -10,7 +10,10 @@ Redis read models: their live runner PUBLISHes each batch's position in the batc
 MULTI/EXEC (`redis_runner.py`). That news only wakes waiting writes: a rebuild's switch or
 a loss of Redis's data says nothing, so a reader still asks Redis for the position.
 
-Every piece of news is passed to `on_news(name, position)`.
+Every piece of news is passed to `on_news(name, position)`. When the listening connection
+to PostgreSQL breaks after it was listening (a restart of the database, its connections
+terminated), `on_lost()` is awaited before listening again: the process's pools can drop
+their connections that broke with it before requests find them (see `http/app.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import psycopg
 from psycopg import sql
@@ -44,12 +47,18 @@ class PositionNews:
     """Listens for position news on PostgreSQL and Redis until `stop`."""
 
     def __init__(
-        self, conninfo: str, redis_url: str, prefix: str, on_news: Callable[[str, int], None]
+        self,
+        conninfo: str,
+        redis_url: str,
+        prefix: str,
+        on_news: Callable[[str, int], None],
+        on_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.conninfo = conninfo
         self.redis_url = redis_url
         self.prefix = prefix
         self.on_news = on_news
+        self.on_lost = on_lost
         # The PostgreSQL read models' positions, exact while `listening` (see the module).
         self.postgres: dict[str, int] = {}
         self.listening = False
@@ -111,9 +120,17 @@ class PositionNews:
             except (psycopg.Error, OSError):
                 log.warning("Not hearing read-model positions from PostgreSQL; reconnecting")
             finally:
-                self.listening = False
+                was_listening, self.listening = self.listening, False
                 self.postgres.clear()
+            if was_listening and self.on_lost is not None:
+                await self._tell_lost(self.on_lost)
             await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _tell_lost(self, on_lost: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await on_lost()
+        except Exception:  # best effort: listening again matters more
+            log.warning("Could not act on the lost PostgreSQL connection", exc_info=True)
 
     async def _listen_redis(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from timetracker.projections import tracking
@@ -176,6 +177,7 @@ class LogFollower(ABC):
             except Exception:
                 log.exception("Projection %s failed; retrying", self.name)
                 self.close()
+                drop_broken_connections(self.store)
                 stop.wait(IDLE_POLL_SECONDS)
                 continue
             if self.wake.is_set():
@@ -188,6 +190,21 @@ class LogFollower(ABC):
     def idle_seconds(self) -> float:
         """How long to wait for news of events before looking at the log again."""
         return IDLE_POLL_SECONDS
+
+
+def drop_broken_connections(store: Application[Any]) -> None:
+    """Check the idle connections of the store's pool now and replace the broken ones.
+
+    After the database dropped its connections (a restart), psycopg_pool finds them one at
+    a time, at checkout, waiting 1, 2, 4 s between: a runner would fail once per broken
+    connection, a command wait for seconds. Best effort: a database still away fails it.
+    """
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        try:
+            recorder.datastore.pool.check()
+        except Exception:  # the next attempt will tell
+            log.warning("Could not check the event store's connections", exc_info=True)
 
 
 class ProjectionRunner(LogFollower):
