@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import created
 from tests.api.timekit import ENTRIES, EVERYTHING, SUMMARY, TASKS, new_entry, new_project
+from tests.integration.test_report_rollups import follow_rollups
 from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import CreateProject
 from timetracker.http.keys import freshness_key, time_tracking_key
@@ -27,8 +28,6 @@ from timetracker.ops.accounts import (
     refresh_read_models,
     register_user,
 )
-from timetracker.projections.redis_runner import RedisProjectionRunner
-from timetracker.projections.report_rollups import ReportRollupsProjection
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 
@@ -45,6 +44,18 @@ async def _position(api: TestClient, method: str, path: str, **kwargs: object) -
     response = await api.request(method, path, **kwargs)  # type: ignore[arg-type]
     await response.read()
     return response.status, int(response.headers["X-Event-Position"])
+
+
+async def _admin_without_runners(
+    api_with: ApiWith,
+) -> tuple[TestClient, TimeTracking, dict[str, str]]:
+    """An API whose read models move only when the test moves them, and an admin's headers."""
+    api = await api_with(run_projections=False)
+    store = api.app[time_tracking_key]
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, register_user, store, "alice", None, None, True)
+    issued = await loop.run_in_executor(None, issue_token, store, "alice", ["admin:all"], "t", None)
+    return api, store, {"Authorization": f"Bearer {issued.token}"}
 
 
 async def test_writes_name_what_they_wrote_and_reads_at_least_that(
@@ -109,19 +120,13 @@ async def test_errors_and_open_endpoints_name_the_stores_head(
 async def test_reads_name_their_read_models_position_even_when_it_lags(
     api_with: ApiWith, settings: Settings
 ) -> None:
-    api = await api_with(run_projections=False)
-    store = api.app[time_tracking_key]
+    api, store, headers = await _admin_without_runners(api_with)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, register_user, store, "alice", None, None, True)
-    token = (
-        await loop.run_in_executor(None, issue_token, store, "alice", ["admin:all"], "t", None)
-    ).token
     await loop.run_in_executor(None, refresh_read_models, store, settings.conninfo)
     projected = await _head(settings)
     unseen = await loop.run_in_executor(
         None, store.create_project, CreateProject({"name": "Unseen"}, operator_stamp())
     )
-    headers = {"Authorization": f"Bearer {token}"}
 
     listed = await api.get("/api/v1/projects", headers=headers)
     missing = await api.get(f"/api/v1/projects/{unseen.id}", headers=headers)
@@ -138,18 +143,12 @@ async def test_reads_name_their_read_models_position_even_when_it_lags(
 async def test_the_summary_names_the_lower_of_its_rollups_and_the_projects_positions(
     api_with: ApiWith, settings: Settings
 ) -> None:
-    api = await api_with(run_projections=False)
-    store = api.app[time_tracking_key]
+    api, store, headers = await _admin_without_runners(api_with)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, register_user, store, "alice", None, None, True)
-    token = (
-        await loop.run_in_executor(None, issue_token, store, "alice", ["admin:all"], "t", None)
-    ).token
-    headers = {"Authorization": f"Bearer {token}"}
 
     async def catch_up(rollups: bool, read_models: bool) -> int:
         if rollups:
-            await loop.run_in_executor(None, _follow_rollups, store, settings)
+            await loop.run_in_executor(None, follow_rollups, store, settings)
         if read_models:
             await loop.run_in_executor(None, refresh_read_models, store, settings.conninfo)
         head = await _head(settings)
@@ -176,17 +175,6 @@ async def test_the_summary_names_the_lower_of_its_rollups_and_the_projects_posit
     assert await summary_position() == both + 1  # the rollups lag
     assert await catch_up(rollups=True, read_models=False) == both + 2
     assert await summary_position() == both + 2
-
-
-def _follow_rollups(store: TimeTracking, settings: Settings) -> None:
-    assert settings.redis_url is not None
-    runner = RedisProjectionRunner(
-        store, ReportRollupsProjection(), settings.redis_url, settings.redis_prefix
-    )
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
 
 
 async def test_an_idempotent_replay_keeps_the_first_answers_position(

@@ -49,7 +49,7 @@ def _live_data(client: redis.Redis, prefix: str) -> str:
     return generation_prefix(prefix, name, int(client.get(live_key(prefix, name)) or 0))
 
 
-def _follow(store: TimeTracking, settings: Settings) -> None:
+def follow_rollups(store: TimeTracking, settings: Settings) -> None:
     """Bring the live build under the settings' prefix up to the log's end."""
     assert settings.redis_url is not None
     runner = RedisProjectionRunner(
@@ -67,7 +67,7 @@ def _built(
     """`count` entries applied by the live build, and a client to look at it (to close)."""
     assert settings.redis_url is not None
     entries, projects = _entries(store, count)
-    _follow(store, settings)
+    follow_rollups(store, settings)
     return entries, projects, redis.Redis.from_url(settings.redis_url, decode_responses=True)
 
 
@@ -111,7 +111,7 @@ def test_edits_and_deletions_of_entries_kept_by_an_older_build_take_back_what_th
             entry.delete(STAMP)
         store.save(*edited, *deleted)
 
-        _follow(store, settings)
+        follow_rollups(store, settings)
 
         legacy = {
             key.rsplit(":", 1)[1]
@@ -136,7 +136,7 @@ def _day_sums(store: TimeTracking, settings: Settings, prefix: str) -> dict[str,
     """The day hashes of the live build under `prefix` (built first if there is none),
     without their zero fields."""
     assert settings.redis_url is not None
-    _follow(store, Settings(redis_url=settings.redis_url, redis_prefix=prefix))
+    follow_rollups(store, Settings(redis_url=settings.redis_url, redis_prefix=prefix))
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         data = _live_data(client, prefix)
@@ -180,7 +180,7 @@ async def test_a_window_asked_for_again_is_summed_again_only_once_the_build_has_
         # The build moves on (an entry deleted): the window is summed again.
         entries[0].delete(STAMP)
         store.save(entries[0])
-        _follow(store, settings)
+        follow_rollups(store, settings)
         after = await view.totals(first, last, None, None)
     finally:
         client.close()
