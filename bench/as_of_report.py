@@ -52,8 +52,8 @@ from timetracker.http.app import create_app
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import issue_token
 from timetracker.ops.progress import ProgressBar
+from timetracker.projections.engine.runner import ProjectionRunner, create_schema
 from timetracker.projections.registry import all_projections
-from timetracker.projections.runner import ProjectionRunner, create_schema
 
 USERS = 20
 PROJECTS = 30

@@ -37,10 +37,10 @@ from eventsourcing.domain import Aggregate
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from timetracker.backups.archive import create_backup, store_fingerprint, verify_archive
+from timetracker.backups.directory import BackupDirectory
+from timetracker.backups.restore import Restorer
 from timetracker.commands.application import TimeTracking
-from timetracker.commands.archive import create_backup, store_fingerprint, verify_archive
-from timetracker.commands.backups import BackupDirectory
-from timetracker.commands.restore import Restorer
 from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
 from timetracker.domain.timer import Timer
@@ -48,7 +48,7 @@ from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
 from timetracker.ops.backup import PhaseBars
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.replay import replay_all
+from timetracker.projections.engine.replay import replay_all
 
 SAVE_EVERY = 500
 USERS = 50

@@ -27,9 +27,9 @@ from timetracker.domain.project import Project
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.rebuild import rebuild, rebuild_redis
+from timetracker.projections.engine.rebuild import rebuild, rebuild_redis
+from timetracker.projections.engine.runner import create_schema
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import create_schema
 
 SAVE_EVERY = 500
 USERS = 50

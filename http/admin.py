@@ -14,9 +14,9 @@ from timetracker.http.errors import ApiError, not_found
 from timetracker.http.keys import path_key, rebuild_jobs_key, settings_key, time_tracking_key
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import ErrorResponse
-from timetracker.projections.jobs import RebuildRunningError
+from timetracker.projections.engine.jobs import RebuildRunningError
+from timetracker.projections.engine.status import projection_status
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.status import projection_status
 
 routes = web.RouteTableDef()
 NAMES = [p.name for p in all_projections()] + [p.name for p in redis_projections()]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
-from timetracker.commands.event_log import EventLog
+from timetracker.eventlog.reader import EventLog
 from timetracker.http import (
     admin,
     backups,
@@ -62,7 +63,6 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
-from timetracker.http.projections_process import projections_process
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
@@ -71,14 +71,14 @@ from timetracker.http.token_usage import TokenUsage
 from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
-from timetracker.projections.freshness import Freshness
-from timetracker.projections.jobs import RebuildJobs
+from timetracker.projections.engine.freshness import Freshness
+from timetracker.projections.engine.jobs import RebuildJobs
+from timetracker.projections.engine.runner import create_schema, drop_broken_connections
+from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections
 from timetracker.projections.report_rollups import ReportRollupsView
-from timetracker.projections.runner import create_schema, drop_broken_connections
 from timetracker.projections.running_timers import RunningTimersView
-from timetracker.projections.service import ProjectionService
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
 from timetracker.projections.time_travel import TimeTravelView
@@ -86,10 +86,19 @@ from timetracker.projections.time_travel import TimeTravelView
 log = logging.getLogger(__name__)
 
 
-def create_serving_app(settings: Settings) -> web.Application:
+ChildProjections = Callable[[Settings], AbstractAsyncContextManager[None]]
+child_projections_key: web.AppKey[ChildProjections] = web.AppKey("child_projections_key")
+
+
+def create_serving_app(
+    settings: Settings, child_projections: ChildProjections | None = None
+) -> web.Application:
     """The app as a `serve` process runs it: once started, what startup built is kept
-    out of the collector's way (`heap.py`)."""
+    out of the collector's way (`heap.py`). With `settings.projections_process`, the
+    composition root passes what runs the projections in a child process."""
     app = create_app(settings)
+    if child_projections is not None:
+        app[child_projections_key] = child_projections
     app.on_startup.append(freeze_after_startup)
     return app
 
@@ -311,8 +320,8 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
-    elif settings.projections_process:
-        async with projections_process(settings):
+    elif settings.projections_process and child_projections_key in app:
+        async with app[child_projections_key](settings):
             yield
     else:
         service = ProjectionService.for_every_read_model(

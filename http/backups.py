@@ -19,15 +19,15 @@ from aiohttp import BodyPartReader, hdrs, web
 from aiohttp_apigami import docs, json_schema, match_info_schema, response_schema
 from marshmallow import Schema, ValidationError, fields, validate
 
-from timetracker.commands.archive import BLOCK, ArchiveError, looks_like_archive
-from timetracker.commands.backup_jobs import BackupJobs, JobRunningError
-from timetracker.commands.backups import (
+from timetracker.backups.archive import BLOCK, ArchiveError, looks_like_archive
+from timetracker.backups.directory import (
     BackupDirectory,
     BackupFile,
     BackupNameError,
     BackupNotFoundError,
 )
-from timetracker.commands.restore import RestorePlan, Restorer, StoreNotEmptyError
+from timetracker.backups.jobs import BackupJobs, JobRunningError
+from timetracker.backups.restore import RestorePlan, Restorer, StoreNotEmptyError
 from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import (
@@ -51,7 +51,7 @@ from timetracker.http.schemas.common import (
     parse_utc,
     path_id,
 )
-from timetracker.projections.replay import replay_all
+from timetracker.projections.engine.replay import replay_all
 
 routes = web.RouteTableDef()
 

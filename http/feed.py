@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
-from timetracker.commands.event_log import EVENT_TYPES, Identity, Logged, Record
 from timetracker.domain.scopes import ANY_TOKEN
+from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Record
 from timetracker.http.access import caller_of, requires
 from timetracker.http.caller import Caller
 from timetracker.http.errors import ApiError, validation_error

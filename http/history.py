@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 
-from timetracker.commands.event_log import Actor, Version
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.reader import Actor, Version
 from timetracker.http.access import caller_of, requires
 from timetracker.http.clients import ClientPath
 from timetracker.http.errors import not_found

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from timetracker.projections.runner import SCHEMA_LOCK_KEY
+from timetracker.projections.engine.runner import SCHEMA_LOCK_KEY
 
 KEEP_HOURS = 24
 # A claim without an answer this old is taken to be dead: longer than a request waits for

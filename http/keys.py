@@ -9,9 +9,9 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from timetracker.backups.jobs import BackupJobs
 from timetracker.commands.application import TimeTracking
-from timetracker.commands.backup_jobs import BackupJobs
-from timetracker.commands.event_log import EventLog
+from timetracker.eventlog.reader import EventLog
 from timetracker.http.caller import Caller
 from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.maintenance import MaintenanceFlag
@@ -20,8 +20,8 @@ from timetracker.http.settings import Settings
 from timetracker.http.token_usage import TokenUsage
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
-from timetracker.projections.freshness import Freshness
-from timetracker.projections.jobs import RebuildJobs
+from timetracker.projections.engine.freshness import Freshness
+from timetracker.projections.engine.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView

@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from timetracker.projections.runner import SCHEMA_LOCK_KEY
+from timetracker.projections.engine.runner import SCHEMA_LOCK_KEY
 
 TOUCH_INTERVAL_SECONDS = 60
 CREATE_TABLE = """

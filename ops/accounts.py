@@ -17,8 +17,8 @@ from timetracker.commands.messages import (
     RevokeApiToken,
 )
 from timetracker.domain.values import Stamp
+from timetracker.projections.engine.runner import catch_up_each, create_schema
 from timetracker.projections.registry import all_projections
-from timetracker.projections.runner import catch_up_each, create_schema
 
 
 def operator_stamp() -> Stamp:

@@ -18,8 +18,8 @@ import orjson
 from marshmallow import ValidationError
 
 from timetracker.commands.application import TimeTracking
-from timetracker.commands.event_log import EVENT_TYPES, RESOURCES, EventLog, Record, Version
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES, EventLog, Record, Version
 from timetracker.http.feed import record_json
 from timetracker.http.history import version_json
 from timetracker.http.schemas.common import parse_utc

@@ -18,11 +18,9 @@ from typing import Any, TextIO
 import psycopg
 from marshmallow import ValidationError
 
-from timetracker.commands import maintenance
-from timetracker.commands.application import open_time_tracking
-from timetracker.commands.archive import ArchiveError, Manifest, create_backup, verify_archive
-from timetracker.commands.backups import BackupDirectory
-from timetracker.commands.restore import (
+from timetracker.backups.archive import ArchiveError, Manifest, create_backup, verify_archive
+from timetracker.backups.directory import BackupDirectory
+from timetracker.backups.restore import (
     RESTORE_LOCK_KEY,
     RestoreIncompleteError,
     RestorePlan,
@@ -31,11 +29,13 @@ from timetracker.commands.restore import (
     RestoreRunningError,
     StoreNotEmptyError,
 )
+from timetracker.commands import maintenance
+from timetracker.commands.application import open_time_tracking
 from timetracker.http.schemas.common import parse_utc
 from timetracker.http.settings import Settings
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.replay import replay_all
+from timetracker.projections.engine.replay import replay_all
 
 
 def _moment(text: str) -> datetime:

@@ -22,6 +22,7 @@ from timetracker.http.settings import Settings, SettingsError
 from timetracker.ops import accounts, audit, backup, projections, workers
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
+from timetracker.ops.projections_process import projections_process
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +105,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             return workers.serve_workers(settings, args.workers)
         # run_app stops gracefully on SIGINT and SIGTERM and returns.
         web.run_app(
-            create_serving_app(settings),
+            create_serving_app(settings, projections_process),
             host=settings.host,
             port=settings.port,
             access_log_class=AccessLog,

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.rebuild import rebuild, rebuild_redis
+from timetracker.projections.engine.rebuild import rebuild, rebuild_redis
+from timetracker.projections.engine.runner import create_schema
+from timetracker.projections.engine.service import ProjectionService
+from timetracker.projections.engine.status import projection_status
+from timetracker.projections.engine.verify import verify, verify_redis
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import create_schema
-from timetracker.projections.service import ProjectionService
-from timetracker.projections.status import projection_status
-from timetracker.projections.verify import verify, verify_redis
 
 NAMES = [p.name for p in all_projections()] + [p.name for p in redis_projections()]
 

@@ -4,9 +4,9 @@ The parent (the `serve` process) has already started the embedded services and p
 first-start admin token; it then starts N worker processes (`python -m
 timetracker.ops.workers`), each running the whole app on the same host and port with
 SO_REUSEPORT, so the kernel spreads connections over them. Every worker runs the projection
-service too, in a child process of its own (`http/projections_process.py`): the runners
+service too, in a child process of its own (`ops/projections_process.py`): the runners
 elect one leader per projection across processes (PostgreSQL advisory locks,
-`projections/leadership.py`), so each projection runs exactly once.
+`projections/engine/leadership.py`), so each projection runs exactly once.
 
 - The connection pools (`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `READ_POOL_SIZE`) are the
   server's: each worker gets its share, so N workers hold about as many PostgreSQL
@@ -269,6 +269,7 @@ def run_worker(orders: WorkerOrders) -> int:
 
     from timetracker.http.access_log import AccessLog
     from timetracker.http.app import create_serving_app
+    from timetracker.ops.projections_process import projections_process
 
     def listening(_: Any) -> None:
         with contextlib.suppress(OSError):
@@ -278,7 +279,7 @@ def run_worker(orders: WorkerOrders) -> int:
     settings = orders.settings
     try:
         web.run_app(
-            create_serving_app(settings),
+            create_serving_app(settings, projections_process),
             host=settings.host,
             port=settings.port,
             reuse_port=True,

@@ -24,7 +24,7 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.entry import Entry
-from timetracker.projections.redis_runner import (
+from timetracker.projections.engine.redis_runner import (
     ReadModelUnavailableError,
     RedisProjection,
     RedisReads,

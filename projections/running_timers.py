@@ -9,7 +9,7 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.timer import Timer, timer_id
-from timetracker.projections.redis_runner import (
+from timetracker.projections.engine.redis_runner import (
     RedisProjection,
     RedisReads,
     RedisWrites,

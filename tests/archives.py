@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from timetracker.commands.archive import EVENTS, MANIFEST, MEMBERS, STREAMS, SUMS
+from timetracker.backups.archive import EVENTS, MANIFEST, MEMBERS, STREAMS, SUMS
 
 
 def member_span(archive: Path, name: str) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from timetracker.commands.event_log import EVENT_TYPES, RESOURCES
+from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES
 from timetracker.http.schemas.common import QueryInteger, UtcDateTime
 
 MAX_FEED_LIMIT = 1000

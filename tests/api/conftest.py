@@ -20,7 +20,7 @@ from timetracker.http.app import create_app
 from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import issue_token, operator_stamp, register_user
-from timetracker.projections.tracking import wait_for
+from timetracker.projections.engine.tracking import wait_for
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from aiohttp.test_utils import TestClient
 from tests.api.conftest import ApiUser, CountEvents, MakeUser
 from tests.api.helpers import error_body
 from tests.archives import flipped, member_span
+from timetracker.backups.archive import EVENTS, create_backup
+from timetracker.backups.directory import ARCHIVE_NAME
 from timetracker.commands import maintenance
-from timetracker.commands.archive import EVENTS, create_backup
-from timetracker.commands.backups import ARCHIVE_NAME
 from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import issue_token, register_user
-from timetracker.projections.tracking import wait_for
+from timetracker.projections.engine.tracking import wait_for
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 BACKUPS = "/api/v1/admin/backups"

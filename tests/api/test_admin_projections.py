@@ -15,9 +15,9 @@ from tests.api.test_rate_limits import _user
 from tests.conftest import REDIS_URL
 from timetracker.http.keys import settings_key, time_tracking_key
 from timetracker.http.settings import Settings
+from timetracker.projections.engine.service import ProjectionService
+from timetracker.projections.engine.verify import verify, verify_redis
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.service import ProjectionService
-from timetracker.projections.verify import verify, verify_redis
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 NAMES = [p.name for p in all_projections()] + [p.name for p in redis_projections()]

@@ -26,7 +26,7 @@ from tests.api.timekit import (
     summary,
 )
 from timetracker.http.keys import settings_key, time_tracking_key
-from timetracker.projections.rebuild import rebuild
+from timetracker.projections.engine.rebuild import rebuild
 from timetracker.projections.time_travel import TimeTravelProjection
 
 JAN = "start_date=2024-01-01&end_date=2024-01-31"

@@ -15,7 +15,7 @@ from tests.api.helpers import error_body
 from tests.conftest import REDIS_URL
 from timetracker.http.keys import read_pool_key, settings_key, time_tracking_key
 from timetracker.ops.accounts import issue_token, register_user
-from timetracker.projections.tracking import wait_for
+from timetracker.projections.engine.tracking import wait_for
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 RATE_LIMIT = re.compile(r'^"minute";r=(\d+);t=(\d+), "hour";r=(\d+);t=(\d+)$')

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from tests.api.test_rate_limits import _user
 from timetracker.http.keys import time_tracking_key
 from timetracker.http.settings import Settings
+from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.registry import all_projections
-from timetracker.projections.service import ProjectionService
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 

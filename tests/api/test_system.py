@@ -14,7 +14,7 @@ from tests.api.helpers import RFC3339_UTC, created
 from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import register_user
-from timetracker.projections.tracking import wait_for
+from timetracker.projections.engine.tracking import wait_for
 
 ApiWith = Callable[..., Awaitable[TestClient]]
 FOUNDATION_PROJECTIONS = {"accounts", "clients", "projects"}

@@ -17,7 +17,7 @@ from psycopg import sql
 from tests.archives import event_rows, flipped, member_span, repacked
 from tests.conftest import ADMIN_URL, _url_with_dbname
 from tests.e2e.service import Server, call, run_cli, timetracker_command
-from timetracker.commands.archive import EVENTS, MANIFEST
+from timetracker.backups.archive import EVENTS, MANIFEST
 
 pytestmark = pytest.mark.e2e
 WRITERS = 20

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.service import Server, alive, call, children_of, run_cli, timetracker_command
-from timetracker.projections.group_runner import GROUP_LEAD
+from timetracker.projections.engine.group_runner import GROUP_LEAD
 from timetracker.projections.registry import redis_projections
 
 pytestmark = pytest.mark.e2e

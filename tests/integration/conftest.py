@@ -11,8 +11,8 @@ from timetracker.http.settings import Settings
 from timetracker.projections.accounts import AccountsProjection
 from timetracker.projections.base import Projection
 from timetracker.projections.clients import ClientsProjection
+from timetracker.projections.engine.runner import create_schema
 from timetracker.projections.projects import ProjectsProjection
-from timetracker.projections.runner import create_schema
 
 
 @pytest.fixture

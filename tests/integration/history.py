@@ -18,8 +18,8 @@ from timetracker.domain.name_claim import NameClaim
 from timetracker.domain.project import Project
 from timetracker.domain.user import User
 from timetracker.domain.values import Stamp
-from timetracker.projections import rebuild
 from timetracker.projections.base import Projection
+from timetracker.projections.engine import rebuild
 
 T0 = datetime(2024, 2, 1, 9, 0, tzinfo=UTC)
 AGGREGATES_PER_SAVE = 100

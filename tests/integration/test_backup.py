@@ -33,9 +33,7 @@ from tests.archives import (
     truncated,
 )
 from tests.conftest import ADMIN_URL, REDIS_URL, _url_with_dbname
-from timetracker.commands import maintenance
-from timetracker.commands.application import TimeTracking
-from timetracker.commands.archive import (
+from timetracker.backups.archive import (
     EVENTS,
     MANIFEST,
     STREAMS,
@@ -47,7 +45,16 @@ from timetracker.commands.archive import (
     store_fingerprint,
     verify_archive,
 )
-from timetracker.commands.backups import BackupDirectory
+from timetracker.backups.directory import BackupDirectory
+from timetracker.backups.restore import (
+    RESTORE_LOCK_KEY,
+    RestoreIncompleteError,
+    Restorer,
+    RestoreRunningError,
+    StoreNotEmptyError,
+)
+from timetracker.commands import maintenance
+from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import (
     CreateEntry,
     CreateProject,
@@ -55,22 +62,15 @@ from timetracker.commands.messages import (
     EditEntry,
     StopTimer,
 )
-from timetracker.commands.restore import (
-    RESTORE_LOCK_KEY,
-    RestoreIncompleteError,
-    Restorer,
-    RestoreRunningError,
-    StoreNotEmptyError,
-)
 from timetracker.domain.values import Stamp
 from timetracker.http.app import create_app
 from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import issue_token, register_user
+from timetracker.projections.engine.replay import replay_all
+from timetracker.projections.engine.tracking import wait_for
+from timetracker.projections.engine.verify import verify, verify_redis
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.replay import replay_all
-from timetracker.projections.tracking import wait_for
-from timetracker.projections.verify import verify, verify_redis
 
 AiohttpClient = Callable[..., Awaitable[TestClient]]
 NAMES = [p.name for p in all_projections()] + [p.name for p in redis_projections()]

@@ -26,7 +26,7 @@ from timetracker.commands.messages import (
 from timetracker.domain.values import Stamp, aggregate_id
 from timetracker.http.settings import Settings
 from timetracker.projections.base import Projection
-from timetracker.projections.runner import ProjectionRunner
+from timetracker.projections.engine.runner import ProjectionRunner
 
 pytestmark = pytest.mark.integration
 

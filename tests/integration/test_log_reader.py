@@ -8,8 +8,8 @@ import pytest
 
 from tests.integration.history import build_catalogue
 from timetracker.commands.application import TimeTracking
-from timetracker.projections.log_reader import LogReader, ReadAhead
-from timetracker.projections.partitions import Share
+from timetracker.projections.engine.log_reader import LogReader, ReadAhead
+from timetracker.projections.engine.partitions import Share
 
 pytestmark = pytest.mark.integration
 

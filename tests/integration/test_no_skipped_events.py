@@ -18,10 +18,10 @@ from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import CreateProject
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
+from timetracker.projections.engine.runner import create_schema
+from timetracker.projections.engine.service import ProjectionService
+from timetracker.projections.engine.verify import verify
 from timetracker.projections.projects import ProjectsProjection
-from timetracker.projections.runner import create_schema
-from timetracker.projections.service import ProjectionService
-from timetracker.projections.verify import verify
 
 HOLD_SECONDS = 2.0
 OTHERS = 40

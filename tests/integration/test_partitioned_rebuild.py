@@ -13,13 +13,13 @@ from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
-from timetracker.projections import rebuild as rebuild_module
-from timetracker.projections.rebuild import rebuild, rebuild_redis
-from timetracker.projections.redis_runner import RedisProjectionRunner
+from timetracker.projections.engine import rebuild as rebuild_module
+from timetracker.projections.engine.rebuild import rebuild, rebuild_redis
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
+from timetracker.projections.engine.runner import ProjectionRunner, create_schema
+from timetracker.projections.engine.verify import verify, verify_redis
 from timetracker.projections.report_rollups import ReportRollupsProjection
-from timetracker.projections.runner import ProjectionRunner, create_schema
 from timetracker.projections.time_entries import TimeEntriesProjection
-from timetracker.projections.verify import verify, verify_redis
 
 pytestmark = pytest.mark.integration
 SHARES = 3  # more than this machine's cores is fine: each share is a process

@@ -17,13 +17,13 @@ from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import CreateClient
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.freshness import Freshness
-from timetracker.projections.position_news import PositionNews
-from timetracker.projections.redis_runner import RedisProjectionRunner
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.freshness import Freshness
+from timetracker.projections.engine.position_news import PositionNews
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
+from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.running_timers import RunningTimersProjection
-from timetracker.projections.service import ProjectionService
 
 pytestmark = pytest.mark.integration
 

@@ -25,19 +25,19 @@ from tests.integration.history import (
 from timetracker.commands.application import TimeTracking
 from timetracker.domain.client import Client
 from timetracker.http.settings import Settings
-from timetracker.projections import group_runner, tracking
-from timetracker.projections import runner as runner_module
 from timetracker.projections.base import Projection
-from timetracker.projections.group_runner import ProjectionGroupRunner
-from timetracker.projections.log_reader import LogReader, Stretch
-from timetracker.projections.projects import ProjectsProjection
-from timetracker.projections.runner import (
+from timetracker.projections.engine import group_runner, tracking
+from timetracker.projections.engine import runner as runner_module
+from timetracker.projections.engine.group_runner import ProjectionGroupRunner
+from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.runner import (
     BATCH_SIZE,
     LogFollower,
     ProjectionRunner,
     catch_up_each,
     create_schema,
 )
+from timetracker.projections.projects import ProjectsProjection
 
 pytestmark = pytest.mark.integration
 

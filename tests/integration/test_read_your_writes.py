@@ -16,8 +16,8 @@ from timetracker.commands.messages import CreateClient, CreateProject
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
 from timetracker.projections.base import Projection
-from timetracker.projections.service import ProjectionService
-from timetracker.projections.tracking import wait_for
+from timetracker.projections.engine.service import ProjectionService
+from timetracker.projections.engine.tracking import wait_for
 
 pytestmark = pytest.mark.integration
 

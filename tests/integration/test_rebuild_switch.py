@@ -6,9 +6,9 @@ import psycopg
 import pytest
 
 from timetracker.http.settings import Settings
-from timetracker.projections import tracking
-from timetracker.projections.rebuild import _prepare, _switch
-from timetracker.projections.runner import create_schema
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.rebuild import _prepare, _switch
+from timetracker.projections.engine.runner import create_schema
 from timetracker.projections.time_travel import TimeTravelProjection
 
 pytestmark = pytest.mark.integration

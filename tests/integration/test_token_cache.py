@@ -17,7 +17,7 @@ from timetracker.http.token_cache import TokenCache
 from timetracker.ops.accounts import issue_token, operator_stamp, register_user
 from timetracker.projections.accounts import AccountsProjection, Revocations
 from timetracker.projections.base import Projection
-from timetracker.projections.runner import ProjectionRunner
+from timetracker.projections.engine.runner import ProjectionRunner
 
 ALICE = Caller(1, "alice", "user", 7, "tt_abcde", ("read:*",))
 

@@ -11,10 +11,10 @@ import pytest
 from tests.integration.history import build_projects, positions
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
-from timetracker.projections import verify as verify_module
 from timetracker.projections.base import Projection
-from timetracker.projections.runner import catch_up_each
-from timetracker.projections.verify import verify
+from timetracker.projections.engine import verify as verify_module
+from timetracker.projections.engine.runner import catch_up_each
+from timetracker.projections.engine.verify import verify
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from timetracker.commands.archive import (
+from timetracker.backups.archive import (
     ArchiveError,
     encode_row,
     encode_stream,
     looks_like_archive,
     parse_manifest,
 )
-from timetracker.commands.backups import (
+from timetracker.backups.directory import (
     BackupDirectory,
     BackupNameError,
     BackupNotFoundError,

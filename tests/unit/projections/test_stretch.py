@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timetracker.projections.log_reader import Stretch
+from timetracker.projections.engine.log_reader import Stretch
 
 # Positions with a gap (a rolled-back insert leaves one), the events standing for themselves.
 POSITIONS = [3, 4, 5, 7, 8, 9]

@@ -9,7 +9,7 @@ runners lead each projection is decided as before (PostgreSQL advisory locks), s
 number of serving processes may each have one.
 
 A write's read-your-writes wait then hears of its runners' batches the way it hears of
-any process's: through PostgreSQL and Redis (`projections/position_news.py`). The child's
+any process's: through PostgreSQL and Redis (`projections/engine/position_news.py`). The child's
 event store skips the pool's pre-ping: a runner retries a failed batch by itself.
 """
 
@@ -28,7 +28,7 @@ from multiprocessing.context import SpawnProcess
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.heap import freeze_startup_objects
 from timetracker.http.settings import Settings
-from timetracker.projections.service import ProjectionService
+from timetracker.projections.engine.service import ProjectionService
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections.base import Projection
-from timetracker.projections.group_runner import ProjectionGroupRunner
-from timetracker.projections.leadership import Leadership
-from timetracker.projections.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.engine.group_runner import ProjectionGroupRunner
+from timetracker.projections.engine.leadership import Leadership
+from timetracker.projections.engine.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.engine.runner import LogFollower
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import LogFollower
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from timetracker.commands.archive import ArchiveError, Manifest, read_manifest
+from timetracker.backups.archive import ArchiveError, Manifest, read_manifest
 
 ARCHIVE_NAME = re.compile(r"timetracker-(backup|safety)-(\d{8}T\d{6}Z)-([0-9a-f]{8})\.tar")
 UPLOADS = "uploads"

@@ -32,20 +32,24 @@ from eventsourcing.application import Application
 from psycopg import sql
 
 from timetracker.projections.accounts import TOKENS_CHANNEL, Revocations
-from timetracker.projections.log_reader import LogReader, Stretch
-from timetracker.projections.rebuild import (
+from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.rebuild import (
     drop_redis_generation,
     generation_counter_key,
     reset,
 )
-from timetracker.projections.redis_runner import RedisProjectionRunner, live_key, tracking_key
-from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import (
+from timetracker.projections.engine.redis_runner import (
+    RedisProjectionRunner,
+    live_key,
+    tracking_key,
+)
+from timetracker.projections.engine.runner import (
     REBUILD_BATCH_SIZE,
     LogFollower,
     ProjectionRunner,
     create_schema,
 )
+from timetracker.projections.registry import all_projections, redis_projections
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
 PHASE = "read models"

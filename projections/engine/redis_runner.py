@@ -19,9 +19,9 @@ import redis
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 
-from timetracker.projections.leadership import Leadership
-from timetracker.projections.log_reader import LogReader, Stretch
-from timetracker.projections.runner import LogFollower
+from timetracker.projections.engine.leadership import Leadership
+from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.runner import LogFollower
 
 
 def live_key(prefix: str, name: str) -> str:

@@ -136,10 +136,14 @@ def _build_share(
     """In a process of its own: apply one share's events up to `stop_at`."""
     # Imported here: a spawned process starts from nothing, and this module is imported by
     # the rebuild itself.
-    from timetracker.projections.log_reader import ReadAhead
-    from timetracker.projections.redis_runner import RedisProjectionRunner
+    from timetracker.projections.engine.log_reader import ReadAhead
+    from timetracker.projections.engine.redis_runner import RedisProjectionRunner
+    from timetracker.projections.engine.runner import (
+        REBUILD_BATCH_SIZE,
+        LogFollower,
+        ProjectionRunner,
+    )
     from timetracker.projections.registry import all_projections, redis_projections
-    from timetracker.projections.runner import REBUILD_BATCH_SIZE, LogFollower, ProjectionRunner
 
     store = _open_store(target)
     reader = ReadAhead(store, share)

@@ -28,9 +28,9 @@ from psycopg import sql
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from timetracker.projections.redis_runner import positions_channel
+from timetracker.projections.engine.redis_runner import positions_channel
+from timetracker.projections.engine.tracking import POSITIONS_CHANNEL
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
-from timetracker.projections.tracking import POSITIONS_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.leadership import Leadership
-from timetracker.projections.log_reader import LogReader, Stretch
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.leadership import Leadership
+from timetracker.projections.engine.log_reader import LogReader, Stretch
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,7 @@ import psycopg
 from eventsourcing.persistence import Mapper, PersistenceError
 from psycopg import sql
 
-from timetracker.commands import maintenance
-from timetracker.commands.archive import (
+from timetracker.backups.archive import (
     EVENTS_TABLE,
     Manifest,
     Progress,
@@ -48,7 +47,8 @@ from timetracker.commands.archive import (
     read_events,
     read_manifest,
 )
-from timetracker.commands.backups import BackupDirectory
+from timetracker.backups.directory import BackupDirectory
+from timetracker.commands import maintenance
 from timetracker.commands.ids import KINDS, sequence_name
 from timetracker.domain.values import aggregate_id
 

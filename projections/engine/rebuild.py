@@ -23,24 +23,24 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.log_reader import ReadAhead
-from timetracker.projections.partitions import (
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.log_reader import ReadAhead
+from timetracker.projections.engine.partitions import (
     Share,
     Target,
     build_shares,
     partition_count,
     share_tracking_name,
 )
-from timetracker.projections.redis_runner import (
+from timetracker.projections.engine.redis_runner import (
     RedisProjection,
     RedisProjectionRunner,
     generation_prefix,
     live_key,
     tracking_key,
 )
-from timetracker.projections.runner import (
+from timetracker.projections.engine.runner import (
     REBUILD_BATCH_SIZE,
     ProjectionRunner,
     create_tables,

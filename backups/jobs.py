@@ -17,9 +17,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from timetracker.commands.archive import create_backup
-from timetracker.commands.backups import BackupDirectory
-from timetracker.commands.restore import RestorePlan, Restorer
+from timetracker.backups.archive import create_backup
+from timetracker.backups.directory import BackupDirectory
+from timetracker.backups.restore import RestorePlan, Restorer
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg import sql
 
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.leadership import Leadership
-from timetracker.projections.log_reader import LogReader, Stretch
-from timetracker.projections.runner import IDLE_POLL_SECONDS, LogFollower, runner_connection
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.leadership import Leadership
+from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.runner import IDLE_POLL_SECONDS, LogFollower, runner_connection
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,21 @@ import redis
 from eventsourcing.application import Application
 from psycopg import IsolationLevel, sql
 
-from timetracker.projections import tracking
 from timetracker.projections.base import Projection
-from timetracker.projections.rebuild import drop_redis_generation, generation_counter_key
-from timetracker.projections.redis_runner import (
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.rebuild import drop_redis_generation, generation_counter_key
+from timetracker.projections.engine.redis_runner import (
     RedisProjection,
     RedisProjectionRunner,
     generation_prefix,
     live_key,
     tracking_key,
 )
-from timetracker.projections.runner import REBUILD_BATCH_SIZE, ProjectionRunner, create_tables
+from timetracker.projections.engine.runner import (
+    REBUILD_BATCH_SIZE,
+    ProjectionRunner,
+    create_tables,
+)
 
 Progress = Callable[[int, int], None]
 MAX_LISTED = 10

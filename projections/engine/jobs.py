@@ -16,9 +16,9 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg.rows import dict_row
 
-from timetracker.projections.rebuild import Rebuilt, rebuild, rebuild_redis
+from timetracker.projections.engine.rebuild import Rebuilt, rebuild, rebuild_redis
+from timetracker.projections.engine.runner import SCHEMA_LOCK_KEY
 from timetracker.projections.registry import all_projections, redis_projections
-from timetracker.projections.runner import SCHEMA_LOCK_KEY
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from timetracker.projections.partitions import Share
+from timetracker.projections.engine.partitions import Share
 
 log = logging.getLogger(__name__)
 
