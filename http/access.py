@@ -45,3 +45,9 @@ def public(handler: H) -> H:
     """Mark a handler as open to everyone, without a token."""
     handler.__public__ = True  # type: ignore[attr-defined]
     return handler
+
+
+def open_in_maintenance(handler: H) -> H:
+    """Mark a handler that still answers while the service is in maintenance (a restore)."""
+    handler.__open_in_maintenance__ = True  # type: ignore[attr-defined]
+    return handler

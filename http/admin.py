@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from timetracker.http.access import requires
 from timetracker.http.errors import ApiError, not_found
 from timetracker.http.keys import path_key, rebuild_jobs_key, settings_key, time_tracking_key
+from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.projections.engine.jobs import RebuildRunningError
@@ -75,16 +76,16 @@ async def _in_thread(request: web.Request, function: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
-@routes.get("/api/v1/admin/projections", allow_head=False)
+@routes.get("/admin/projections", allow_head=False)
 @docs(tags=["admin"], summary="Every read model's position, lag and state")
 @requires("admin:all", admin=True)
 @response_schema(ProjectionsResponse, 200)
 async def list_projections(request: web.Request) -> web.Response:
-    settings = request.app[settings_key]
+    settings = request.config_dict[settings_key]
     states = await _in_thread(
         request,
         projection_status,
-        request.app[time_tracking_key],
+        request.config_dict[time_tracking_key],
         settings.conninfo,
         settings.redis_url,
         settings.redis_prefix,
@@ -92,7 +93,7 @@ async def list_projections(request: web.Request) -> web.Response:
     return json_response({"projections": [state.as_dict() for state in states]})
 
 
-@routes.post("/api/v1/admin/projections/{name}/rebuild")
+@routes.post("/admin/projections/{name}/rebuild")
 @docs(
     tags=["admin"],
     summary="Rebuild a read model beside the live one, then switch (a background job)",
@@ -105,14 +106,14 @@ async def list_projections(request: web.Request) -> web.Response:
 async def rebuild_projection(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
     try:
-        job = await _in_thread(request, request.app[rebuild_jobs_key].start, name)
+        job = await _in_thread(request, request.config_dict[rebuild_jobs_key].start, name)
     except RebuildRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "rebuild_running") from None
-    location = f"/api/v1/admin/projections/{name}/rebuild"
+    location = api_path(f"/admin/projections/{name}/rebuild")
     return json_response({"job": job_json(job)}, status=202, headers={"Location": location})
 
 
-@routes.get("/api/v1/admin/projections/{name}/rebuild", allow_head=False)
+@routes.get("/admin/projections/{name}/rebuild", allow_head=False)
 @docs(tags=["admin"], summary="Progress of the latest rebuild of a read model")
 @requires("admin:all", admin=True)
 @match_info_schema(ProjectionPath)
@@ -120,7 +121,7 @@ async def rebuild_projection(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 404)
 async def get_rebuild(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
-    job = await _in_thread(request, request.app[rebuild_jobs_key].latest, name)
+    job = await _in_thread(request, request.config_dict[rebuild_jobs_key].latest, name)
     if job is None:
         raise not_found(f"No rebuild of {name} was started.")
     return json_response({"job": job_json(job)})

@@ -63,6 +63,7 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.paths import API_PREFIX
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
@@ -104,23 +105,16 @@ def create_serving_app(
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The API: routes under /api/v1, Swagger UI at /api/docs."""
+    """The service: the API as one sub-app at `/api/v1`, Swagger UI at /api/docs.
+
+    The shared objects live on this root app (cleanup contexts below); handlers reach them
+    through `request.config_dict`, which a sub-app's request sees too.
+    """
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        # errors first so every failure below gets the JSON body; auth before validation
-        # so an unauthenticated caller learns nothing about the request's shape; idempotency
-        # after auth (keys are per user) and before validation (a replay needs no checks).
-        # Positions outermost: every response, error bodies included, gets X-Event-Position.
-        # Maintenance right after errors: during a restore nothing else runs, not even auth
-        # (its read model is being rebuilt).
-        middlewares=[
-            position_middleware,
-            error_middleware,
-            maintenance_middleware,
-            auth_middleware,
-            idempotency_middleware,
-            validation_middleware,
-        ],
+        # Positions outermost: every response, error bodies included, gets X-Event-Position;
+        # errors next so every failure below gets the JSON body.
+        middlewares=[position_middleware, error_middleware],
     )
     app[settings_key] = settings
     app[rate_windows_key] = rate_windows(settings)
@@ -131,11 +125,30 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_read_models)
     app.cleanup_ctx.append(token_cache_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
-    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (*modules, history, feed, backups):
-        app.router.add_routes(module.routes)
+    app.add_subapp(API_PREFIX, create_api())
     _setup_docs(app)
     return app
+
+
+def create_api() -> web.Application:
+    """The `/api/v1` sub-app: every route module's table (paths without the prefix) and the
+    middlewares only the API has."""
+    api = web.Application(
+        # Maintenance first: during a restore nothing else runs, not even auth (its read
+        # model is being rebuilt). Auth before validation so an unauthenticated caller learns
+        # nothing about the request's shape; idempotency after auth (keys are per user) and
+        # before validation (a replay needs no checks).
+        middlewares=[
+            maintenance_middleware,
+            auth_middleware,
+            idempotency_middleware,
+            validation_middleware,
+        ],
+    )
+    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
+    for module in (*modules, history, feed, backups):
+        api.router.add_routes(module.routes)
+    return api
 
 
 def rate_windows(settings: Settings) -> list[Window]:

@@ -41,6 +41,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.maintenance import MaintenanceFlag
+from timetracker.http.paths import api_path
 from timetracker.http.rate_limit import Window, rate_limit_headers
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import (
@@ -206,16 +207,16 @@ async def _in_thread(function: Any, *args: Any) -> Any:
 
 
 def _jobs(request: web.Request) -> BackupJobs:
-    return request.app[backup_jobs_key]
+    return request.config_dict[backup_jobs_key]
 
 
 def _job_location(job: dict[str, Any]) -> str:
-    return f"/api/v1/admin/jobs/{job['id']}"
+    return api_path(f"/admin/jobs/{job['id']}")
 
 
 async def _limit_restores(request: web.Request) -> None:
     """At most 3 restore requests a minute per user, whatever their outcome."""
-    limiter = request.app[rate_limiter_key]
+    limiter = request.config_dict[rate_limiter_key]
     decision = await limiter.hit(f"restore:{caller_of(request).user_id}", [RESTORE_WINDOW])
     if not decision.admitted:
         raise ApiError(
@@ -264,7 +265,7 @@ async def _start_restore(
     )
 
 
-@routes.get("/api/v1/admin/backups", allow_head=False)
+@routes.get("/admin/backups", allow_head=False)
 @docs(tags=["admin"], summary="The archives in the backup directory, newest first")
 @requires("admin:all", admin=True)
 @response_schema(BackupListResponse, 200)
@@ -274,7 +275,7 @@ async def list_backups(request: web.Request) -> web.Response:
     return json_response({"backups": [backup_json(item) for item in found]})
 
 
-@routes.post("/api/v1/admin/backups")
+@routes.post("/admin/backups")
 @docs(
     tags=["admin"],
     summary="Back up the whole event store (a background job; writers carry on)",
@@ -292,7 +293,7 @@ async def create_backup(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/v1/admin/restore/{filename}")
+@routes.post("/admin/restore/{filename}")
 @docs(
     tags=["admin"],
     summary="Restore a backup of the backup directory (dry run first, then a background job)",
@@ -389,7 +390,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
             "Send the archive as multipart/form-data with a `file` part.",
             "unsupported_media_type",
         )
-    limit = request.app[settings_key].backup_upload_max_bytes
+    limit = request.config_dict[settings_key].backup_upload_max_bytes
     values: dict[str, str] = {}
     has_file = False
     try:
@@ -411,7 +412,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
     return values
 
 
-@routes.post("/api/v1/admin/restore")
+@routes.post("/admin/restore")
 @docs(
     tags=["admin"],
     summary="Restore an uploaded archive (dry run first, then a background job)",
@@ -449,7 +450,7 @@ async def upload_restore(request: web.Request) -> web.Response:
     return await _start_restore(request, plan, remove_after=True)
 
 
-@routes.get("/api/v1/admin/jobs/{job_id}", allow_head=False)
+@routes.get("/admin/jobs/{job_id}", allow_head=False)
 @docs(tags=["admin"], summary="Progress and outcome of a backup or restore job")
 @requires("admin:all", admin=True)
 @match_info_schema(JobPath)

@@ -113,7 +113,7 @@ def _topics(query: dict[str, Any], caller: Caller) -> list[str]:
     return [t.topic for t in types]
 
 
-@routes.get("/api/v1/events", allow_head=False)
+@routes.get("/events", allow_head=False)
 @docs(
     tags=["history"],
     summary="The change feed: events after a cursor, in store order (deletions too)",
@@ -134,7 +134,7 @@ async def list_events(request: web.Request) -> web.Response:
     caller = caller_of(request)
     topics = _topics(query, caller)
     check = functools.partial(visible, caller, frozenset(readable_kinds(caller)))
-    log = request.app[event_log_key]
+    log = request.config_dict[event_log_key]
     read = functools.partial(log.page, limit=query["limit"], topics=topics, visible=check)
     page = await execute(request, read, query["after"])
     if not page.records and not page.has_more:

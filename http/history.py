@@ -22,6 +22,7 @@ from timetracker.http.access import caller_of, requires
 from timetracker.http.clients import ClientPath
 from timetracker.http.errors import not_found
 from timetracker.http.keys import event_log_key, path_key
+from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
 from timetracker.http.projects import ProjectPath
 from timetracker.http.responses import json_response, number, rfc3339
@@ -78,11 +79,11 @@ def version_json(version: Version) -> dict[str, Any]:
 
 def history_url(collection: str, number: int) -> str:
     """Where a resource's history is, such as `/api/v1/time-entries/5/history`."""
-    return f"/api/v1/{collection}/{number}/history"
+    return api_path(f"/{collection}/{number}/history")
 
 
 async def _history(request: web.Request, kind: str, number: int, label: str) -> web.Response:
-    read = request.app[event_log_key].current_history
+    read = request.config_dict[event_log_key].current_history
     head, versions = await execute(request, read, aggregate_id(kind, number))
     caller = caller_of(request)
     if not versions:
@@ -99,7 +100,7 @@ async def _history(request: web.Request, kind: str, number: int, label: str) -> 
     return json_response(body, headers={POSITION_HEADER: str(head)})
 
 
-@routes.get("/api/v1/time-entries/{entry_id}/history", allow_head=False)
+@routes.get("/time-entries/{entry_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a time entry, deleted ones too",
@@ -117,7 +118,7 @@ async def get_entry_history(request: web.Request) -> web.Response:
     return await _history(request, "time_entry", request[path_key]["entry_id"], "Time entry")
 
 
-@routes.get("/api/v1/projects/{project_id}/history", allow_head=False)
+@routes.get("/projects/{project_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a project",
@@ -133,7 +134,7 @@ async def get_project_history(request: web.Request) -> web.Response:
     return await _history(request, "project", request[path_key]["project_id"], "Project")
 
 
-@routes.get("/api/v1/tasks/{task_id}/history", allow_head=False)
+@routes.get("/tasks/{task_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a task, deleted ones too",
@@ -149,7 +150,7 @@ async def get_task_history(request: web.Request) -> web.Response:
     return await _history(request, "task", request[path_key]["task_id"], "Task")
 
 
-@routes.get("/api/v1/clients/{client_id}/history", allow_head=False)
+@routes.get("/clients/{client_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a client",

@@ -69,7 +69,7 @@ async def execute(request: web.Request, command: Callable[[C], R], message: C) -
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
     return await loop.run_in_executor(
-        request.app[command_executor_key], context.run, command, message
+        request.config_dict[command_executor_key], context.run, command, message
     )
 
 
@@ -86,8 +86,10 @@ async def settle(
         return headers
     headers[POSITION_HEADER] = str(written.position)
     try:
-        caught_up = await request.app[freshness_key].wait_for(
-            projections, written.position, request.app[settings_key].read_your_writes_timeout
+        caught_up = await request.config_dict[freshness_key].wait_for(
+            projections,
+            written.position,
+            request.config_dict[settings_key].read_your_writes_timeout,
         )
     except RedisError:
         # The write stands; only the Redis read models cannot show it yet.

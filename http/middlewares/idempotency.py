@@ -59,7 +59,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
     user_id = request[caller_key].user_id
     body = await request.read()
     request_hash = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
-    store = request.app[idempotency_store_key]
+    store = request.config_dict[idempotency_store_key]
     claim = await store.claim(user_id, key, request_hash)
     if not claim.ours:
         if claim.request_hash != request_hash:
