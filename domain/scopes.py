@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-RESOURCES = ("projects", "time_entries", "tasks", "clients")
+from timetracker.domain.kinds import KINDS
+
+# The resources with a read:/write: scope pair, from the registry of kinds.
+RESOURCES = tuple(kind.scope for kind in KINDS if kind.scope is not None)
 KNOWN_SCOPES = frozenset(
     [f"read:{r}" for r in RESOURCES]
     + [f"write:{r}" for r in RESOURCES]

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
+from timetracker.domain.kinds import AUDIT_SCOPE, KINDS
 from timetracker.domain.scopes import ANY_TOKEN
 from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Record
 from timetracker.http.access import caller_of, requires
@@ -30,17 +31,10 @@ from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.writes import POSITION_HEADER, execute
 
 routes = web.RouteTableDef()
-# The scope that shows events about each kind of resource (and whose they must be).
-SCOPE_OF_KIND = {
-    "time_entry": "read:time_entries",
-    "timer": "read:time_entries",
-    "project": "read:projects",
-    "task": "read:tasks",
-    "client": "read:clients",
-    "user": "read:audit",
-    "api_token": "read:audit",
-}
-OWN_ONLY = frozenset({"time_entry", "timer"})  # a normal user sees only their own
+# The scope that shows events about each kind of resource (and whose they must be), from the
+# registry of kinds.
+SCOPE_OF_KIND = {kind.name: kind.feed_scope for kind in KINDS}
+OWN_ONLY = frozenset(kind.name for kind in KINDS if kind.own_only)  # a normal user: their own
 
 
 def sees_everything(caller: Caller) -> bool:
@@ -53,7 +47,7 @@ def readable_kinds(caller: Caller) -> set[str]:
     if sees_everything(caller):
         return set(SCOPE_OF_KIND)
     return {
-        kind for kind, scope in SCOPE_OF_KIND.items() if scope != "read:audit" and caller.may(scope)
+        kind for kind, scope in SCOPE_OF_KIND.items() if scope != AUDIT_SCOPE and caller.may(scope)
     }
 
 
@@ -84,7 +78,7 @@ def record_json(record: Record) -> dict[str, Any]:
 
 def _forbidden(kind: str, caller: Caller) -> ApiError:
     scope = SCOPE_OF_KIND[kind]
-    needs = f"'{scope}' scope" + (" and an admin user" if scope == "read:audit" else "")
+    needs = f"'{scope}' scope" + (" and an admin user" if scope == AUDIT_SCOPE else "")
     return ApiError(
         403,
         "Insufficient permissions",

@@ -16,13 +16,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 
+from timetracker.domain.kinds import kind_named
 from timetracker.domain.values import aggregate_id
 from timetracker.eventlog.reader import Actor, Version
 from timetracker.http.access import caller_of, requires
 from timetracker.http.clients import ClientPath
 from timetracker.http.errors import not_found
 from timetracker.http.keys import event_log_key, path_key
-from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
 from timetracker.http.projects import ProjectPath
 from timetracker.http.responses import json_response, number, rfc3339
@@ -77,11 +77,6 @@ def version_json(version: Version) -> dict[str, Any]:
     }
 
 
-def history_url(collection: str, number: int) -> str:
-    """Where a resource's history is, such as `/api/v1/time-entries/5/history`."""
-    return api_path(f"/{collection}/{number}/history")
-
-
 async def _history(request: web.Request, kind: str, number: int, label: str) -> web.Response:
     read = request.config_dict[event_log_key].current_history
     head, versions = await execute(request, read, aggregate_id(kind, number))
@@ -89,7 +84,7 @@ async def _history(request: web.Request, kind: str, number: int, label: str) -> 
     if not versions:
         raise not_found(f"{label} {number} not found.")
     owner = getattr(versions[0].logged.event, "user_id", None)
-    if kind == "time_entry" and owner != caller.user_id and not caller.is_admin:
+    if kind_named(kind).own_only and owner != caller.user_id and not caller.is_admin:
         raise not_found(f"{label} {number} not found.")
     body = {
         "resource": kind,

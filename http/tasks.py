@@ -34,7 +34,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
-from timetracker.http.paths import api_path
+from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
@@ -74,7 +74,7 @@ def _task_gone(task: Any, task_id: int) -> ApiError:
     if isinstance(task, Task) and task.deleted:
         return deleted(
             f"Task {task_id} was deleted; its history remains.",
-            api_path(f"/tasks/{task_id}/history"),
+            history_url("task", task_id),
         )
     return not_found(f"Task {task_id} not found.")
 

@@ -41,7 +41,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
-from timetracker.http.paths import api_path
+from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery, RevertEntryRequest
@@ -113,7 +113,7 @@ def _entry_gone(entry: Any, caller: Caller, entry_id: int) -> ApiError:
     if isinstance(entry, Entry) and _visible_to(caller, entry.user_id) and entry.deleted:
         return deleted(
             f"Time entry {entry_id} was deleted; its history remains.",
-            api_path(f"/time-entries/{entry_id}/history"),
+            history_url("time_entry", entry_id),
         )
     return not_found(f"Time entry {entry_id} not found.")
 

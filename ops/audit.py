@@ -18,6 +18,7 @@ import orjson
 from marshmallow import ValidationError
 
 from timetracker.commands.application import TimeTracking
+from timetracker.domain.kinds import KINDS
 from timetracker.domain.values import aggregate_id
 from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES, EventLog, Record, Version
 from timetracker.http.feed import record_json
@@ -32,8 +33,8 @@ ALIASES = {
     **{kind.replace("_", "-"): kind for kind in RESOURCES},
     **{f"{kind}s": kind for kind in RESOURCES},
     **{f"{kind.replace('_', '-')}s": kind for kind in RESOURCES},
-    "time_entries": "time_entry",
-    "time-entries": "time_entry",
+    **{kind.collection: kind.name for kind in KINDS if kind.collection},
+    **{kind.scope: kind.name for kind in KINDS if kind.scope},
     "entry": "time_entry",
     "entries": "time_entry",
 }
