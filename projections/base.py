@@ -1,9 +1,12 @@
-"""What every PostgreSQL read model provides to its runner."""
+"""What every read model provides to its runner: `Projection` (PostgreSQL) and
+`RedisProjection` (Redis). The runners are in `engine/`; a read model needs only this module."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -41,3 +44,51 @@ class Projection(ABC):
         transaction."""
         for event in events:
             self.apply(cursor, event)
+
+
+@dataclass
+class RedisReads:
+    """The current values a batch's fold asked for (None where there is none)."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    hash_values: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+
+@dataclass
+class RedisWrites:
+    """What one batch changes, written in one MULTI/EXEC with the new position."""
+
+    increments: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    hash_values: dict[tuple[str, str], str | bytes | None] = field(default_factory=dict)
+    values: dict[str, str | bytes | None] = field(default_factory=dict)
+
+
+class RedisProjection(ABC):
+    """A read model in Redis: which keys a batch needs to read, and how it changes them.
+
+    Keys are relative; the runner adds the generation's prefix.
+    """
+
+    name: str
+    # True when an aggregate's events change only its own keys and add to shared sums:
+    # a rebuild may then apply shares of the aggregates in parallel (see `partitions.py`).
+    partitionable = False
+
+    def fields_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[tuple[str, str]]:
+        """(hash, field) pairs whose current values `fold` needs (none by default)."""
+        return []
+
+    def keys_to_read(
+        self, events: Sequence[DomainEventProtocol[Any]], found: RedisReads
+    ) -> list[str]:
+        """Keys whose current values `fold` needs, given the fields read (none by default)."""
+        return []
+
+    @abstractmethod
+    def fold(
+        self,
+        events: Sequence[DomainEventProtocol[Any]],
+        current: RedisReads,
+        writes: RedisWrites,
+    ) -> None:
+        """Turn a batch of events into writes; `current` holds what was asked for."""

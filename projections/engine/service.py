@@ -11,10 +11,10 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg import sql
 
-from timetracker.projections.base import Projection
+from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.engine.group_runner import ProjectionGroupRunner
 from timetracker.projections.engine.leadership import Leadership
-from timetracker.projections.engine.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import LogFollower
 from timetracker.projections.registry import all_projections, redis_projections
 
