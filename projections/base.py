@@ -12,12 +12,16 @@ from typing import Any
 from eventsourcing.domain import DomainEventProtocol
 from psycopg import Cursor
 
+from timetracker.projections.rows import RowChange, write_rows
+
 
 class Projection(ABC):
     """A read model: its tables, and how one event changes them.
 
-    The runner calls `apply` for each event of a batch inside one transaction that also
-    moves the projection's tracking position, so every event is applied exactly once.
+    `changes` is the pure part: one event as row changes (`rows.py`), no I/O. The runner
+    calls `apply` for each event of a batch inside one transaction that also moves the
+    projection's tracking position, so every event is applied exactly once; by default
+    `apply` writes `changes(event)` with that transaction's cursor.
     """
 
     name: str
@@ -30,9 +34,13 @@ class Projection(ABC):
     def create_statements(self) -> list[str]:
         """DDL that creates the tables and indexes if they are missing."""
 
-    @abstractmethod
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
+        """What one event does to the tables (nothing for events of no interest)."""
+        return []
+
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         """Change the tables for one event; ignore events of no interest."""
+        write_rows(cursor, self.changes(event))
 
     def apply_batch(
         self,
