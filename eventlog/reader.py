@@ -65,7 +65,6 @@ class EventType:
     name: str
     kind: str
     topic: str
-    creates: bool
 
 
 def _event_types() -> dict[str, EventType]:
@@ -74,9 +73,7 @@ def _event_types() -> dict[str, EventType]:
         for attribute, value in vars(aggregate).items():
             if isinstance(value, type) and issubclass(value, RecordedEvent | RecordedCreation):
                 name = f"{aggregate.__name__}{attribute}"
-                types[name] = EventType(
-                    name, kind, get_topic(value), issubclass(value, RecordedCreation)
-                )
+                types[name] = EventType(name, kind, get_topic(value))
     return types
 
 

@@ -23,7 +23,8 @@ def caller_of(request: web.Request) -> Caller:
 
 
 def requires(scope: str, *, admin: bool = False) -> Callable[[H], H]:
-    """Mark a handler as needing `scope` (and an admin user when `admin`)."""
+    """Mark a handler as needing `scope` (and an admin user when `admin`); a handler of the
+    API without it is open to everyone, without a token (`/info`, `/health`)."""
 
     def mark(handler: H) -> H:
         handler.__scope__ = scope  # type: ignore[attr-defined]
@@ -38,12 +39,6 @@ def requires(scope: str, *, admin: bool = False) -> Callable[[H], H]:
 def uncounted(handler: H) -> H:
     """Mark a handler whose requests do not use up rate-limit quota."""
     handler.__uncounted__ = True  # type: ignore[attr-defined]
-    return handler
-
-
-def public(handler: H) -> H:
-    """Mark a handler as open to everyone, without a token."""
-    handler.__public__ = True  # type: ignore[attr-defined]
     return handler
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from timetracker.http.keys import path_key, rebuild_jobs_key, settings_key, time
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response, rfc3339
 from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.jobs import RebuildRunningError
 from timetracker.projections.engine.status import projection_status
 from timetracker.projections.registry import all_projections, redis_projections
@@ -72,18 +72,13 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _in_thread(request: web.Request, function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
-
 @routes.get("/admin/projections", allow_head=False)
 @docs(tags=["admin"], summary="Every read model's position, lag and state")
 @requires("admin:all", admin=True)
 @response_schema(ProjectionsResponse, 200)
 async def list_projections(request: web.Request) -> web.Response:
     settings = request.config_dict[settings_key]
-    states = await _in_thread(
-        request,
+    states = await in_thread(
         projection_status,
         request.config_dict[time_tracking_key],
         settings.conninfo,
@@ -106,7 +101,7 @@ async def list_projections(request: web.Request) -> web.Response:
 async def rebuild_projection(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
     try:
-        job = await _in_thread(request, request.config_dict[rebuild_jobs_key].start, name)
+        job = await in_thread(request.config_dict[rebuild_jobs_key].start, name)
     except RebuildRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "rebuild_running") from None
     location = api_path(f"/admin/projections/{name}/rebuild")
@@ -121,7 +116,7 @@ async def rebuild_projection(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 404)
 async def get_rebuild(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
-    job = await _in_thread(request, request.config_dict[rebuild_jobs_key].latest, name)
+    job = await in_thread(request.config_dict[rebuild_jobs_key].latest, name)
     if job is None:
         raise not_found(f"No rebuild of {name} was started.")
     return json_response({"job": job_json(job)})

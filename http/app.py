@@ -67,6 +67,7 @@ from timetracker.http.paths import API_PREFIX
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
+from timetracker.http.threads import in_thread
 from timetracker.http.token_cache import token_cache_ctx
 from timetracker.http.token_usage import TokenUsage
 from timetracker.http.writes import POSITION_HEADER
@@ -269,12 +270,9 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[tasks_view_key] = TasksView(pool)
     app[time_entries_view_key] = TimeEntriesView(pool)
     app[time_travel_view_key] = TimeTravelView(pool)
-    idempotency = IdempotencyStore(pool)
-    await idempotency.create_table()
-    app[idempotency_store_key] = idempotency
-    token_usage = TokenUsage(pool)
-    await token_usage.create_table()
-    app[token_usage_key] = token_usage
+    # Their tables are created with the event store's (`commands/schema.py`).
+    app[idempotency_store_key] = IdempotencyStore(pool)
+    app[token_usage_key] = TokenUsage(pool)
     yield
     await pool.close()
 
@@ -306,18 +304,17 @@ async def _drop_broken_connections(app: web.Application) -> None:
     await app[read_pool_key].check()
     store = app.get(time_tracking_key)
     if store is not None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(app[command_executor_key], drop_broken_connections, store)
+        executor = app[command_executor_key]
+        await in_thread(drop_broken_connections, store, executor=executor)
 
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
     env = app[settings_key].event_store_env()
-    store = await loop.run_in_executor(app[command_executor_key], open_time_tracking, env)
+    store = await in_thread(open_time_tracking, env, executor=app[command_executor_key])
     app[time_tracking_key] = store
     app[event_log_key] = EventLog(store)
     yield
-    await loop.run_in_executor(app[command_executor_key], store.close)
+    await in_thread(store.close, executor=app[command_executor_key])
 
 
 async def _read_models(app: web.Application) -> AsyncIterator[None]:
@@ -326,10 +323,10 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     settings = app[settings_key]
     projections = all_projections()
-    await loop.run_in_executor(None, create_schema, settings.conninfo, projections)
+    await in_thread(create_schema, settings.conninfo, projections)
     store: TimeTracking = app[time_tracking_key]
     jobs = RebuildJobs(store, settings.conninfo, settings.redis_url, settings.redis_prefix)
-    await loop.run_in_executor(None, jobs.create_table)
+    await in_thread(jobs.create_table)
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
@@ -344,7 +341,7 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
             settings.redis_prefix,
             on_advance=app[freshness_key].advance_notifier(loop),
         )
-        await loop.run_in_executor(None, service.start)
+        await in_thread(service.start)
         yield
-        await loop.run_in_executor(None, service.stop)
-    await loop.run_in_executor(None, jobs.wait)
+        await in_thread(service.stop)
+    await in_thread(jobs.wait)

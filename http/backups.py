@@ -10,7 +10,6 @@ is named by the service and restored by name only if the name is one the service
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +51,7 @@ from timetracker.http.schemas.common import (
     parse_utc,
     path_id,
 )
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.replay import replay_all
 
 routes = web.RouteTableDef()
@@ -202,10 +202,6 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _in_thread(function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
-
 def _jobs(request: web.Request) -> BackupJobs:
     return request.config_dict[backup_jobs_key]
 
@@ -235,7 +231,7 @@ async def _plan(
     """The dry run; 422 with the reason for an unsound archive, 409 for a store with events."""
     jobs = _jobs(request)
     try:
-        plan: RestorePlan = await _in_thread(jobs.restorer.plan, archive, until, force)
+        plan: RestorePlan = await in_thread(jobs.restorer.plan, archive, until, force)
     except ArchiveError as exc:
         if remove_on_failure:
             archive.unlink(missing_ok=True)
@@ -253,7 +249,7 @@ async def _start_restore(
     request: web.Request, plan: RestorePlan, remove_after: bool
 ) -> web.Response:
     try:
-        job = await _in_thread(
+        job = await in_thread(
             _jobs(request).start_restore, plan, caller_of(request).user_id, remove_after
         )
     except JobRunningError as exc:
@@ -271,7 +267,7 @@ async def _start_restore(
 @response_schema(BackupListResponse, 200)
 async def list_backups(request: web.Request) -> web.Response:
     directory = _jobs(request).directory
-    found: list[BackupFile] = await _in_thread(directory.list)
+    found: list[BackupFile] = await in_thread(directory.list)
     return json_response({"backups": [backup_json(item) for item in found]})
 
 
@@ -285,7 +281,7 @@ async def list_backups(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 409)
 async def create_backup(request: web.Request) -> web.Response:
     try:
-        job = await _in_thread(_jobs(request).start_backup, caller_of(request).user_id)
+        job = await in_thread(_jobs(request).start_backup, caller_of(request).user_id)
     except JobRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "job_running") from None
     return json_response(
@@ -347,10 +343,9 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
             "Upload the archive as application/x-tar or application/octet-stream.",
             "unsupported_media_type",
         )
-    loop = asyncio.get_running_loop()
     size = 0
     head = b""
-    file: IO[bytes] = await loop.run_in_executor(None, destination.open, "wb")
+    file: IO[bytes] = await in_thread(destination.open, "wb")
     try:
         while chunk := await part.read_chunk(CHUNK):
             size += len(chunk)
@@ -365,9 +360,9 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
                 head += chunk[: BLOCK - len(head)]
                 if len(head) >= BLOCK and not looks_like_archive(head):
                     raise _not_an_archive()
-            await loop.run_in_executor(None, file.write, chunk)
+            await in_thread(file.write, chunk)
     finally:
-        await loop.run_in_executor(None, file.close)
+        await in_thread(file.close)
     if not looks_like_archive(head):
         raise _not_an_archive()
 
@@ -431,7 +426,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
 @response_schema(ErrorResponse, 429)
 async def upload_restore(request: web.Request) -> web.Response:
     await _limit_restores(request)
-    destination = await _in_thread(_jobs(request).directory.upload_path)
+    destination = await in_thread(_jobs(request).directory.upload_path)
     try:
         values = await _read_upload(request, destination)
         try:
@@ -458,7 +453,7 @@ async def upload_restore(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_job(request: web.Request) -> web.Response:
-    job = await _in_thread(_jobs(request).get, request[path_key]["job_id"])
+    job = await in_thread(_jobs(request).get, request[path_key]["job_id"])
     if job is None:
         raise not_found(f"No job {request[path_key]['job_id']}.")
     return json_response({"job": job_json(job)})
@@ -478,7 +473,7 @@ async def backups_ctx(app: web.Application) -> AsyncIterator[None]:
     directory = BackupDirectory(settings.backups_path)
     restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
     jobs = BackupJobs(settings.conninfo, directory, restorer)
-    await _in_thread(jobs.create_table)
+    await in_thread(jobs.create_table)
     app[backup_jobs_key] = jobs
     yield
-    await _in_thread(jobs.wait, JOB_SHUTDOWN_WAIT_SECONDS)
+    await in_thread(jobs.wait, JOB_SHUTDOWN_WAIT_SECONDS)

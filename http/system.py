@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp_apigami import docs, response_schema
 from marshmallow import Schema, fields
 
-from timetracker.http.access import open_in_maintenance, public
+from timetracker.http.access import open_in_maintenance
 from timetracker.http.keys import freshness_key, maintenance_key, redis_key
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response, rfc3339
@@ -45,7 +45,6 @@ def app_version() -> str:
 @routes.get("/info", allow_head=False)
 @docs(tags=["system"], summary="API version and endpoints (no token needed)")
 @response_schema(InfoResponse, 200)
-@public
 async def get_info(request: web.Request) -> web.Response:
     return json_response(
         {
@@ -74,7 +73,6 @@ def _lag(head: int, positions: dict[str, int]) -> dict[str, Any]:
 @docs(tags=["system"], summary="Event store, Redis and projection lag (200 healthy, 503 not)")
 @response_schema(HealthResponse, 200)
 @response_schema(HealthResponse, 503)
-@public
 @open_in_maintenance  # it reports the maintenance
 async def get_health(request: web.Request) -> web.Response:
     checks: dict[str, Any] = {}

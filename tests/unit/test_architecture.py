@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -312,3 +313,30 @@ def test_the_cycle_checker_finds_a_cycle_hidden_in_a_function() -> None:
         for module, source in sources.items()
     }
     assert cycles(graph) == [sorted(sources)]
+
+
+# No hidden channels --------------------------------------------------------------------------
+
+DDL = re.compile(r"\b(CREATE|ALTER|DROP)\s+(TABLE|INDEX|SEQUENCE|TRIGGER|FUNCTION)\b", re.I)
+THREAD_HOPS = ("run_in_executor", "to_thread")
+
+
+def test_the_http_layer_runs_no_ddl() -> None:
+    found = [
+        module_name(path)
+        for path in sources("http")
+        if DDL.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+
+
+def test_one_helper_runs_blocking_code_in_a_thread() -> None:
+    found = sorted(
+        f"{module_name(path)} calls {hop}"
+        for layer in ("http", "ops")
+        for path in sources(layer)
+        if module_name(path) != "timetracker.http.threads"
+        for hop in THREAD_HOPS
+        if f"{hop}(" in path.read_text(encoding="utf-8")
+    )
+    assert found == []

@@ -57,5 +57,5 @@ def test_no_module_but_paths_spells_the_prefix() -> None:
 def test_open_routes_are_marked_on_the_handler_not_by_path() -> None:
     assert getattr(get_health, "__open_in_maintenance__", False)
     assert not getattr(get_info, "__open_in_maintenance__", False)
-    assert getattr(get_info, "__public__", False)
+    assert getattr(get_info, "__scope__", None) is None  # open: no token needed
     assert access.open_in_maintenance(lambda: None).__open_in_maintenance__  # type: ignore[attr-defined]
