@@ -8,11 +8,12 @@ from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 from marshmallow import Schema, fields, validate
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import requires
 from timetracker.http.errors import ApiError, not_found
 from timetracker.http.keys import path_key, rebuild_jobs_key, settings_key, time_tracking_key
 from timetracker.http.paths import api_path
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.threads import in_thread
 from timetracker.projections.engine.jobs import RebuildRunningError

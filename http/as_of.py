@@ -20,6 +20,7 @@ from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.errors import ApiError, validation_error
 from timetracker.http.keys import (
     event_log_key,
@@ -27,7 +28,6 @@ from timetracker.http.keys import (
     settings_key,
     time_travel_view_key,
 )
-from timetracker.http.responses import rfc3339
 from timetracker.http.writes import POSITION_HEADER, etag, execute
 from timetracker.projections.time_travel import TimeTravelProjection
 

@@ -27,6 +27,7 @@ from timetracker.backups.directory import (
 )
 from timetracker.backups.jobs import BackupJobs, JobRunningError
 from timetracker.backups.restore import RestorePlan, Restorer, StoreNotEmptyError
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import (
@@ -42,7 +43,7 @@ from timetracker.http.keys import (
 from timetracker.http.maintenance import MaintenanceFlag
 from timetracker.http.paths import api_path
 from timetracker.http.rate_limit import Window, rate_limit_headers
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import (
     ErrorResponse,
     QueryBoolean,

@@ -15,6 +15,7 @@ from aiohttp_apigami import (
 
 from timetracker.commands.messages import ArchiveClient, CreateClient, UpdateClient
 from timetracker.domain.client import Client
+from timetracker.eventlog.documents import number
 from timetracker.http.access import requires
 from timetracker.http.as_of import (
     answered_at,
@@ -29,7 +30,7 @@ from timetracker.http.keys import body_key, clients_view_key, path_key, query_ke
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, utc
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.clients import (
     ClientListQuery,

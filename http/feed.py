@@ -18,14 +18,14 @@ from aiohttp_apigami import docs, querystring_schema, response_schema
 
 from timetracker.domain.kinds import AUDIT_SCOPE, KINDS
 from timetracker.domain.scopes import ANY_TOKEN
-from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Record
+from timetracker.eventlog.documents import record_json
+from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged
 from timetracker.http.access import caller_of, requires
 from timetracker.http.caller import Caller
 from timetracker.http.errors import ApiError, validation_error
-from timetracker.http.history import actor_json, plain
 from timetracker.http.keys import event_log_key, query_key
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.audit import FeedQuery, FeedResponse
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.writes import POSITION_HEADER, execute
@@ -58,22 +58,6 @@ def visible(caller: Caller, kinds: frozenset[str], logged: Logged, identity: Ide
     if identity.kind in OWN_ONLY and not caller.is_admin:
         return identity.owner == caller.user_id
     return True
-
-
-def record_json(record: Record) -> dict[str, Any]:
-    """One event of the feed."""
-    logged = record.logged
-    return {
-        "position": logged.position,
-        "event": logged.type.name,
-        "resource": record.identity.kind,
-        "resource_id": record.identity.number,
-        "version": logged.version,
-        "at": rfc3339(logged.at),
-        "actor": actor_json(record.actor),
-        "request_id": logged.request_id,
-        "data": plain(logged.data()),
-    }
 
 
 def _forbidden(kind: str, caller: Caller) -> ApiError:

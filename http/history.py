@@ -8,24 +8,19 @@ user's time entries, nor learns that they exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
-
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 
 from timetracker.domain.kinds import kind_named
 from timetracker.domain.values import aggregate_id
-from timetracker.eventlog.reader import Actor, Version
+from timetracker.eventlog.documents import version_json
 from timetracker.http.access import caller_of, requires
 from timetracker.http.clients import ClientPath
 from timetracker.http.errors import not_found
 from timetracker.http.keys import event_log_key, path_key
 from timetracker.http.positions import reads
 from timetracker.http.projects import ProjectPath
-from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.audit import HistoryResponse
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.tasks import TaskPath
@@ -39,42 +34,6 @@ _DESCRIPTION = (
     '(`{{"field": {{"from": x, "to": y}}}}`). {extra}`X-Event-Position` is the store head '
     "the history was read at."
 )
-
-
-def plain(value: Any) -> Any:
-    """A value as JSON shows it: RFC 3339 UTC times, decimals as numbers."""
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, Decimal):
-        return number(value)
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def actor_json(actor: Actor) -> dict[str, Any]:
-    """Who caused an event."""
-    return {
-        "user_id": actor.user_id,
-        "username": actor.username,
-        "token_prefix": actor.token_prefix,
-    }
-
-
-def version_json(version: Version) -> dict[str, Any]:
-    """One item of a history."""
-    logged = version.logged
-    return {
-        "version": logged.version,
-        "event": logged.type.name,
-        "at": rfc3339(logged.at),
-        "position": logged.position,
-        "actor": actor_json(version.actor),
-        "request_id": logged.request_id,
-        "changes": plain(version.changes),
-    }
 
 
 async def _history(request: web.Request, kind: str, number: int, label: str) -> web.Response:

@@ -16,6 +16,7 @@ from aiohttp_apigami import (
 from timetracker.commands.messages import ArchiveProject, CreateProject, UpdateProject
 from timetracker.domain.client import Client
 from timetracker.domain.project import Project
+from timetracker.eventlog.documents import number
 from timetracker.http.access import requires
 from timetracker.http.as_of import (
     answered_at,
@@ -36,7 +37,7 @@ from timetracker.http.keys import (
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, utc
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.projects import (

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
 from timetracker.http.as_of import position_at
 from timetracker.http.errors import validation_error
@@ -23,7 +24,7 @@ from timetracker.http.keys import (
     time_travel_view_key,
 )
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.schemas.time_entries import SummaryQuery, SummaryResponse
 from timetracker.http.time_entries import hours, user_filter

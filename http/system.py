@@ -11,10 +11,11 @@ from aiohttp import web
 from aiohttp_apigami import docs, response_schema
 from marshmallow import Schema, fields
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import open_in_maintenance
 from timetracker.http.keys import freshness_key, maintenance_key, redis_key
 from timetracker.http.paths import api_path
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -20,9 +20,8 @@ from marshmallow import ValidationError
 from timetracker.commands.application import TimeTracking
 from timetracker.domain.kinds import KINDS
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.documents import record_json, version_json
 from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES, EventLog, Record, Version
-from timetracker.http.feed import record_json
-from timetracker.http.history import version_json
 from timetracker.http.schemas.common import parse_utc
 from timetracker.ops.progress import ProgressBar
 
