@@ -9,7 +9,10 @@ from typing import Protocol
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
-KINDS = ("user", "api_token", "client", "project", "task", "time_entry")
+from timetracker.domain.kinds import KINDS as RESOURCE_KINDS
+
+# The kinds numbered by a sequence of their own (`domain/kinds.py`).
+KINDS = tuple(kind.name for kind in RESOURCE_KINDS if kind.numbered)
 
 
 def sequence_name(kind: str) -> str:

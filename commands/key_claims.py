@@ -11,16 +11,18 @@ token. So:
   (a new token); if the first request was only slow, not dead, its save then finds the
   token gone and fails without writing (`ClaimLostError`, 409).
 
-The claim travels from the HTTP layer to the recorder in a context variable, which the
-command thread inherits (see `http/writes.py::execute`).
+The HTTP layer hands the claim over explicitly: `run_claimed(claim, command, message)`
+runs the command in the command thread with the claim held, and the recorder reads it
+there. (The library's `save` offers no argument for it, so between `run_claimed` and the
+recorder it rides in the context variable `current_claim`, set in that thread only.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -40,6 +42,18 @@ class KeyClaim:
 
 
 current_claim: ContextVar[KeyClaim | None] = ContextVar("current_claim", default=None)
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def run_claimed(claim: KeyClaim | None, command: Callable[[C], R], message: C) -> R:
+    """`command(message)` with `claim` held: the events it saves mark the claim applied in
+    their transaction, or it fails with `ClaimLostError` if a retry took the key over."""
+    held = current_claim.set(claim)
+    try:
+        return command(message)
+    finally:
+        current_claim.reset(held)
 
 
 class ClaimLostError(ConflictError):

@@ -26,6 +26,7 @@ from timetracker.commands.errors import (
 from timetracker.commands.ids import IdSequences, MemoryIdSequences, PostgresIdSequences
 from timetracker.commands.key_claims import ClaimCheckingRecorder
 from timetracker.commands.maintenance import create_write_guard
+from timetracker.commands.schema import create_service_tables
 from timetracker.commands.transcoder import FastJSONTranscoder
 from timetracker.domain.project import Project
 from timetracker.domain.timer import Timer
@@ -73,6 +74,7 @@ class EventStore(Application[UUID]):
             sequences.create()
             self.ids = sequences
             create_write_guard(self.recorder.datastore, self.recorder.events_table_name)
+            create_service_tables(self.recorder.datastore)
         else:
             self.ids = MemoryIdSequences()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-RESOURCES = ("projects", "time_entries", "tasks", "clients")
+from timetracker.domain.kinds import KINDS
+
+# The resources with a read:/write: scope pair, from the registry of kinds.
+RESOURCES = tuple(kind.scope for kind in KINDS if kind.scope is not None)
 KNOWN_SCOPES = frozenset(
-    [f"read:{r}" for r in RESOURCES]
-    + [f"write:{r}" for r in RESOURCES]
+    [scope for kind in KINDS for scope in (kind.read_scope, kind.write_scope) if scope]
     + ["read:reports", "read:users", "read:audit", "admin:all", "read:*", "write:*"]
 )
 

@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
 
 from timetracker.commands.store import EventStore
@@ -28,21 +28,17 @@ from timetracker.domain.api_token import ApiToken
 from timetracker.domain.client import Client
 from timetracker.domain.entry import Entry
 from timetracker.domain.events import RecordedCreation, RecordedEvent
+from timetracker.domain.kinds import KINDS
 from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.timer import Timer
 from timetracker.domain.user import User
 from timetracker.domain.values import aggregate_id
 
-# The resource kind of each aggregate shown outside (NameClaim is not among them).
+# The resource kind of each aggregate shown outside (NameClaim is not among them), from the
+# registry of kinds.
 RESOURCE_KINDS: dict[type[Aggregate], str] = {
-    Entry: "time_entry",
-    Project: "project",
-    Client: "client",
-    Task: "task",
-    Timer: "timer",
-    User: "user",
-    ApiToken: "api_token",
+    resolve_topic(kind.aggregate): kind.name for kind in KINDS
 }
 # Attributes of an event that are not its payload (or must never be shown: token_hash).
 _NOT_DATA = frozenset(
@@ -69,7 +65,6 @@ class EventType:
     name: str
     kind: str
     topic: str
-    creates: bool
 
 
 def _event_types() -> dict[str, EventType]:
@@ -78,9 +73,7 @@ def _event_types() -> dict[str, EventType]:
         for attribute, value in vars(aggregate).items():
             if isinstance(value, type) and issubclass(value, RecordedEvent | RecordedCreation):
                 name = f"{aggregate.__name__}{attribute}"
-                types[name] = EventType(
-                    name, kind, get_topic(value), issubclass(value, RecordedCreation)
-                )
+                types[name] = EventType(name, kind, get_topic(value))
     return types
 
 
@@ -171,7 +164,8 @@ class Page:
 
 
 def tracked_state(aggregate: Aggregate) -> dict[str, Any]:
-    """The fields of a resource whose changes its history shows."""
+    """The fields of a resource whose changes its history shows (by default, for a kind
+    without a case here, its public attributes)."""
     match aggregate:
         case Entry():
             return {
@@ -208,7 +202,7 @@ def tracked_state(aggregate: Aggregate) -> dict[str, Any]:
                 "expires_at": aggregate.expires_at,
                 "revoked_at": aggregate.revoked_at,
             }
-    return {}
+    return {name: value for name, value in vars(aggregate).items() if not name.startswith("_")}
 
 
 def _identity(event: Aggregate.Event, kind: str) -> Identity:

@@ -23,7 +23,8 @@ def caller_of(request: web.Request) -> Caller:
 
 
 def requires(scope: str, *, admin: bool = False) -> Callable[[H], H]:
-    """Mark a handler as needing `scope` (and an admin user when `admin`)."""
+    """Mark a handler as needing `scope` (and an admin user when `admin`); a handler of the
+    API without it is open to everyone, without a token (`/info`, `/health`)."""
 
     def mark(handler: H) -> H:
         handler.__scope__ = scope  # type: ignore[attr-defined]
@@ -41,7 +42,7 @@ def uncounted(handler: H) -> H:
     return handler
 
 
-def public(handler: H) -> H:
-    """Mark a handler as open to everyone, without a token."""
-    handler.__public__ = True  # type: ignore[attr-defined]
+def open_in_maintenance(handler: H) -> H:
+    """Mark a handler that still answers while the service is in maintenance (a restore)."""
+    handler.__open_in_maintenance__ = True  # type: ignore[attr-defined]
     return handler

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 from marshmallow import Schema, fields, validate
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import requires
 from timetracker.http.errors import ApiError, not_found
 from timetracker.http.keys import path_key, rebuild_jobs_key, settings_key, time_tracking_key
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.paths import api_path
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.jobs import RebuildRunningError
 from timetracker.projections.engine.status import projection_status
 from timetracker.projections.registry import all_projections, redis_projections
@@ -71,20 +73,15 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _in_thread(request: web.Request, function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
-
-@routes.get("/api/v1/admin/projections", allow_head=False)
+@routes.get("/admin/projections", allow_head=False)
 @docs(tags=["admin"], summary="Every read model's position, lag and state")
 @requires("admin:all", admin=True)
 @response_schema(ProjectionsResponse, 200)
 async def list_projections(request: web.Request) -> web.Response:
-    settings = request.app[settings_key]
-    states = await _in_thread(
-        request,
+    settings = request.config_dict[settings_key]
+    states = await in_thread(
         projection_status,
-        request.app[time_tracking_key],
+        request.config_dict[time_tracking_key],
         settings.conninfo,
         settings.redis_url,
         settings.redis_prefix,
@@ -92,7 +89,7 @@ async def list_projections(request: web.Request) -> web.Response:
     return json_response({"projections": [state.as_dict() for state in states]})
 
 
-@routes.post("/api/v1/admin/projections/{name}/rebuild")
+@routes.post("/admin/projections/{name}/rebuild")
 @docs(
     tags=["admin"],
     summary="Rebuild a read model beside the live one, then switch (a background job)",
@@ -105,14 +102,14 @@ async def list_projections(request: web.Request) -> web.Response:
 async def rebuild_projection(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
     try:
-        job = await _in_thread(request, request.app[rebuild_jobs_key].start, name)
+        job = await in_thread(request.config_dict[rebuild_jobs_key].start, name)
     except RebuildRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "rebuild_running") from None
-    location = f"/api/v1/admin/projections/{name}/rebuild"
+    location = api_path(f"/admin/projections/{name}/rebuild")
     return json_response({"job": job_json(job)}, status=202, headers={"Location": location})
 
 
-@routes.get("/api/v1/admin/projections/{name}/rebuild", allow_head=False)
+@routes.get("/admin/projections/{name}/rebuild", allow_head=False)
 @docs(tags=["admin"], summary="Progress of the latest rebuild of a read model")
 @requires("admin:all", admin=True)
 @match_info_schema(ProjectionPath)
@@ -120,7 +117,7 @@ async def rebuild_projection(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 404)
 async def get_rebuild(request: web.Request) -> web.Response:
     name = request[path_key]["name"]
-    job = await _in_thread(request, request.app[rebuild_jobs_key].latest, name)
+    job = await in_thread(request.config_dict[rebuild_jobs_key].latest, name)
     if job is None:
         raise not_found(f"No rebuild of {name} was started.")
     return json_response({"job": job_json(job)})

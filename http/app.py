@@ -63,9 +63,11 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.paths import API_PREFIX
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
+from timetracker.http.threads import in_thread
 from timetracker.http.token_cache import token_cache_ctx
 from timetracker.http.token_usage import TokenUsage
 from timetracker.http.writes import POSITION_HEADER
@@ -104,23 +106,16 @@ def create_serving_app(
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The API: routes under /api/v1, Swagger UI at /api/docs."""
+    """The service: the API as one sub-app at `/api/v1`, Swagger UI at /api/docs.
+
+    The shared objects live on this root app (cleanup contexts below); handlers reach them
+    through `request.config_dict`, which a sub-app's request sees too.
+    """
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        # errors first so every failure below gets the JSON body; auth before validation
-        # so an unauthenticated caller learns nothing about the request's shape; idempotency
-        # after auth (keys are per user) and before validation (a replay needs no checks).
-        # Positions outermost: every response, error bodies included, gets X-Event-Position.
-        # Maintenance right after errors: during a restore nothing else runs, not even auth
-        # (its read model is being rebuilt).
-        middlewares=[
-            position_middleware,
-            error_middleware,
-            maintenance_middleware,
-            auth_middleware,
-            idempotency_middleware,
-            validation_middleware,
-        ],
+        # Positions outermost: every response, error bodies included, gets X-Event-Position;
+        # errors next so every failure below gets the JSON body.
+        middlewares=[position_middleware, error_middleware],
     )
     app[settings_key] = settings
     app[rate_windows_key] = rate_windows(settings)
@@ -131,11 +126,30 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_read_models)
     app.cleanup_ctx.append(token_cache_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
-    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (*modules, history, feed, backups):
-        app.router.add_routes(module.routes)
+    app.add_subapp(API_PREFIX, create_api())
     _setup_docs(app)
     return app
+
+
+def create_api() -> web.Application:
+    """The `/api/v1` sub-app: every route module's table (paths without the prefix) and the
+    middlewares only the API has."""
+    api = web.Application(
+        # Maintenance first: during a restore nothing else runs, not even auth (its read
+        # model is being rebuilt). Auth before validation so an unauthenticated caller learns
+        # nothing about the request's shape; idempotency after auth (keys are per user) and
+        # before validation (a replay needs no checks).
+        middlewares=[
+            maintenance_middleware,
+            auth_middleware,
+            idempotency_middleware,
+            validation_middleware,
+        ],
+    )
+    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
+    for module in (*modules, history, feed, backups):
+        api.router.add_routes(module.routes)
+    return api
 
 
 def rate_windows(settings: Settings) -> list[Window]:
@@ -256,12 +270,9 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[tasks_view_key] = TasksView(pool)
     app[time_entries_view_key] = TimeEntriesView(pool)
     app[time_travel_view_key] = TimeTravelView(pool)
-    idempotency = IdempotencyStore(pool)
-    await idempotency.create_table()
-    app[idempotency_store_key] = idempotency
-    token_usage = TokenUsage(pool)
-    await token_usage.create_table()
-    app[token_usage_key] = token_usage
+    # Their tables are created with the event store's (`commands/schema.py`).
+    app[idempotency_store_key] = IdempotencyStore(pool)
+    app[token_usage_key] = TokenUsage(pool)
     yield
     await pool.close()
 
@@ -293,18 +304,17 @@ async def _drop_broken_connections(app: web.Application) -> None:
     await app[read_pool_key].check()
     store = app.get(time_tracking_key)
     if store is not None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(app[command_executor_key], drop_broken_connections, store)
+        executor = app[command_executor_key]
+        await in_thread(drop_broken_connections, store, executor=executor)
 
 
 async def _event_store(app: web.Application) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
     env = app[settings_key].event_store_env()
-    store = await loop.run_in_executor(app[command_executor_key], open_time_tracking, env)
+    store = await in_thread(open_time_tracking, env, executor=app[command_executor_key])
     app[time_tracking_key] = store
     app[event_log_key] = EventLog(store)
     yield
-    await loop.run_in_executor(app[command_executor_key], store.close)
+    await in_thread(store.close, executor=app[command_executor_key])
 
 
 async def _read_models(app: web.Application) -> AsyncIterator[None]:
@@ -313,10 +323,10 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     settings = app[settings_key]
     projections = all_projections()
-    await loop.run_in_executor(None, create_schema, settings.conninfo, projections)
+    await in_thread(create_schema, settings.conninfo, projections)
     store: TimeTracking = app[time_tracking_key]
     jobs = RebuildJobs(store, settings.conninfo, settings.redis_url, settings.redis_prefix)
-    await loop.run_in_executor(None, jobs.create_table)
+    await in_thread(jobs.create_table)
     app[rebuild_jobs_key] = jobs
     if not settings.run_projections:
         yield
@@ -331,7 +341,7 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
             settings.redis_prefix,
             on_advance=app[freshness_key].advance_notifier(loop),
         )
-        await loop.run_in_executor(None, service.start)
+        await in_thread(service.start)
         yield
-        await loop.run_in_executor(None, service.stop)
-    await loop.run_in_executor(None, jobs.wait)
+        await in_thread(service.stop)
+    await in_thread(jobs.wait)

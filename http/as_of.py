@@ -20,6 +20,7 @@ from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.errors import ApiError, validation_error
 from timetracker.http.keys import (
     event_log_key,
@@ -27,7 +28,6 @@ from timetracker.http.keys import (
     settings_key,
     time_travel_view_key,
 )
-from timetracker.http.responses import rfc3339
 from timetracker.http.writes import POSITION_HEADER, etag, execute
 from timetracker.projections.time_travel import TimeTravelProjection
 
@@ -36,15 +36,15 @@ async def position_at(request: web.Request, moment: datetime) -> int:
     """The store position `moment` stands for; 400 for a moment in the future."""
     if moment > datetime.now(UTC):
         raise validation_error({"as_of": ["Must not be in the future."]})
-    view = request.app[time_travel_view_key]
+    view = request.config_dict[time_travel_view_key]
     position, latest = await view.position_at(moment)
     if latest is not None and latest > moment:
         return position
     # Nothing the read model has seen was recorded after `moment`, so events it has not
     # applied yet may still belong before it: let it catch up with the store first.
-    freshness = request.app[freshness_key]
+    freshness = request.config_dict[freshness_key]
     head = await freshness.head()
-    timeout = request.app[settings_key].read_your_writes_timeout
+    timeout = request.config_dict[settings_key].read_your_writes_timeout
     if not await freshness.wait_for([TimeTravelProjection.name], head, timeout):
         raise ApiError(
             503,
@@ -78,7 +78,7 @@ def as_of_headers(version: int | None, position: int) -> dict[str, str]:
 
 async def past(request: web.Request, kind: str, number: int, position: int) -> Any:
     """The aggregate behind a public id as it was at `position` (None if it did not exist)."""
-    state_at = functools.partial(request.app[event_log_key].state_at, upto=position)
+    state_at = functools.partial(request.config_dict[event_log_key].state_at, upto=position)
     aggregate: Aggregate | None = await execute(request, state_at, aggregate_id(kind, number))
     return aggregate
 

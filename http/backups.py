@@ -10,7 +10,6 @@ is named by the service and restored by name only if the name is one the service
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +27,7 @@ from timetracker.backups.directory import (
 )
 from timetracker.backups.jobs import BackupJobs, JobRunningError
 from timetracker.backups.restore import RestorePlan, Restorer, StoreNotEmptyError
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import (
@@ -41,8 +41,9 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.maintenance import MaintenanceFlag
+from timetracker.http.paths import api_path
 from timetracker.http.rate_limit import Window, rate_limit_headers
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import (
     ErrorResponse,
     QueryBoolean,
@@ -51,6 +52,7 @@ from timetracker.http.schemas.common import (
     parse_utc,
     path_id,
 )
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.replay import replay_all
 
 routes = web.RouteTableDef()
@@ -201,21 +203,17 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _in_thread(function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
-
 def _jobs(request: web.Request) -> BackupJobs:
-    return request.app[backup_jobs_key]
+    return request.config_dict[backup_jobs_key]
 
 
 def _job_location(job: dict[str, Any]) -> str:
-    return f"/api/v1/admin/jobs/{job['id']}"
+    return api_path(f"/admin/jobs/{job['id']}")
 
 
 async def _limit_restores(request: web.Request) -> None:
     """At most 3 restore requests a minute per user, whatever their outcome."""
-    limiter = request.app[rate_limiter_key]
+    limiter = request.config_dict[rate_limiter_key]
     decision = await limiter.hit(f"restore:{caller_of(request).user_id}", [RESTORE_WINDOW])
     if not decision.admitted:
         raise ApiError(
@@ -234,7 +232,7 @@ async def _plan(
     """The dry run; 422 with the reason for an unsound archive, 409 for a store with events."""
     jobs = _jobs(request)
     try:
-        plan: RestorePlan = await _in_thread(jobs.restorer.plan, archive, until, force)
+        plan: RestorePlan = await in_thread(jobs.restorer.plan, archive, until, force)
     except ArchiveError as exc:
         if remove_on_failure:
             archive.unlink(missing_ok=True)
@@ -252,7 +250,7 @@ async def _start_restore(
     request: web.Request, plan: RestorePlan, remove_after: bool
 ) -> web.Response:
     try:
-        job = await _in_thread(
+        job = await in_thread(
             _jobs(request).start_restore, plan, caller_of(request).user_id, remove_after
         )
     except JobRunningError as exc:
@@ -264,17 +262,17 @@ async def _start_restore(
     )
 
 
-@routes.get("/api/v1/admin/backups", allow_head=False)
+@routes.get("/admin/backups", allow_head=False)
 @docs(tags=["admin"], summary="The archives in the backup directory, newest first")
 @requires("admin:all", admin=True)
 @response_schema(BackupListResponse, 200)
 async def list_backups(request: web.Request) -> web.Response:
     directory = _jobs(request).directory
-    found: list[BackupFile] = await _in_thread(directory.list)
+    found: list[BackupFile] = await in_thread(directory.list)
     return json_response({"backups": [backup_json(item) for item in found]})
 
 
-@routes.post("/api/v1/admin/backups")
+@routes.post("/admin/backups")
 @docs(
     tags=["admin"],
     summary="Back up the whole event store (a background job; writers carry on)",
@@ -284,7 +282,7 @@ async def list_backups(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 409)
 async def create_backup(request: web.Request) -> web.Response:
     try:
-        job = await _in_thread(_jobs(request).start_backup, caller_of(request).user_id)
+        job = await in_thread(_jobs(request).start_backup, caller_of(request).user_id)
     except JobRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "job_running") from None
     return json_response(
@@ -292,7 +290,7 @@ async def create_backup(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/v1/admin/restore/{filename}")
+@routes.post("/admin/restore/{filename}")
 @docs(
     tags=["admin"],
     summary="Restore a backup of the backup directory (dry run first, then a background job)",
@@ -346,10 +344,9 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
             "Upload the archive as application/x-tar or application/octet-stream.",
             "unsupported_media_type",
         )
-    loop = asyncio.get_running_loop()
     size = 0
     head = b""
-    file: IO[bytes] = await loop.run_in_executor(None, destination.open, "wb")
+    file: IO[bytes] = await in_thread(destination.open, "wb")
     try:
         while chunk := await part.read_chunk(CHUNK):
             size += len(chunk)
@@ -364,9 +361,9 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
                 head += chunk[: BLOCK - len(head)]
                 if len(head) >= BLOCK and not looks_like_archive(head):
                     raise _not_an_archive()
-            await loop.run_in_executor(None, file.write, chunk)
+            await in_thread(file.write, chunk)
     finally:
-        await loop.run_in_executor(None, file.close)
+        await in_thread(file.close)
     if not looks_like_archive(head):
         raise _not_an_archive()
 
@@ -389,7 +386,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
             "Send the archive as multipart/form-data with a `file` part.",
             "unsupported_media_type",
         )
-    limit = request.app[settings_key].backup_upload_max_bytes
+    limit = request.config_dict[settings_key].backup_upload_max_bytes
     values: dict[str, str] = {}
     has_file = False
     try:
@@ -411,7 +408,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
     return values
 
 
-@routes.post("/api/v1/admin/restore")
+@routes.post("/admin/restore")
 @docs(
     tags=["admin"],
     summary="Restore an uploaded archive (dry run first, then a background job)",
@@ -430,7 +427,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
 @response_schema(ErrorResponse, 429)
 async def upload_restore(request: web.Request) -> web.Response:
     await _limit_restores(request)
-    destination = await _in_thread(_jobs(request).directory.upload_path)
+    destination = await in_thread(_jobs(request).directory.upload_path)
     try:
         values = await _read_upload(request, destination)
         try:
@@ -449,7 +446,7 @@ async def upload_restore(request: web.Request) -> web.Response:
     return await _start_restore(request, plan, remove_after=True)
 
 
-@routes.get("/api/v1/admin/jobs/{job_id}", allow_head=False)
+@routes.get("/admin/jobs/{job_id}", allow_head=False)
 @docs(tags=["admin"], summary="Progress and outcome of a backup or restore job")
 @requires("admin:all", admin=True)
 @match_info_schema(JobPath)
@@ -457,7 +454,7 @@ async def upload_restore(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 @response_schema(ErrorResponse, 404)
 async def get_job(request: web.Request) -> web.Response:
-    job = await _in_thread(_jobs(request).get, request[path_key]["job_id"])
+    job = await in_thread(_jobs(request).get, request[path_key]["job_id"])
     if job is None:
         raise not_found(f"No job {request[path_key]['job_id']}.")
     return json_response({"job": job_json(job)})
@@ -477,7 +474,7 @@ async def backups_ctx(app: web.Application) -> AsyncIterator[None]:
     directory = BackupDirectory(settings.backups_path)
     restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
     jobs = BackupJobs(settings.conninfo, directory, restorer)
-    await _in_thread(jobs.create_table)
+    await in_thread(jobs.create_table)
     app[backup_jobs_key] = jobs
     yield
-    await _in_thread(jobs.wait, JOB_SHUTDOWN_WAIT_SECONDS)
+    await in_thread(jobs.wait, JOB_SHUTDOWN_WAIT_SECONDS)

@@ -15,6 +15,7 @@ from aiohttp_apigami import (
 
 from timetracker.commands.messages import ArchiveClient, CreateClient, UpdateClient
 from timetracker.domain.client import Client
+from timetracker.eventlog.documents import number
 from timetracker.http.access import requires
 from timetracker.http.as_of import (
     answered_at,
@@ -27,8 +28,9 @@ from timetracker.http.as_of import (
 from timetracker.http.errors import not_found
 from timetracker.http.keys import body_key, clients_view_key, path_key, query_key, time_tracking_key
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, utc
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.clients import (
     ClientListQuery,
@@ -65,13 +67,13 @@ def client_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]:
-    row = await request.app[clients_view_key].get(client_id)
+    row = await request.config_dict[clients_view_key].get(client_id)
     if row is None:
         raise not_found(f"Client {client_id} not found.")
     return client_json(row)
 
 
-@routes.get("/api/v1/clients", allow_head=False)
+@routes.get("/clients", allow_head=False)
 @reads("clients")
 @docs(tags=["clients"], summary="List clients")
 @requires("read:clients")
@@ -81,7 +83,7 @@ async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]
 async def list_clients(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.app[clients_view_key].list(query.get("status"), page, per_page)
+    result = await request.config_dict[clients_view_key].list(query.get("status"), page, per_page)
     return json_response(
         {
             "clients": [client_json(row) for row in result.rows],
@@ -90,7 +92,7 @@ async def list_clients(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/clients/{client_id}", allow_head=False)
+@routes.get("/clients/{client_id}", allow_head=False)
 @docs(
     tags=["clients"],
     summary="Get one client (as it is, or as it was at `as_of`)",
@@ -118,7 +120,7 @@ async def get_client(request: web.Request) -> web.Response:
     return json_response({"client": client}, headers={"ETag": etag(client["version"])})
 
 
-@routes.post("/api/v1/clients")
+@routes.post("/clients")
 @docs(tags=["clients"], summary="Create a client (the name is unique among active clients)")
 @requires("write:clients")
 @json_schema(CreateClientRequest)
@@ -127,16 +129,16 @@ async def get_client(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 409)
 async def create_client(request: web.Request) -> web.Response:
     command = CreateClient(values=request[body_key], stamp=stamp_of(request))
-    written = await execute(request, request.app[time_tracking_key].create_client, command)
+    written = await execute(request, request.config_dict[time_tracking_key].create_client, command)
     headers = await settle(request, written, CLIENTS)
-    headers["Location"] = f"/api/v1/clients/{written.id}"
+    headers["Location"] = api_path(f"/clients/{written.id}")
     client = await shown(request, written, headers, lambda: _client_or_404(request, written.id))
     body = {"message": "Client created successfully", "client": client}
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/api/v1/clients/{client_id}")
-@routes.patch("/api/v1/clients/{client_id}")
+@routes.put("/clients/{client_id}")
+@routes.patch("/clients/{client_id}")
 @docs(tags=["clients"], summary="Update a client (only the fields sent change)")
 @requires("write:clients")
 @match_info_schema(ClientPath)
@@ -153,14 +155,14 @@ async def update_client(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].update_client, command)
+    written = await execute(request, request.config_dict[time_tracking_key].update_client, command)
     headers = await settle(request, written, CLIENTS)
     client = await shown(request, written, headers, lambda: _client_or_404(request, written.id))
     body = {"message": "Client updated successfully", "client": client}
     return json_response(body, headers=headers)
 
 
-@routes.delete("/api/v1/clients/{client_id}")
+@routes.delete("/clients/{client_id}")
 @docs(tags=["clients"], summary="Archive a client (frees its name)")
 @requires("write:clients")
 @match_info_schema(ClientPath)
@@ -175,6 +177,6 @@ async def archive_client(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].archive_client, command)
+    written = await execute(request, request.config_dict[time_tracking_key].archive_client, command)
     headers = await settle(request, written, CLIENTS)
     return json_response({"message": "Client archived successfully"}, headers=headers)

@@ -16,31 +16,25 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
+from timetracker.domain.kinds import AUDIT_SCOPE, KINDS
 from timetracker.domain.scopes import ANY_TOKEN
-from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Record
+from timetracker.eventlog.documents import record_json
+from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged
 from timetracker.http.access import caller_of, requires
 from timetracker.http.caller import Caller
 from timetracker.http.errors import ApiError, validation_error
-from timetracker.http.history import actor_json, plain
 from timetracker.http.keys import event_log_key, query_key
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.audit import FeedQuery, FeedResponse
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.writes import POSITION_HEADER, execute
 
 routes = web.RouteTableDef()
-# The scope that shows events about each kind of resource (and whose they must be).
-SCOPE_OF_KIND = {
-    "time_entry": "read:time_entries",
-    "timer": "read:time_entries",
-    "project": "read:projects",
-    "task": "read:tasks",
-    "client": "read:clients",
-    "user": "read:audit",
-    "api_token": "read:audit",
-}
-OWN_ONLY = frozenset({"time_entry", "timer"})  # a normal user sees only their own
+# The scope that shows events about each kind of resource (and whose they must be), from the
+# registry of kinds.
+SCOPE_OF_KIND = {kind.name: kind.feed_scope for kind in KINDS}
+OWN_ONLY = frozenset(kind.name for kind in KINDS if kind.own_only)  # a normal user: their own
 
 
 def sees_everything(caller: Caller) -> bool:
@@ -53,7 +47,7 @@ def readable_kinds(caller: Caller) -> set[str]:
     if sees_everything(caller):
         return set(SCOPE_OF_KIND)
     return {
-        kind for kind, scope in SCOPE_OF_KIND.items() if scope != "read:audit" and caller.may(scope)
+        kind for kind, scope in SCOPE_OF_KIND.items() if scope != AUDIT_SCOPE and caller.may(scope)
     }
 
 
@@ -66,25 +60,9 @@ def visible(caller: Caller, kinds: frozenset[str], logged: Logged, identity: Ide
     return True
 
 
-def record_json(record: Record) -> dict[str, Any]:
-    """One event of the feed."""
-    logged = record.logged
-    return {
-        "position": logged.position,
-        "event": logged.type.name,
-        "resource": record.identity.kind,
-        "resource_id": record.identity.number,
-        "version": logged.version,
-        "at": rfc3339(logged.at),
-        "actor": actor_json(record.actor),
-        "request_id": logged.request_id,
-        "data": plain(logged.data()),
-    }
-
-
 def _forbidden(kind: str, caller: Caller) -> ApiError:
     scope = SCOPE_OF_KIND[kind]
-    needs = f"'{scope}' scope" + (" and an admin user" if scope == "read:audit" else "")
+    needs = f"'{scope}' scope" + (" and an admin user" if scope == AUDIT_SCOPE else "")
     return ApiError(
         403,
         "Insufficient permissions",
@@ -113,7 +91,7 @@ def _topics(query: dict[str, Any], caller: Caller) -> list[str]:
     return [t.topic for t in types]
 
 
-@routes.get("/api/v1/events", allow_head=False)
+@routes.get("/events", allow_head=False)
 @docs(
     tags=["history"],
     summary="The change feed: events after a cursor, in store order (deletions too)",
@@ -134,7 +112,7 @@ async def list_events(request: web.Request) -> web.Response:
     caller = caller_of(request)
     topics = _topics(query, caller)
     check = functools.partial(visible, caller, frozenset(readable_kinds(caller)))
-    log = request.app[event_log_key]
+    log = request.config_dict[event_log_key]
     read = functools.partial(log.page, limit=query["limit"], topics=topics, visible=check)
     page = await execute(request, read, query["after"])
     if not page.records and not page.has_more:

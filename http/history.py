@@ -8,23 +8,19 @@ user's time entries, nor learns that they exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
-
 from aiohttp import web
 from aiohttp_apigami import docs, match_info_schema, response_schema
 
+from timetracker.domain.kinds import kind_named
 from timetracker.domain.values import aggregate_id
-from timetracker.eventlog.reader import Actor, Version
+from timetracker.eventlog.documents import version_json
 from timetracker.http.access import caller_of, requires
 from timetracker.http.clients import ClientPath
 from timetracker.http.errors import not_found
 from timetracker.http.keys import event_log_key, path_key
 from timetracker.http.positions import reads
 from timetracker.http.projects import ProjectPath
-from timetracker.http.responses import json_response, number, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.audit import HistoryResponse
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.tasks import TaskPath
@@ -40,55 +36,14 @@ _DESCRIPTION = (
 )
 
 
-def plain(value: Any) -> Any:
-    """A value as JSON shows it: RFC 3339 UTC times, decimals as numbers."""
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, Decimal):
-        return number(value)
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def actor_json(actor: Actor) -> dict[str, Any]:
-    """Who caused an event."""
-    return {
-        "user_id": actor.user_id,
-        "username": actor.username,
-        "token_prefix": actor.token_prefix,
-    }
-
-
-def version_json(version: Version) -> dict[str, Any]:
-    """One item of a history."""
-    logged = version.logged
-    return {
-        "version": logged.version,
-        "event": logged.type.name,
-        "at": rfc3339(logged.at),
-        "position": logged.position,
-        "actor": actor_json(version.actor),
-        "request_id": logged.request_id,
-        "changes": plain(version.changes),
-    }
-
-
-def history_url(collection: str, number: int) -> str:
-    """Where a resource's history is, such as `/api/v1/time-entries/5/history`."""
-    return f"/api/v1/{collection}/{number}/history"
-
-
 async def _history(request: web.Request, kind: str, number: int, label: str) -> web.Response:
-    read = request.app[event_log_key].current_history
+    read = request.config_dict[event_log_key].current_history
     head, versions = await execute(request, read, aggregate_id(kind, number))
     caller = caller_of(request)
     if not versions:
         raise not_found(f"{label} {number} not found.")
     owner = getattr(versions[0].logged.event, "user_id", None)
-    if kind == "time_entry" and owner != caller.user_id and not caller.is_admin:
+    if kind_named(kind).own_only and owner != caller.user_id and not caller.is_admin:
         raise not_found(f"{label} {number} not found.")
     body = {
         "resource": kind,
@@ -99,7 +54,7 @@ async def _history(request: web.Request, kind: str, number: int, label: str) -> 
     return json_response(body, headers={POSITION_HEADER: str(head)})
 
 
-@routes.get("/api/v1/time-entries/{entry_id}/history", allow_head=False)
+@routes.get("/time-entries/{entry_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a time entry, deleted ones too",
@@ -117,7 +72,7 @@ async def get_entry_history(request: web.Request) -> web.Response:
     return await _history(request, "time_entry", request[path_key]["entry_id"], "Time entry")
 
 
-@routes.get("/api/v1/projects/{project_id}/history", allow_head=False)
+@routes.get("/projects/{project_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a project",
@@ -133,7 +88,7 @@ async def get_project_history(request: web.Request) -> web.Response:
     return await _history(request, "project", request[path_key]["project_id"], "Project")
 
 
-@routes.get("/api/v1/tasks/{task_id}/history", allow_head=False)
+@routes.get("/tasks/{task_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a task, deleted ones too",
@@ -149,7 +104,7 @@ async def get_task_history(request: web.Request) -> web.Response:
     return await _history(request, "task", request[path_key]["task_id"], "Task")
 
 
-@routes.get("/api/v1/clients/{client_id}/history", allow_head=False)
+@routes.get("/clients/{client_id}/history", allow_head=False)
 @docs(
     tags=["history"],
     summary="Every version of a client",

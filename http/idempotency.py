@@ -1,7 +1,8 @@
 """Stored first responses of POSTs sent with an `Idempotency-Key`, per user, for 24 hours.
 
 Each claim of a key carries a token; the write's own transaction marks the key `applied`
-only while it holds that token (`commands/key_claims.py`). A claim whose request died
+only while it holds that token (`commands/key_claims.py`). The table is created with the
+write side's (`commands/schema.py`). A claim whose request died
 before writing anything (a crash) is taken over by a retry once it is `STALE_SECONDS` old.
 """
 
@@ -16,29 +17,11 @@ from uuid import UUID, uuid4
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from timetracker.projections.engine.runner import SCHEMA_LOCK_KEY
-
 KEEP_HOURS = 24
 # A claim without an answer this old is taken to be dead: longer than a request waits for
 # the thread pool, the store and its read models. Taking over a live one is still safe:
 # its write then fails (`ClaimLostError`) instead of running twice.
 STALE_SECONDS = 30
-CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    user_id integer NOT NULL,
-    key text NOT NULL,
-    request_hash text NOT NULL,
-    status integer,
-    headers jsonb,
-    body bytea,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
-)
-"""
-ADD_CLAIM_COLUMNS = (
-    "ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim uuid,"
-    " ADD COLUMN IF NOT EXISTS applied boolean NOT NULL DEFAULT false"
-)
 
 
 @dataclass(frozen=True)
@@ -67,14 +50,6 @@ class IdempotencyStore:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
-
-    async def create_table(self) -> None:
-        """Create the table if it is missing."""
-        async with self.pool.connection() as conn, conn.transaction():
-            # the same lock as the read-model schema: processes starting together take turns
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            await conn.execute(CREATE_TABLE)
-            await conn.execute(ADD_CLAIM_COLUMNS)
 
     async def claim(self, user_id: int, key: str, request_hash: str) -> Claim:
         """Claim a key for this request, or report who holds it (an expired key is freed,

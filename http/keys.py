@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from timetracker.backups.jobs import BackupJobs
 from timetracker.commands.application import TimeTracking
+from timetracker.commands.key_claims import KeyClaim
 from timetracker.eventlog.reader import EventLog
 from timetracker.http.caller import Caller
 from timetracker.http.idempotency import IdempotencyStore
@@ -59,3 +60,5 @@ body_key = web.RequestKey("body_key", dict[str, Any])
 query_key = web.RequestKey("query_key", dict[str, Any])
 path_key = web.RequestKey("path_key", dict[str, Any])
 rate_decision_key = web.RequestKey("rate_decision_key", Decision)
+# The request's hold on its Idempotency-Key, handed to its command (`writes.execute`).
+claim_key = web.RequestKey("claim_key", KeyClaim)

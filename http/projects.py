@@ -16,6 +16,7 @@ from aiohttp_apigami import (
 from timetracker.commands.messages import ArchiveProject, CreateProject, UpdateProject
 from timetracker.domain.client import Client
 from timetracker.domain.project import Project
+from timetracker.eventlog.documents import number
 from timetracker.http.access import requires
 from timetracker.http.as_of import (
     answered_at,
@@ -34,8 +35,9 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, number, utc
+from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.projects import (
@@ -73,13 +75,13 @@ def project_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _project_or_404(request: web.Request, project_id: int) -> dict[str, Any]:
-    row = await request.app[projects_view_key].get(project_id)
+    row = await request.config_dict[projects_view_key].get(project_id)
     if row is None:
         raise not_found(f"Project {project_id} not found.")
     return project_json(row)
 
 
-@routes.get("/api/v1/projects", allow_head=False)
+@routes.get("/projects", allow_head=False)
 @reads("projects", "clients")
 @docs(tags=["projects"], summary="List projects (every status unless `status` filters)")
 @requires("read:projects")
@@ -89,7 +91,7 @@ async def _project_or_404(request: web.Request, project_id: int) -> dict[str, An
 async def list_projects(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.app[projects_view_key].list(
+    result = await request.config_dict[projects_view_key].list(
         query.get("status"), query.get("client_id"), page, per_page
     )
     return json_response(
@@ -100,7 +102,7 @@ async def list_projects(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/projects/{project_id}", allow_head=False)
+@routes.get("/projects/{project_id}", allow_head=False)
 @docs(
     tags=["projects"],
     summary="Get one project (as it is, or as it was at `as_of`)",
@@ -132,7 +134,7 @@ async def get_project(request: web.Request) -> web.Response:
     return json_response({"project": project}, headers={"ETag": etag(project["version"])})
 
 
-@routes.post("/api/v1/projects")
+@routes.post("/projects")
 @docs(tags=["projects"], summary="Create a project")
 @requires("write:projects")
 @json_schema(CreateProjectRequest)
@@ -140,16 +142,16 @@ async def get_project(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 async def create_project(request: web.Request) -> web.Response:
     command = CreateProject(values=request[body_key], stamp=stamp_of(request))
-    written = await execute(request, request.app[time_tracking_key].create_project, command)
+    written = await execute(request, request.config_dict[time_tracking_key].create_project, command)
     headers = await settle(request, written, PROJECTS)
-    headers["Location"] = f"/api/v1/projects/{written.id}"
+    headers["Location"] = api_path(f"/projects/{written.id}")
     project = await shown(request, written, headers, lambda: _project_or_404(request, written.id))
     body = {"message": "Project created successfully", "project": project}
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/api/v1/projects/{project_id}")
-@routes.patch("/api/v1/projects/{project_id}")
+@routes.put("/projects/{project_id}")
+@routes.patch("/projects/{project_id}")
 @docs(tags=["projects"], summary="Update a project (only the fields sent change)")
 @requires("write:projects")
 @match_info_schema(ProjectPath)
@@ -165,14 +167,14 @@ async def update_project(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].update_project, command)
+    written = await execute(request, request.config_dict[time_tracking_key].update_project, command)
     headers = await settle(request, written, PROJECTS)
     project = await shown(request, written, headers, lambda: _project_or_404(request, written.id))
     body = {"message": "Project updated successfully", "project": project}
     return json_response(body, headers=headers)
 
 
-@routes.delete("/api/v1/projects/{project_id}")
+@routes.delete("/projects/{project_id}")
 @docs(tags=["projects"], summary="Archive a project (it stays readable)")
 @requires("write:projects")
 @match_info_schema(ProjectPath)
@@ -187,6 +189,8 @@ async def archive_project(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].archive_project, command)
+    written = await execute(
+        request, request.config_dict[time_tracking_key].archive_project, command
+    )
     headers = await settle(request, written, PROJECTS)
     return json_response({"message": "Project archived successfully"}, headers=headers)

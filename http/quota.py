@@ -27,7 +27,7 @@ class RateLimitResponse(Schema):
     rate_limit = fields.Dict(keys=fields.String(), values=fields.Nested(WindowSchema))
 
 
-@routes.get("/api/v1/rate-limit", allow_head=False)
+@routes.get("/rate-limit", allow_head=False)
 @docs(
     tags=["system"],
     summary="The calling token's rate limits (this request is not counted)",
@@ -36,7 +36,7 @@ class RateLimitResponse(Schema):
 @uncounted
 @response_schema(RateLimitResponse, 200)
 async def get_rate_limit(request: web.Request) -> web.Response:
-    if not request.app[rate_windows_key]:
+    if not request.config_dict[rate_windows_key]:
         return json_response({"rate_limit": {}})
     decision = request[rate_decision_key]
     return json_response(

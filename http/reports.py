@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
 from timetracker.http.as_of import position_at
 from timetracker.http.errors import validation_error
@@ -23,7 +24,7 @@ from timetracker.http.keys import (
     time_travel_view_key,
 )
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
 from timetracker.http.schemas.time_entries import SummaryQuery, SummaryResponse
 from timetracker.http.time_entries import hours, user_filter
@@ -34,7 +35,7 @@ DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3660
 
 
-@routes.get("/api/v1/reports/summary", allow_head=False)
+@routes.get("/reports/summary", allow_head=False)
 @docs(
     tags=["reports"],
     summary="Hours per project over a window of whole UTC days",
@@ -65,15 +66,15 @@ async def get_summary(request: web.Request) -> web.Response:
     user_id = user_filter(caller_of(request), query.get("user_id"))
     headers: dict[str, str] = {}
     if moment is None:
-        named = (await request.app[freshness_key].positions(["projects"]))["projects"]
-        summed, totals = await request.app[report_rollups_view_key].totals_at(
+        named = (await request.config_dict[freshness_key].positions(["projects"]))["projects"]
+        summed, totals = await request.config_dict[report_rollups_view_key].totals_at(
             first, last, user_id, query.get("project_id")
         )
-        names = await request.app[projects_view_key].names([t.project_id for t in totals])
+        names = await request.config_dict[projects_view_key].names([t.project_id for t in totals])
         headers[POSITION_HEADER] = str(min(named, summed))
     else:
         position = await position_at(request, moment)
-        past = request.app[time_travel_view_key]
+        past = request.config_dict[time_travel_view_key]
         totals = await past.totals(first, last, user_id, query.get("project_id"), position)
         names = await past.project_names([t.project_id for t in totals], position)
         headers[POSITION_HEADER] = str(position)

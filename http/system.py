@@ -11,9 +11,11 @@ from aiohttp import web
 from aiohttp_apigami import docs, response_schema
 from marshmallow import Schema, fields
 
-from timetracker.http.access import public
+from timetracker.eventlog.documents import rfc3339
+from timetracker.http.access import open_in_maintenance
 from timetracker.http.keys import freshness_key, maintenance_key, redis_key
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.paths import api_path
+from timetracker.http.responses import json_response
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -41,10 +43,9 @@ def app_version() -> str:
         return "0.0.0"
 
 
-@routes.get("/api/v1/info", allow_head=False)
+@routes.get("/info", allow_head=False)
 @docs(tags=["system"], summary="API version and endpoints (no token needed)")
 @response_schema(InfoResponse, 200)
-@public
 async def get_info(request: web.Request) -> web.Response:
     return json_response(
         {
@@ -53,10 +54,10 @@ async def get_info(request: web.Request) -> web.Response:
             "documentation_url": "/api/docs",
             "openapi_url": "/api/docs/openapi.json",
             "endpoints": {
-                "projects": "/api/v1/projects",
-                "clients": "/api/v1/clients",
-                "users": "/api/v1/users",
-                "health": "/api/v1/health",
+                "projects": api_path("/projects"),
+                "clients": api_path("/clients"),
+                "users": api_path("/users"),
+                "health": api_path("/health"),
             },
         }
     )
@@ -69,14 +70,14 @@ def _lag(head: int, positions: dict[str, int]) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/health", allow_head=False)
+@routes.get("/health", allow_head=False)
 @docs(tags=["system"], summary="Event store, Redis and projection lag (200 healthy, 503 not)")
 @response_schema(HealthResponse, 200)
 @response_schema(HealthResponse, 503)
-@public
+@open_in_maintenance  # it reports the maintenance
 async def get_health(request: web.Request) -> web.Response:
     checks: dict[str, Any] = {}
-    freshness = request.app[freshness_key]
+    freshness = request.config_dict[freshness_key]
     healthy = True
     head = 0
     try:
@@ -88,7 +89,7 @@ async def get_health(request: web.Request) -> web.Response:
         checks["event_store"] = {"status": "down", "error": type(exc).__name__}
         healthy = False
     try:
-        await request.app[redis_key].ping()
+        await request.config_dict[redis_key].ping()
         checks["redis"] = {"status": "up"}
         checks.setdefault("projections", {}).update(_lag(head, await freshness.redis_positions()))
     except Exception as exc:  # noqa: BLE001
@@ -97,7 +98,7 @@ async def get_health(request: web.Request) -> web.Response:
         healthy = False
     status = "healthy" if healthy else "unhealthy"
     headers = {} if healthy else {"Retry-After": "5"}
-    maintenance = await request.app[maintenance_key].fresh()
+    maintenance = await request.config_dict[maintenance_key].fresh()
     if maintenance is not None:  # a restore is running: every other route answers 503
         checks["maintenance"] = {
             "status": "active",

@@ -34,6 +34,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
@@ -73,19 +74,19 @@ def _task_gone(task: Any, task_id: int) -> ApiError:
     if isinstance(task, Task) and task.deleted:
         return deleted(
             f"Task {task_id} was deleted; its history remains.",
-            f"/api/v1/tasks/{task_id}/history",
+            history_url("task", task_id),
         )
     return not_found(f"Task {task_id} not found.")
 
 
 async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
-    row = await request.app[tasks_view_key].get(task_id)
+    row = await request.config_dict[tasks_view_key].get(task_id)
     if row is None:
         raise not_found(f"Task {task_id} not found.")
     return task_json(row)
 
 
-@routes.get("/api/v1/tasks", allow_head=False)
+@routes.get("/tasks", allow_head=False)
 @reads("tasks")
 @docs(tags=["tasks"], summary="List tasks, by priority (urgent first) then name")
 @requires("read:tasks")
@@ -95,7 +96,7 @@ async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
 async def list_tasks(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.app[tasks_view_key].list(
+    result = await request.config_dict[tasks_view_key].list(
         query.get("project_id"), query.get("status"), page, per_page
     )
     return json_response(
@@ -106,7 +107,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/tasks/{task_id}", allow_head=False)
+@routes.get("/tasks/{task_id}", allow_head=False)
 @docs(
     tags=["tasks"],
     summary="Get one task (as it is, or as it was at `as_of`)",
@@ -130,15 +131,17 @@ async def get_task(request: web.Request) -> web.Response:
             raise answered_at(_task_gone(then, task_id), position)
         body = {"task": task_json(task_row(then)), "as_of": as_of_json(moment, position)}
         return json_response(body, headers=as_of_headers(then.version, position))
-    row = await request.app[tasks_view_key].get(task_id)
+    row = await request.config_dict[tasks_view_key].get(task_id)
     if row is None:
         # The stream says whether it was deleted (lists no longer show it).
-        now = await execute(request, request.app[event_log_key].state_at, Task.create_id(task_id))
+        now = await execute(
+            request, request.config_dict[event_log_key].state_at, Task.create_id(task_id)
+        )
         raise _task_gone(now, task_id)
     return json_response({"task": task_json(row)}, headers={"ETag": etag(row["version"])})
 
 
-@routes.post("/api/v1/tasks")
+@routes.post("/tasks")
 @docs(tags=["tasks"], summary="Create a task in a project")
 @requires("write:tasks")
 @json_schema(CreateTaskRequest)
@@ -149,16 +152,16 @@ async def create_task(request: web.Request) -> web.Response:
     body = request[body_key]
     values = dict(body)
     command = CreateTask(values.pop("project_id"), values, stamp_of(request))
-    written = await execute(request, request.app[time_tracking_key].create_task, command)
+    written = await execute(request, request.config_dict[time_tracking_key].create_task, command)
     headers = await settle(request, written, TASKS)
-    headers["Location"] = f"/api/v1/tasks/{written.id}"
+    headers["Location"] = api_path(f"/tasks/{written.id}")
     task = await shown(request, written, headers, lambda: _task_or_404(request, written.id))
     body = {"message": "Task created successfully", "task": task}
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/api/v1/tasks/{task_id}")
-@routes.patch("/api/v1/tasks/{task_id}")
+@routes.put("/tasks/{task_id}")
+@routes.patch("/tasks/{task_id}")
 @docs(tags=["tasks"], summary="Update a task (only the fields sent change)")
 @requires("write:tasks")
 @match_info_schema(TaskPath)
@@ -173,13 +176,13 @@ async def update_task(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].update_task, command)
+    written = await execute(request, request.config_dict[time_tracking_key].update_task, command)
     headers = await settle(request, written, TASKS)
     task = await shown(request, written, headers, lambda: _task_or_404(request, written.id))
     return json_response({"message": "Task updated successfully", "task": task}, headers=headers)
 
 
-@routes.delete("/api/v1/tasks/{task_id}")
+@routes.delete("/tasks/{task_id}")
 @docs(tags=["tasks"], summary="Delete a task (its time entries stay)")
 @requires("write:tasks")
 @match_info_schema(TaskPath)
@@ -192,6 +195,6 @@ async def delete_task(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].delete_task, command)
+    written = await execute(request, request.config_dict[time_tracking_key].delete_task, command)
     headers = await settle(request, written, TASKS)
     return json_response({"message": "Task deleted successfully"}, headers=headers)

@@ -41,6 +41,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
+from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
 from timetracker.http.responses import json_response, utc
 from timetracker.http.schemas.audit import AsOfQuery, RevertEntryRequest
@@ -99,7 +100,7 @@ def _visible_to(caller: Caller, user_id: int) -> bool:
 
 async def entry_or_404(request: web.Request, entry_id: int) -> dict[str, Any]:
     """An entry the caller may see (their own, or anyone's for an admin)."""
-    row = await request.app[time_entries_view_key].get(entry_id)
+    row = await request.config_dict[time_entries_view_key].get(entry_id)
     caller = caller_of(request)
     if row is None or not _visible_to(caller, row["user_id"]):
         raise not_found(f"Time entry {entry_id} not found.")
@@ -112,7 +113,7 @@ def _entry_gone(entry: Any, caller: Caller, entry_id: int) -> ApiError:
     if isinstance(entry, Entry) and _visible_to(caller, entry.user_id) and entry.deleted:
         return deleted(
             f"Time entry {entry_id} was deleted; its history remains.",
-            f"/api/v1/time-entries/{entry_id}/history",
+            history_url("time_entry", entry_id),
         )
     return not_found(f"Time entry {entry_id} not found.")
 
@@ -137,7 +138,7 @@ def user_filter(caller: Caller, requested: int | None) -> int | None:
     return caller.user_id
 
 
-@routes.get("/api/v1/time-entries", allow_head=False)
+@routes.get("/time-entries", allow_head=False)
 @reads("time_entries")
 @docs(
     tags=["time entries"],
@@ -162,7 +163,7 @@ async def list_entries(request: web.Request) -> web.Response:
         billable=query.get("billable"),
         include_active=query["include_active"],
     )
-    result = await request.app[time_entries_view_key].list(entry_filter, page, per_page)
+    result = await request.config_dict[time_entries_view_key].list(entry_filter, page, per_page)
     return json_response(
         {
             "time_entries": [entry_json(row) for row in result.rows],
@@ -171,7 +172,7 @@ async def list_entries(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/time-entries/{entry_id}", allow_head=False)
+@routes.get("/time-entries/{entry_id}", allow_head=False)
 @docs(
     tags=["time entries"],
     summary="Get one time entry (as it is, or as it was at `as_of`)",
@@ -189,18 +190,18 @@ async def get_entry(request: web.Request) -> web.Response:
     entry_id = request[path_key]["entry_id"]
     if "as_of" in request[query_key]:
         return await _entry_as_of(request, entry_id)
-    row = await request.app[time_entries_view_key].get(entry_id)
+    row = await request.config_dict[time_entries_view_key].get(entry_id)
     caller = caller_of(request)
     if row is None or not _visible_to(caller, row["user_id"]):
         # The stream says whether it was deleted (lists and reports no longer show it).
         entry = await execute(
-            request, request.app[event_log_key].state_at, Entry.create_id(entry_id)
+            request, request.config_dict[event_log_key].state_at, Entry.create_id(entry_id)
         )
         raise _entry_gone(entry, caller, entry_id)
     return json_response({"time_entry": entry_json(row)}, headers={"ETag": etag(row["version"])})
 
 
-@routes.post("/api/v1/time-entries")
+@routes.post("/time-entries")
 @docs(
     tags=["time entries"],
     summary="Record time; without `end_time` it starts a timer",
@@ -219,16 +220,16 @@ async def create_entry(request: web.Request) -> web.Response:
     if user_id != caller.user_id and not caller.is_admin:
         raise validation_error({"user_id": ["Only admins may record time for other users."]})
     command = CreateEntry(user_id=user_id, values=values, stamp=stamp_of(request))
-    written = await execute(request, request.app[time_tracking_key].create_entry, command)
+    written = await execute(request, request.config_dict[time_tracking_key].create_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    headers["Location"] = f"/api/v1/time-entries/{written.id}"
+    headers["Location"] = api_path(f"/time-entries/{written.id}")
     entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry created successfully", "time_entry": entry}
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/api/v1/time-entries/{entry_id}")
-@routes.patch("/api/v1/time-entries/{entry_id}")
+@routes.put("/time-entries/{entry_id}")
+@routes.patch("/time-entries/{entry_id}")
 @docs(tags=["time entries"], summary="Edit a time entry (only the fields sent change)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)
@@ -244,14 +245,14 @@ async def edit_entry(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].edit_entry, command)
+    written = await execute(request, request.config_dict[time_tracking_key].edit_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry updated successfully", "time_entry": entry}
     return json_response(body, headers=headers)
 
 
-@routes.delete("/api/v1/time-entries/{entry_id}")
+@routes.delete("/time-entries/{entry_id}")
 @docs(tags=["time entries"], summary="Delete a time entry (gone from lists and reports)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)
@@ -264,12 +265,12 @@ async def delete_entry(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].delete_entry, command)
+    written = await execute(request, request.config_dict[time_tracking_key].delete_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     return json_response({"message": "Time entry deleted successfully"}, headers=headers)
 
 
-@routes.post("/api/v1/time-entries/{entry_id}/restore")
+@routes.post("/time-entries/{entry_id}/restore")
 @docs(
     tags=["time entries"],
     summary="Bring back a deleted time entry (event EntryRestored)",
@@ -290,14 +291,14 @@ async def restore_entry(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].restore_entry, command)
+    written = await execute(request, request.config_dict[time_tracking_key].restore_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": "Time entry restored successfully", "time_entry": entry}
     return json_response(body, headers=headers)
 
 
-@routes.post("/api/v1/time-entries/{entry_id}/revert")
+@routes.post("/time-entries/{entry_id}/revert")
 @docs(
     tags=["time entries"],
     summary="Give a time entry the fields of an earlier version (a new EntryEdited)",
@@ -320,7 +321,7 @@ async def revert_entry(request: web.Request) -> web.Response:
         stamp=stamp_of(request),
         expected_version=expected_version(request),
     )
-    written = await execute(request, request.app[time_tracking_key].revert_entry, command)
+    written = await execute(request, request.config_dict[time_tracking_key].revert_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
     body = {"message": f"Time entry reverted to version {version}", "time_entry": entry}

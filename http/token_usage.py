@@ -1,7 +1,8 @@
 """When each API token was last used: written at most once a minute per token, not per request.
 
 This is operational metadata, not a domain fact, so it lives in its own table beside the
-read models rather than in the event log.
+read models rather than in the event log; the table is created with the write side's
+(`commands/schema.py`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from timetracker.projections.engine.runner import SCHEMA_LOCK_KEY
-
 TOUCH_INTERVAL_SECONDS = 60
-CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS token_usage (
-    token_id integer PRIMARY KEY,
-    last_used_at timestamptz NOT NULL
-)
-"""
 
 
 class TokenUsage:
@@ -28,12 +21,6 @@ class TokenUsage:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
         self._touched: dict[int, float] = {}
-
-    async def create_table(self) -> None:
-        """Create the table if it is missing."""
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            await conn.execute(CREATE_TABLE)
 
     async def touch(self, token_id: int) -> None:
         """Note that the token was used now (a no-op within a minute of the last note)."""

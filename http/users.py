@@ -31,19 +31,19 @@ def user_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/users/me", allow_head=False)
+@routes.get("/users/me", allow_head=False)
 @docs(tags=["users"], summary="The user the token belongs to")
 @requires("read:users")
 @response_schema(UserResponse, 200)
 async def get_me(request: web.Request) -> web.Response:
     caller = caller_of(request)
-    row = await request.app[accounts_view_key].get_user(caller.user_id)
+    row = await request.config_dict[accounts_view_key].get_user(caller.user_id)
     if row is None:
         raise not_found("Your user record is not available yet.")
     return json_response({"user": user_json(row)})
 
 
-@routes.get("/api/v1/users", allow_head=False)
+@routes.get("/users", allow_head=False)
 @docs(tags=["users"], summary="List every user (admin token and admin user)")
 @requires("admin:all", admin=True)
 @querystring_schema(PageQuery)
@@ -51,7 +51,7 @@ async def get_me(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 async def list_users(request: web.Request) -> web.Response:
     page, per_page = page_args(request[query_key])
-    result = await request.app[accounts_view_key].list_users(page, per_page)
+    result = await request.config_dict[accounts_view_key].list_users(page, per_page)
     return json_response(
         {
             "users": [user_json(row) for row in result.rows],

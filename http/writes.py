@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,16 +11,19 @@ from typing import Any, TypeVar
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from timetracker.commands.key_claims import run_claimed
 from timetracker.commands.messages import Written
 from timetracker.domain.values import Stamp
 from timetracker.http.access import caller_of
 from timetracker.http.errors import ApiError
 from timetracker.http.keys import (
+    claim_key,
     command_executor_key,
     freshness_key,
     request_id_key,
     settings_key,
 )
+from timetracker.http.threads import in_thread
 
 log = logging.getLogger(__name__)
 C = TypeVar("C")
@@ -61,16 +62,11 @@ def etag(version: int) -> str:
 
 
 async def execute(request: web.Request, command: Callable[[C], R], message: C) -> R:
-    """Run one command in the command thread pool (the event store is synchronous).
-
-    The thread runs in a copy of this request's context: the recorder reads the request's
-    Idempotency-Key claim from it (`commands/key_claims.py`).
-    """
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    return await loop.run_in_executor(
-        request.app[command_executor_key], context.run, command, message
-    )
+    """Run one command in the command thread pool (the event store is synchronous), with
+    the request's Idempotency-Key claim, if any (`commands/key_claims.py`)."""
+    claim = request.get(claim_key)
+    executor = request.config_dict[command_executor_key]
+    return await in_thread(run_claimed, claim, command, message, executor=executor)
 
 
 async def settle(
@@ -86,8 +82,10 @@ async def settle(
         return headers
     headers[POSITION_HEADER] = str(written.position)
     try:
-        caught_up = await request.app[freshness_key].wait_for(
-            projections, written.position, request.app[settings_key].read_your_writes_timeout
+        caught_up = await request.config_dict[freshness_key].wait_for(
+            projections,
+            written.position,
+            request.config_dict[settings_key].read_your_writes_timeout,
         )
     except RedisError:
         # The write stands; only the Redis read models cannot show it yet.

@@ -18,10 +18,10 @@ import orjson
 from marshmallow import ValidationError
 
 from timetracker.commands.application import TimeTracking
+from timetracker.domain.kinds import KINDS
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.documents import record_json, version_json
 from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES, EventLog, Record, Version
-from timetracker.http.feed import record_json
-from timetracker.http.history import version_json
 from timetracker.http.schemas.common import parse_utc
 from timetracker.ops.progress import ProgressBar
 
@@ -32,8 +32,8 @@ ALIASES = {
     **{kind.replace("_", "-"): kind for kind in RESOURCES},
     **{f"{kind}s": kind for kind in RESOURCES},
     **{f"{kind.replace('_', '-')}s": kind for kind in RESOURCES},
-    "time_entries": "time_entry",
-    "time-entries": "time_entry",
+    **{kind.collection: kind.name for kind in KINDS if kind.collection},
+    **{kind.scope: kind.name for kind in KINDS if kind.scope},
     "entry": "time_entry",
     "entries": "time_entry",
 }

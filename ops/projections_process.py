@@ -28,6 +28,7 @@ from multiprocessing.context import SpawnProcess
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.heap import freeze_startup_objects
 from timetracker.http.settings import Settings
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.service import ProjectionService
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,13 @@ class ProjectionsProcess:
 @contextlib.asynccontextmanager
 async def projections_process(settings: Settings) -> AsyncIterator[None]:
     """Run the projections in a child process while the context lasts."""
-    loop = asyncio.get_running_loop()
     child = ProjectionsProcess(settings)
-    await loop.run_in_executor(None, child.start)
+    await in_thread(child.start)
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(CHECK_SECONDS)
-            await loop.run_in_executor(None, child.restart_if_dead)
+            await in_thread(child.restart_if_dead)
 
     watcher = asyncio.create_task(watch())
     try:
@@ -117,4 +117,4 @@ async def projections_process(settings: Settings) -> AsyncIterator[None]:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        await loop.run_in_executor(None, child.stop)
+        await in_thread(child.stop)

@@ -126,7 +126,6 @@ class Supervisor:
         self.count = count
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.started_at: dict[int, float] = {}
-        self.stopping = False
 
     def _spawn(self, index: int) -> int:
         """Start worker `index`; returns the read end of its ready pipe."""
@@ -188,7 +187,6 @@ class Supervisor:
 
     def stop(self) -> None:
         """SIGTERM every worker, wait for them (SIGKILL after STOP_TIMEOUT)."""
-        self.stopping = True
         for process in self.workers.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -12,6 +12,7 @@ from timetracker.domain.api_token import ApiToken
 from timetracker.domain.user import User
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page
+from timetracker.projections.rows import Insert, Notify, RowChange, Update
 
 # Revocations reach every server process's token cache (http/token_cache.py) two ways: a
 # NOTIFY on this channel, sent with the transaction that records the revocation (so it
@@ -69,46 +70,42 @@ class AccountsProjection(Projection):
             "CREATE INDEX IF NOT EXISTS api_tokens_prefix_idx ON api_tokens (prefix)",
         ]
 
-    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
         if isinstance(event, User.Registered):
-            cursor.execute(
-                "INSERT INTO users (id, aggregate_id, username, email, full_name, role,"
-                " is_active, created_at, version) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s)",
-                (
-                    event.number,
-                    event.originator_id,
-                    event.username,
-                    event.email,
-                    event.full_name,
-                    event.role,
-                    event.timestamp,
-                    event.originator_version,
-                ),
-            )
-        elif isinstance(event, ApiToken.Issued):
-            cursor.execute(
-                "INSERT INTO api_tokens (id, aggregate_id, user_id, name, prefix, token_hash,"
-                " scopes, created_at, expires_at, version)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    event.number,
-                    event.originator_id,
-                    event.user_id,
-                    event.name,
-                    event.prefix,
-                    event.token_hash,
-                    event.scopes,
-                    event.timestamp,
-                    event.expires_at,
-                    event.originator_version,
-                ),
-            )
-        elif isinstance(event, ApiToken.Revoked):
-            cursor.execute(
-                "UPDATE api_tokens SET revoked_at = %s, version = %s WHERE aggregate_id = %s",
-                (event.timestamp, event.originator_version, event.originator_id),
-            )
-            cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                "username": event.username,
+                "email": event.email,
+                "full_name": event.full_name,
+                "role": event.role,
+                "is_active": True,
+                "created_at": event.timestamp,
+                "version": event.originator_version,
+            }
+            return [Insert("users", row)]
+        if isinstance(event, ApiToken.Issued):
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                "user_id": event.user_id,
+                "name": event.name,
+                "prefix": event.prefix,
+                "token_hash": event.token_hash,
+                "scopes": event.scopes,
+                "created_at": event.timestamp,
+                "expires_at": event.expires_at,
+                "version": event.originator_version,
+            }
+            return [Insert("api_tokens", row)]
+        if isinstance(event, ApiToken.Revoked):
+            values = {"revoked_at": event.timestamp, "version": event.originator_version}
+            return [Update("api_tokens", event.originator_id, values), Notify(TOKENS_CHANNEL)]
+        return []
+
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        super().apply(cursor, event)
+        if isinstance(event, ApiToken.Revoked):
             Revocations.bump()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
-from psycopg import Cursor, sql
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.client import CLIENT_FIELDS, Client
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.rows import Insert, RowChange, Update
 
 
 class ClientsProjection(Projection):
@@ -41,35 +42,28 @@ class ClientsProjection(Projection):
             "CREATE INDEX IF NOT EXISTS clients_status_idx ON clients (status, id)",
         ]
 
-    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
         if isinstance(event, Client.Created):
-            columns = sql.SQL(", ").join(sql.Identifier(c) for c in CLIENT_FIELDS)
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO clients (id, aggregate_id, {}, created_at, updated_at, version)"
-                    " VALUES (%s, %s, {}, %s, %s, %s)"
-                ).format(columns, sql.SQL(", ").join(sql.Placeholder() * len(CLIENT_FIELDS))),
-                [event.number, event.originator_id]
-                + [event.fields[c] for c in CLIENT_FIELDS]
-                + [event.timestamp, event.timestamp, event.originator_version],
-            )
-        elif isinstance(event, Client.Updated):
-            assignments = [
-                sql.SQL("{} = %s").format(sql.Identifier(name)) for name in event.changes
-            ]
-            cursor.execute(
-                sql.SQL(
-                    "UPDATE clients SET {}, updated_at = %s, version = %s WHERE aggregate_id = %s"
-                ).format(sql.SQL(", ").join(assignments)),
-                [change["to"] for change in event.changes.values()]
-                + [event.timestamp, event.originator_version, event.originator_id],
-            )
-        elif isinstance(event, Client.Archived):
-            cursor.execute(
-                "UPDATE clients SET status = 'archived', updated_at = %s, version = %s"
-                " WHERE aggregate_id = %s",
-                (event.timestamp, event.originator_version, event.originator_id),
-            )
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                **{c: event.fields[c] for c in CLIENT_FIELDS},
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+                "version": event.originator_version,
+            }
+            return [Insert("clients", row)]
+        if isinstance(event, Client.Updated):
+            values = {name: change["to"] for name, change in event.changes.items()}
+            return [Update("clients", event.originator_id, {**values, **_stamped(event)})]
+        if isinstance(event, Client.Archived):
+            values = {"status": "archived", **_stamped(event)}
+            return [Update("clients", event.originator_id, values)]
+        return []
+
+
+def _stamped(event: Any) -> dict[str, Any]:
+    return {"updated_at": event.timestamp, "version": event.originator_version}
 
 
 class ClientsView:

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
-from psycopg import Cursor, sql
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.project import Project
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.rows import Insert, RowChange, Update
 
 _COLUMNS = (
     "name",
@@ -54,41 +55,32 @@ class ProjectsProjection(Projection):
             "CREATE INDEX IF NOT EXISTS projects_client_idx ON projects (client_id, id)",
         ]
 
-    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
         if isinstance(event, Project.Created):
-            values = [event.fields[c] for c in _COLUMNS]
-            cursor.execute(
-                "INSERT INTO projects (id, aggregate_id, name, description, client_id,"
-                " hourly_rate, estimated_hours, billable, status, created_at, updated_at,"
-                " version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    event.number,
-                    event.originator_id,
-                    *values,
-                    event.timestamp,
-                    event.timestamp,
-                    event.originator_version,
-                ],
-            )
-        elif isinstance(event, Project.Updated):
-            assignments: list[sql.Composable] = [
-                sql.SQL("{} = %s").format(sql.Identifier(name)) for name in event.changes
-            ]
-            values = [change["to"] for change in event.changes.values()]
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                **{c: event.fields[c] for c in _COLUMNS},
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+                "version": event.originator_version,
+            }
+            return [Insert("projects", row)]
+        if isinstance(event, Project.Updated):
+            values = {name: change["to"] for name, change in event.changes.items()}
             if "status" in event.changes:
-                assignments.append(sql.SQL("archived_at = NULL"))
-            cursor.execute(
-                sql.SQL(
-                    "UPDATE projects SET {}, updated_at = %s, version = %s WHERE aggregate_id = %s"
-                ).format(sql.SQL(", ").join(assignments)),
-                [*values, event.timestamp, event.originator_version, event.originator_id],
-            )
-        elif isinstance(event, Project.Archived):
-            cursor.execute(
-                "UPDATE projects SET status = 'archived', archived_at = %s, updated_at = %s,"
-                " version = %s WHERE aggregate_id = %s",
-                (event.timestamp, event.timestamp, event.originator_version, event.originator_id),
-            )
+                values["archived_at"] = None
+            values |= {"updated_at": event.timestamp, "version": event.originator_version}
+            return [Update("projects", event.originator_id, values)]
+        if isinstance(event, Project.Archived):
+            values = {
+                "status": "archived",
+                "archived_at": event.timestamp,
+                "updated_at": event.timestamp,
+                "version": event.originator_version,
+            }
+            return [Update("projects", event.originator_id, values)]
+        return []
 
 
 _SELECT = sql.SQL(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from timetracker.projections.accounts import AccountsProjection
-from timetracker.projections.base import Projection
+from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.clients import ClientsProjection
-from timetracker.projections.engine.redis_runner import RedisProjection
 from timetracker.projections.projects import ProjectsProjection
 from timetracker.projections.report_rollups import ReportRollupsProjection
 from timetracker.projections.running_timers import RunningTimersProjection

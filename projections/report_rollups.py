@@ -24,11 +24,9 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.entry import Entry
-from timetracker.projections.engine.redis_runner import (
+from timetracker.projections.base import RedisProjection, RedisReads, RedisWrites
+from timetracker.projections.redis_keys import (
     ReadModelUnavailableError,
-    RedisProjection,
-    RedisReads,
-    RedisWrites,
     generation_prefix,
     live_key,
 )

@@ -9,12 +9,8 @@ from eventsourcing.domain import DomainEventProtocol
 from redis.asyncio import Redis
 
 from timetracker.domain.timer import Timer, timer_id
-from timetracker.projections.engine.redis_runner import (
-    RedisProjection,
-    RedisReads,
-    RedisWrites,
-    live_prefix,
-)
+from timetracker.projections.base import RedisProjection, RedisReads, RedisWrites
+from timetracker.projections.redis_keys import live_prefix
 
 TIMERS_KEY = "timers"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
-from psycopg import Cursor, sql
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.task import TASK_FIELDS, TASK_PRIORITIES, Task
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.rows import Delete, Insert, RowChange, Update
 
 # low 0 ... urgent 3; lists sort by rank descending, so urgent comes first
 _RANK = {priority: rank for rank, priority in enumerate(TASK_PRIORITIES)}
@@ -44,45 +45,35 @@ class TasksProjection(Projection):
             " ON tasks (project_id, priority_rank, name, id)",
         ]
 
-    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
         if isinstance(event, Task.Created):
             fields = event.fields
-            cursor.execute(
-                "INSERT INTO tasks (id, aggregate_id, project_id, name, description, status,"
-                " priority, priority_rank, created_at, updated_at, version)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    event.number,
-                    event.originator_id,
-                    event.project_id,
-                    fields["name"],
-                    fields["description"],
-                    fields["status"],
-                    fields["priority"],
-                    _RANK[fields["priority"]],
-                    event.timestamp,
-                    event.timestamp,
-                    event.originator_version,
-                ),
-            )
-        elif isinstance(event, Task.Updated):
-            assignments: list[sql.Composable] = []
-            values: list[Any] = []
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                "project_id": event.project_id,
+                "name": fields["name"],
+                "description": fields["description"],
+                "status": fields["status"],
+                "priority": fields["priority"],
+                "priority_rank": _RANK[fields["priority"]],
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+                "version": event.originator_version,
+            }
+            return [Insert("tasks", row)]
+        if isinstance(event, Task.Updated):
+            values: dict[str, Any] = {}
             for name, change in event.changes.items():
                 if name in TASK_FIELDS:
-                    assignments.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-                    values.append(change["to"])
+                    values[name] = change["to"]
                 if name == "priority":
-                    assignments.append(sql.SQL("priority_rank = %s"))
-                    values.append(_RANK[change["to"]])
-            cursor.execute(
-                sql.SQL(
-                    "UPDATE tasks SET {}, updated_at = %s, version = %s WHERE aggregate_id = %s"
-                ).format(sql.SQL(", ").join(assignments)),
-                [*values, event.timestamp, event.originator_version, event.originator_id],
-            )
-        elif isinstance(event, Task.Deleted):
-            cursor.execute("DELETE FROM tasks WHERE aggregate_id = %s", (event.originator_id,))
+                    values["priority_rank"] = _RANK[change["to"]]
+            values |= {"updated_at": event.timestamp, "version": event.originator_version}
+            return [Update("tasks", event.originator_id, values)]
+        if isinstance(event, Task.Deleted):
+            return [Delete("tasks", event.originator_id)]
+        return []
 
 
 class TasksView:

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.entry import Entry
 from timetracker.projections.base import Projection
 from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.rows import Delete, Insert, RowChange, Update, write_rows
 
 _COLUMNS = (
     "project_id",
@@ -24,13 +25,6 @@ _COLUMNS = (
     "tags",
     "billable",
     "duration_seconds",
-)
-
-
-_INSERT = (
-    "INSERT INTO time_entries (id, aggregate_id, user_id, project_id, task_id, start_time,"
-    " end_time, duration_seconds, notes, tags, billable, source, created_at, updated_at, version)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -145,18 +139,28 @@ class TimeEntriesProjection(Projection):
             " ON time_entries (user_id, project_id, start_time DESC, id DESC)",
         ]
 
-    def apply_batch(
-        self,
-        cursor: Cursor[Any],
-        events: Sequence[DomainEventProtocol[Any]],
-        positions: Sequence[int],
-    ) -> None:
-        """Apply a batch, folding the entries it creates in memory first.
+    def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
+        if isinstance(event, Entry.Created | Entry.Restored):
+            return [Insert("time_entries", dict(zip(_ROW_INDEX, _row(event), strict=True)))]
+        if isinstance(event, Entry.Edited):
+            values = {name: c["to"] for name, c in event.changes.items() if name in _COLUMNS}
+            values |= {"updated_at": event.timestamp, "version": event.originator_version}
+            return [Update("time_entries", event.originator_id, values)]
+        if isinstance(event, Entry.Deleted):
+            return [Delete("time_entries", event.originator_id)]
+        return []
+
+    def batch_changes(
+        self, events: Sequence[DomainEventProtocol[Any]]
+    ) -> tuple[list[RowChange], list[list[Any]]]:
+        """A batch as the changes to rows already in the table, in order, and the rows of
+        the entries it creates, each folded in memory to its final state (pure).
 
         An entry created in the batch is inserted once, in its final state, by one COPY;
         only events on rows already in the table cost a statement each. A rebuild is
         almost all new entries, so it inserts in bulk.
         """
+        changes: list[RowChange] = []
         new_rows: dict[Any, list[Any]] = {}
         for event in events:
             key = event.originator_id
@@ -172,34 +176,23 @@ class TimeEntriesProjection(Projection):
             elif isinstance(event, Entry.Deleted) and key in new_rows:
                 del new_rows[key]
             else:
-                self.apply(cursor, event)
+                changes.extend(self.changes(event))
+        return changes, list(new_rows.values())
+
+    def apply_batch(
+        self,
+        cursor: Cursor[Any],
+        events: Sequence[DomainEventProtocol[Any]],
+        positions: Sequence[int],
+    ) -> None:
+        """Apply a batch: `batch_changes`, the new rows by one binary COPY."""
+        changes, new_rows = self.batch_changes(events)
+        write_rows(cursor, changes)
         if new_rows:
             with cursor.copy(_COPY) as copy:
                 copy.set_types(_COPY_TYPES)
-                for row in new_rows.values():
+                for row in new_rows:
                     copy.write_row(row)
-
-    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
-        if isinstance(event, Entry.Created | Entry.Restored):
-            cursor.execute(_INSERT, _row(event))
-        elif isinstance(event, Entry.Edited):
-            assignments = [
-                sql.SQL("{} = %s").format(sql.Identifier(name))
-                for name in event.changes
-                if name in _COLUMNS
-            ]
-            values = [c["to"] for name, c in event.changes.items() if name in _COLUMNS]
-            cursor.execute(
-                sql.SQL(
-                    "UPDATE time_entries SET {}, updated_at = %s, version = %s"
-                    " WHERE aggregate_id = %s"
-                ).format(sql.SQL(", ").join(assignments)),
-                [*values, event.timestamp, event.originator_version, event.originator_id],
-            )
-        elif isinstance(event, Entry.Deleted):
-            cursor.execute(
-                "DELETE FROM time_entries WHERE aggregate_id = %s", (event.originator_id,)
-            )
 
 
 @dataclass(frozen=True)

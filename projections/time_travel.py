@@ -159,35 +159,56 @@ def _rows(cursor: Cursor[Any]) -> list[tuple[Any, ...]]:
     return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in cursor]
 
 
+def clock_rows(
+    recorded_by: datetime | None,
+    events: Sequence[DomainEventProtocol[Any]],
+    positions: Sequence[int],
+) -> list[tuple[int, datetime, datetime]]:
+    """The `log_clock` rows of a batch: (position, recorded at, latest time recorded up to
+    it), given the latest time recorded before the batch (pure)."""
+    rows = []
+    for event, position in zip(events, positions, strict=True):
+        at: datetime = event.timestamp  # type: ignore[attr-defined]
+        recorded_by = at if recorded_by is None or at > recorded_by else recorded_by
+        rows.append((position, at, recorded_by))
+    return rows
+
+
 def _advance_clock(
     cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
     cursor.execute("SELECT recorded_by FROM log_clock ORDER BY position DESC LIMIT 1")
     last = _rows(cursor)
-    recorded_by: datetime | None = last[0][0] if last else None
     with cursor.copy(
         "COPY log_clock (position, recorded_at, recorded_by) FROM STDIN (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "timestamptz", "timestamptz"])
-        for event, position in zip(events, positions, strict=True):
-            at: datetime = event.timestamp  # type: ignore[attr-defined]
-            recorded_by = at if recorded_by is None or at > recorded_by else recorded_by
-            copy.write_row((position, at, recorded_by))
+        for row in clock_rows(last[0][0] if last else None, events, positions):
+            copy.write_row(row)
 
 
-def _apply_entries(
-    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
-) -> None:
-    # An entry created in this batch has no stored version: only the others are looked up
-    # (in a replay, most entries are created and changed in the same batch).
+def entries_to_look_up(events: Sequence[DomainEventProtocol[Any]]) -> set[UUID]:
+    """The entries whose open version a batch changes and does not create (pure): an entry
+    created in the batch has no stored version (in a replay, most entries are created and
+    changed in the same batch)."""
     created = {e.originator_id for e in events if isinstance(e, Entry.Created)}
-    changed = {
+    return {
         e.originator_id
         for e in events
         if isinstance(e, Entry.Edited | Entry.Deleted | Entry.Restored)
         and e.originator_id not in created
     }
-    current = _open_versions(cursor, changed)
+
+
+def fold_entry_versions(
+    events: Sequence[DomainEventProtocol[Any]],
+    positions: Sequence[int],
+    open_versions: dict[UUID, EntryVersion],
+) -> tuple[list[EntryVersion], list[EntryVersion]]:
+    """A batch as `entry_versions` changes (pure), given the stored open versions of
+    `entries_to_look_up`: the stored versions it closes, and the versions it adds, in order
+    (some of them closed within the batch already)."""
+    current = dict(open_versions)
     # New versions by (entry, valid_from), in order; stored versions this batch closes.
     new: dict[tuple[UUID, int], EntryVersion] = {}
     closed: list[EntryVersion] = []
@@ -211,7 +232,15 @@ def _apply_entries(
             if isinstance(event, Entry.Edited):
                 version = _edited(ended, event.changes, position)
                 current[uuid] = new[(uuid, position)] = version
-    _store_versions(cursor, closed, list(new.values()))
+    return closed, list(new.values())
+
+
+def _apply_entries(
+    cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
+) -> None:
+    current = _open_versions(cursor, entries_to_look_up(events))
+    closed, new = fold_entry_versions(events, positions, current)
+    _store_versions(cursor, closed, new)
 
 
 def _edited(previous: EntryVersion, changes: dict[str, Any], position: int) -> EntryVersion:
@@ -288,28 +317,51 @@ def _store_versions(
             )
 
 
+@dataclass(frozen=True)
+class NameVersion:
+    """A project's name from `valid_from` on: a row of `project_name_versions`. A rename
+    (`renames`) first closes the project's open version at `valid_from`."""
+
+    project_uuid: UUID
+    name: str
+    valid_from: int
+    project_id: int | None  # a rename's is the open version's (looked up as it closes)
+    renames: bool = False
+
+
+def name_versions(
+    events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
+) -> list[NameVersion]:
+    """A batch as `project_name_versions` changes, in order (pure)."""
+    found = []
+    for event, position in zip(events, positions, strict=True):
+        if isinstance(event, Project.Created):
+            found.append(
+                NameVersion(event.originator_id, event.fields["name"], position, event.number)
+            )
+        elif isinstance(event, Project.Updated) and "name" in event.changes:
+            name = event.changes["name"]["to"]
+            found.append(NameVersion(event.originator_id, name, position, None, renames=True))
+    return found
+
+
 def _apply_project_names(
     cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]], positions: Sequence[int]
 ) -> None:
-    for event, position in zip(events, positions, strict=True):
-        if isinstance(event, Project.Created):
-            cursor.execute(
-                "INSERT INTO project_name_versions (project_uuid, project_id, name, valid_from)"
-                " VALUES (%s, %s, %s, %s)",
-                (event.originator_id, event.number, event.fields["name"], position),
-            )
-        elif isinstance(event, Project.Updated) and "name" in event.changes:
+    for version in name_versions(events, positions):
+        project_id = version.project_id
+        if version.renames:
             cursor.execute(
                 "UPDATE project_name_versions SET valid_to = %s"
                 " WHERE project_uuid = %s AND valid_to IS NULL RETURNING project_id",
-                (position, event.originator_id),
+                (version.valid_from, version.project_uuid),
             )
-            (row,) = _rows(cursor)
-            cursor.execute(
-                "INSERT INTO project_name_versions (project_uuid, project_id, name, valid_from)"
-                " VALUES (%s, %s, %s, %s)",
-                (event.originator_id, row[0], event.changes["name"]["to"], position),
-            )
+            ((project_id,),) = _rows(cursor)
+        cursor.execute(
+            "INSERT INTO project_name_versions (project_uuid, project_id, name, valid_from)"
+            " VALUES (%s, %s, %s, %s)",
+            (version.project_uuid, project_id, version.name, version.valid_from),
+        )
 
 
 class TimeTravelView:

@@ -18,8 +18,8 @@ from eventsourcing.application import Application
 
 from timetracker.domain.entry import Entry
 from timetracker.domain.timer import Timer
-from timetracker.projections.engine.redis_runner import live_key, tracking_key
 from timetracker.projections.engine.verify import verify, verify_redis
+from timetracker.projections.redis_keys import live_key, tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 
 PAGE = 5000

@@ -1,4 +1,4 @@
-"""Token authentication and scope checks for every route under /api/v1."""
+"""Token authentication and scope checks for every route of the API sub-app (`/api/v1`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from timetracker.http.middlewares.errors import as_api_error
 from timetracker.http.rate_limit import Decision, RateLimiter, Window, rate_limit_headers
 from timetracker.http.token_cache import token_cache_key
 
-API_PREFIX = "/api/v1/"
 TOKEN_FORMAT = re.compile(r"^tt_[A-Za-z0-9_-]{32}$")
 _AUTH_SCHEME = re.compile(r"^(?:Bearer|Token)\s+(\S+)\s*$", re.IGNORECASE)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="timetracker"'}
@@ -67,12 +66,12 @@ async def authenticate(request: web.Request) -> Caller:
     if not TOKEN_FORMAT.match(token):
         raise _invalid_token()
     digest = token_digest(token)
-    cache = request.app.get(token_cache_key)
+    cache = request.config_dict.get(token_cache_key)
     cached = cache.get(digest) if cache is not None else None
     if cached is not None:
         return cached
     generation = cache.generation() if cache is not None else (0, 0)
-    row = await request.app[accounts_view_key].token_by_hash(digest)
+    row = await request.config_dict[accounts_view_key].token_by_hash(digest)
     if row is None or row["revoked_at"] is not None or not row["is_active"]:
         raise _invalid_token()
     if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
@@ -136,12 +135,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     4xx or 429, carries the rate-limit headers.
     """
     route_handler = request.match_info.handler
-    limiter = request.app[rate_limiter_key]
-    windows = request.app[rate_windows_key]
+    limiter = request.config_dict[rate_limiter_key]
+    windows = request.config_dict[rate_windows_key]
     scope = getattr(route_handler, "__scope__", None)
-    if not request.path.startswith(API_PREFIX) or scope is None:
+    if scope is None:
         # open endpoints; unknown routes get the router's 404/405
-        if windows and request.path.startswith(API_PREFIX):
+        if windows:
             await _limit_client(request, limiter, windows)
         return await handler(request)
     try:
@@ -151,7 +150,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             await _limit_client(request, limiter, windows)
         raise
     request[caller_key] = caller
-    await request.app[token_usage_key].touch(caller.token_id)
+    await request.config_dict[token_usage_key].touch(caller.token_id)
     if not windows:
         return await _authorised(request, handler, caller, scope)
     counted = not getattr(route_handler, "__uncounted__", False)

@@ -30,7 +30,7 @@ from timetracker.domain.errors import (
 from timetracker.http.errors import ApiError, not_found, validation_error
 from timetracker.http.keys import request_id_key
 from timetracker.http.responses import json_response
-from timetracker.projections.engine.redis_runner import ReadModelUnavailableError
+from timetracker.projections.redis_keys import ReadModelUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from timetracker.commands.key_claims import KeyClaim, current_claim
+from timetracker.commands.key_claims import KeyClaim
 from timetracker.http.errors import ApiError
 from timetracker.http.idempotency import StoredResponse
-from timetracker.http.keys import caller_key, idempotency_store_key
+from timetracker.http.keys import caller_key, claim_key, idempotency_store_key
 from timetracker.http.middlewares.errors import as_api_error, error_response
 
 HEADER = "Idempotency-Key"
@@ -59,7 +59,7 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
     user_id = request[caller_key].user_id
     body = await request.read()
     request_hash = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
-    store = request.app[idempotency_store_key]
+    store = request.config_dict[idempotency_store_key]
     claim = await store.claim(user_id, key, request_hash)
     if not claim.ours:
         if claim.request_hash != request_hash:
@@ -89,8 +89,9 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
                 headers={"Retry-After": "1"},
             )
         return _replay(stored)
-    # The command thread inherits this: the write's transaction checks the claim.
-    held = current_claim.set(KeyClaim(user_id, key, claim.token) if claim.token else None)
+    # `execute` hands it to the command: the write's transaction checks the claim.
+    if claim.token:
+        request[claim_key] = KeyClaim(user_id, key, claim.token)
     try:
         response = await handler(request)
     except Exception as exc:
@@ -99,8 +100,6 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
             await store.release(user_id, key, claim.token)
             raise
         response = error_response(api_error)
-    finally:
-        current_claim.reset(held)
     if not isinstance(response, web.Response) or response.status >= 500:
         await store.release(user_id, key, claim.token)
         return response

@@ -1,4 +1,7 @@
-"""503 on every API route while the service is in maintenance (a restore is running)."""
+"""503 on every API route while the service is in maintenance (a restore is running).
+
+Only the API sub-app carries this middleware; a handler marked `@open_in_maintenance`
+(`access.py`) still answers."""
 
 from __future__ import annotations
 
@@ -8,17 +11,14 @@ from aiohttp.typedefs import Handler
 from timetracker.http.errors import ApiError
 from timetracker.http.keys import maintenance_key
 
-API_PREFIX = "/api/v1/"
-OPEN_DURING_MAINTENANCE = frozenset({"/api/v1/health"})  # reports the maintenance
-
 
 @web.middleware
 async def maintenance_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer 503 `maintenance` with `Retry-After` while a restore runs, before any other work,
     so that no one reads a half-restored store."""
-    if not request.path.startswith(API_PREFIX) or request.path in OPEN_DURING_MAINTENANCE:
+    if getattr(request.match_info.handler, "__open_in_maintenance__", False):
         return await handler(request)
-    state = await request.app[maintenance_key].current()
+    state = await request.config_dict[maintenance_key].current()
     if state is None:
         return await handler(request)
     raise ApiError(

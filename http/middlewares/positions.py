@@ -21,7 +21,7 @@ EVERY_READ_MODEL = (*(p.name for p in all_projections()), *sorted(REDIS_PROJECTI
 
 async def _read_models_position(request: web.Request, names: Sequence[str]) -> int:
     """The lowest position among the read models `names`."""
-    freshness = request.app[freshness_key]
+    freshness = request.config_dict[freshness_key]
     try:
         positions = await freshness.positions(names)
     except RedisError:
@@ -63,7 +63,7 @@ async def position_middleware(request: web.Request, handler: Handler) -> web.Str
         return response
     if position is None:
         try:
-            position = await request.app[freshness_key].head()
+            position = await request.config_dict[freshness_key].head()
         except Exception:
             log.warning("No store head for %s", request.path, exc_info=True)
             return response

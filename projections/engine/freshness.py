@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from timetracker.projections.engine.position_news import PositionNews
-from timetracker.projections.engine.redis_runner import live_key, tracking_key
+from timetracker.projections.redis_keys import live_key, tracking_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 
 NEWS_WAIT_SECONDS = 0.2  # longest wait for news before reading positions again

@@ -20,7 +20,19 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from timetracker.projections.engine.partitions import Share
+
+@dataclass(frozen=True)
+class Share:
+    """Share `index` of `count`: the aggregates whose UUID's last byte % count == index."""
+
+    index: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        """`p<index>of<count>`: names the share's tracking row or key."""
+        return f"p{self.index}of{self.count}"
+
 
 log = logging.getLogger(__name__)
 

@@ -23,23 +23,17 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
+from eventsourcing.utils import resolve_topic
+
+from timetracker.projections.engine.log_reader import ReadAhead, Share
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
+from timetracker.projections.engine.runner import REBUILD_BATCH_SIZE, LogFollower, ProjectionRunner
+from timetracker.projections.registry import all_projections, redis_projections
+
 PARTITION_MIN_EVENTS = 200_000  # below this, starting processes costs more than it saves
 PARTITION_MIN_EVENTS_ENV = "REBUILD_PARTITION_MIN_EVENTS"
 PROGRESS_SECONDS = 0.5
 OPEN_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Share:
-    """Share `index` of `count`: the aggregates whose UUID's last byte % count == index."""
-
-    index: int
-    count: int
-
-    @property
-    def label(self) -> str:
-        """`p<index>of<count>`: names the share's tracking row or key."""
-        return f"p{self.index}of{self.count}"
 
 
 @dataclass(frozen=True)
@@ -114,8 +108,6 @@ def build_shares(
 def _open_store(target: Target) -> Any:
     """The event store, opened in this process: the shares start together and may race to
     create its tables and functions; the losers try again."""
-    from eventsourcing.utils import resolve_topic
-
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return resolve_topic(target.store_topic)(dict(target.env))
@@ -134,17 +126,6 @@ def _build_share(
     counter: Synchronized,  # type: ignore[type-arg]
 ) -> None:
     """In a process of its own: apply one share's events up to `stop_at`."""
-    # Imported here: a spawned process starts from nothing, and this module is imported by
-    # the rebuild itself.
-    from timetracker.projections.engine.log_reader import ReadAhead
-    from timetracker.projections.engine.redis_runner import RedisProjectionRunner
-    from timetracker.projections.engine.runner import (
-        REBUILD_BATCH_SIZE,
-        LogFollower,
-        ProjectionRunner,
-    )
-    from timetracker.projections.registry import all_projections, redis_projections
-
     store = _open_store(target)
     reader = ReadAhead(store, share)
     runner: LogFollower

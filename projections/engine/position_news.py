@@ -28,8 +28,8 @@ from psycopg import sql
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from timetracker.projections.engine.redis_runner import positions_channel
 from timetracker.projections.engine.tracking import POSITIONS_CHANNEL
+from timetracker.projections.redis_keys import positions_channel
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 
 log = logging.getLogger(__name__)

@@ -23,23 +23,16 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from timetracker.projections.base import Projection
+from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.engine import tracking
-from timetracker.projections.engine.log_reader import ReadAhead
+from timetracker.projections.engine.log_reader import ReadAhead, Share
 from timetracker.projections.engine.partitions import (
-    Share,
     Target,
     build_shares,
     partition_count,
     share_tracking_name,
 )
-from timetracker.projections.engine.redis_runner import (
-    RedisProjection,
-    RedisProjectionRunner,
-    generation_prefix,
-    live_key,
-    tracking_key,
-)
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import (
     REBUILD_BATCH_SIZE,
     ProjectionRunner,
@@ -47,6 +40,7 @@ from timetracker.projections.engine.runner import (
     generation_schema,
     point_views,
 )
+from timetracker.projections.redis_keys import generation_prefix, live_key, tracking_key
 
 log = logging.getLogger(__name__)
 

@@ -9,91 +9,24 @@ runner has rebuilt one, never wrong numbers.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 
+from timetracker.projections.base import RedisProjection, RedisReads, RedisWrites
 from timetracker.projections.engine.leadership import Leadership
 from timetracker.projections.engine.log_reader import LogReader, Stretch
 from timetracker.projections.engine.runner import LogFollower
-
-
-def live_key(prefix: str, name: str) -> str:
-    """The key naming the generation of a Redis read model that readers use."""
-    return f"{prefix}live:{name}"
-
-
-def generation_prefix(prefix: str, name: str, generation: int) -> str:
-    """The prefix of every key of one generation of a Redis read model."""
-    return f"{prefix}{name}:g{generation}:"
-
-
-def tracking_key(prefix: str, name: str, generation: int) -> str:
-    """The key holding a generation's log position."""
-    return f"{generation_prefix(prefix, name, generation)}position"
-
-
-def positions_channel(prefix: str) -> str:
-    """The channel live runners PUBLISH each batch's `name:position` on."""
-    return f"{prefix}positions"
-
-
-class ReadModelUnavailableError(RuntimeError):
-    """A Redis read model is being rebuilt (after Redis lost its data): answer 503."""
-
-
-@dataclass
-class RedisReads:
-    """The current values a batch's fold asked for (None where there is none)."""
-
-    values: dict[str, str | None] = field(default_factory=dict)
-    hash_values: dict[tuple[str, str], str | None] = field(default_factory=dict)
-
-
-@dataclass
-class RedisWrites:
-    """What one batch changes, written in one MULTI/EXEC with the new position."""
-
-    increments: defaultdict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    hash_values: dict[tuple[str, str], str | bytes | None] = field(default_factory=dict)
-    values: dict[str, str | bytes | None] = field(default_factory=dict)
-
-
-class RedisProjection(ABC):
-    """A read model in Redis: which keys a batch needs to read, and how it changes them.
-
-    Keys are relative; the runner adds the generation's prefix.
-    """
-
-    name: str
-    # True when an aggregate's events change only its own keys and add to shared sums:
-    # a rebuild may then apply shares of the aggregates in parallel (see `partitions.py`).
-    partitionable = False
-
-    def fields_to_read(self, events: Sequence[DomainEventProtocol[Any]]) -> list[tuple[str, str]]:
-        """(hash, field) pairs whose current values `fold` needs (none by default)."""
-        return []
-
-    def keys_to_read(
-        self, events: Sequence[DomainEventProtocol[Any]], found: RedisReads
-    ) -> list[str]:
-        """Keys whose current values `fold` needs, given the fields read (none by default)."""
-        return []
-
-    @abstractmethod
-    def fold(
-        self,
-        events: Sequence[DomainEventProtocol[Any]],
-        current: RedisReads,
-        writes: RedisWrites,
-    ) -> None:
-        """Turn a batch of events into writes; `current` holds what was asked for."""
+from timetracker.projections.redis_keys import (
+    generation_prefix,
+    live_key,
+    positions_channel,
+    tracking_key,
+)
 
 
 class RedisProjectionRunner(LogFollower):
@@ -259,11 +192,3 @@ def _queue(pipe: Any, data: str, writes: RedisWrites) -> None:
         pipe.mset(kept)
     if gone:
         pipe.delete(*gone)
-
-
-async def live_prefix(client: Any, prefix: str, name: str) -> str:
-    """The key prefix of the live generation (redis.asyncio client); 503 if there is none."""
-    value = await client.get(live_key(prefix, name))
-    if value is None:
-        raise ReadModelUnavailableError(f"The {name} read model is being rebuilt.")
-    return generation_prefix(prefix, name, int(value))

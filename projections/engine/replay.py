@@ -38,17 +38,14 @@ from timetracker.projections.engine.rebuild import (
     generation_counter_key,
     reset,
 )
-from timetracker.projections.engine.redis_runner import (
-    RedisProjectionRunner,
-    live_key,
-    tracking_key,
-)
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import (
     REBUILD_BATCH_SIZE,
     LogFollower,
     ProjectionRunner,
     create_schema,
 )
+from timetracker.projections.redis_keys import live_key, tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)

@@ -11,10 +11,11 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg import sql
 
-from timetracker.projections.base import Projection
+from timetracker.projections.base import Projection, RedisProjection
+from timetracker.projections.engine.followers import FollowerFactory, log_followers
 from timetracker.projections.engine.group_runner import ProjectionGroupRunner
 from timetracker.projections.engine.leadership import Leadership
-from timetracker.projections.engine.redis_runner import RedisProjection, RedisProjectionRunner
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import LogFollower
 from timetracker.projections.registry import all_projections, redis_projections
 
@@ -28,7 +29,8 @@ def events_channel(store: Application[Any]) -> str:
 
 class ProjectionService:
     """Runner threads woken by the store's NOTIFY on every append: one for all the
-    PostgreSQL read models (`group_runner.py`), one per Redis read model."""
+    PostgreSQL read models (`group_runner.py`), one per Redis read model, one per other
+    log follower (`followers.py`)."""
 
     def __init__(
         self,
@@ -39,6 +41,7 @@ class ProjectionService:
         redis_url: str | None = None,
         redis_prefix: str = "",
         on_advance: Callable[[str, int], None] | None = None,
+        followers: Sequence[FollowerFactory] = (),
     ) -> None:
         self.store = store
         self.conninfo = conninfo
@@ -54,6 +57,7 @@ class ProjectionService:
                 RedisProjectionRunner(store, p, redis_url, redis_prefix, self.leadership)
                 for p in redis_projections
             ]
+        self.runners += [make(store, conninfo, self.leadership) for make in followers]
         for runner in self.runners:
             runner.on_advance = on_advance
         self._stop = threading.Event()
@@ -68,7 +72,8 @@ class ProjectionService:
         redis_prefix: str,
         on_advance: Callable[[str, int], None] | None = None,
     ) -> ProjectionService:
-        """A runner for each registered read model."""
+        """A runner for each registered read model, and each other log follower
+        (`followers.py`)."""
         return cls(
             store,
             all_projections(),
@@ -77,6 +82,7 @@ class ProjectionService:
             redis_url=redis_url,
             redis_prefix=redis_prefix,
             on_advance=on_advance,
+            followers=log_followers(),
         )
 
     def start(self) -> None:

@@ -13,7 +13,7 @@ from eventsourcing.application import Application
 from timetracker.projections.engine.group_runner import GROUP_LEAD
 from timetracker.projections.engine.leadership import LEADER_LOCK_KEY
 from timetracker.projections.engine.rebuild import rebuild_name
-from timetracker.projections.engine.redis_runner import live_key, tracking_key
+from timetracker.projections.redis_keys import live_key, tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 
 

@@ -90,19 +90,6 @@ def read_row(cursor: Cursor[Any], name: str) -> tuple[int, str | None] | None:
     return None if row is None else (int(row[0]), row[1])
 
 
-def lock_position(cursor: Cursor[Any], name: str) -> int:
-    """The projection's position, with its row locked until the transaction ends.
-
-    Two runners of one projection serialise here: the second sees the first's new
-    position and discards its batch, so no event is applied twice.
-    """
-    cursor.execute("SELECT position FROM projection_tracking WHERE name = %s FOR UPDATE", (name,))
-    row = cursor.fetchone()
-    if row is None:
-        raise LookupError(f"Projection {name} is not registered.")
-    return int(row[0])
-
-
 def read_positions(cursor: Cursor[Any], names: Sequence[str]) -> dict[str, int]:
     """The positions of the named projections that are registered."""
     cursor.execute(

@@ -13,21 +13,16 @@ import redis
 from eventsourcing.application import Application
 from psycopg import IsolationLevel, sql
 
-from timetracker.projections.base import Projection
+from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.engine import tracking
 from timetracker.projections.engine.rebuild import drop_redis_generation, generation_counter_key
-from timetracker.projections.engine.redis_runner import (
-    RedisProjection,
-    RedisProjectionRunner,
-    generation_prefix,
-    live_key,
-    tracking_key,
-)
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import (
     REBUILD_BATCH_SIZE,
     ProjectionRunner,
     create_tables,
 )
+from timetracker.projections.redis_keys import generation_prefix, live_key, tracking_key
 
 Progress = Callable[[int, int], None]
 MAX_LISTED = 10

@@ -8,8 +8,7 @@ import pytest
 
 from tests.integration.history import build_catalogue
 from timetracker.commands.application import TimeTracking
-from timetracker.projections.engine.log_reader import LogReader, ReadAhead
-from timetracker.projections.engine.partitions import Share
+from timetracker.projections.engine.log_reader import LogReader, ReadAhead, Share
 
 pytestmark = pytest.mark.integration
 

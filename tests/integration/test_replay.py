@@ -9,9 +9,9 @@ from tests.integration.history import build_catalogue
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
 from timetracker.projections.engine.rebuild import generation_counter_key
-from timetracker.projections.engine.redis_runner import generation_prefix, live_key, tracking_key
 from timetracker.projections.engine.replay import _drop_other_builds, replay_all
 from timetracker.projections.engine.verify import verify_redis
+from timetracker.projections.redis_keys import generation_prefix, live_key, tracking_key
 from timetracker.projections.registry import redis_projections
 
 pytestmark = pytest.mark.integration

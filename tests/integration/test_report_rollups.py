@@ -14,11 +14,8 @@ from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
 from timetracker.domain.values import Stamp
 from timetracker.http.settings import Settings
-from timetracker.projections.engine.redis_runner import (
-    RedisProjectionRunner,
-    generation_prefix,
-    live_key,
-)
+from timetracker.projections.engine.redis_runner import RedisProjectionRunner
+from timetracker.projections.redis_keys import generation_prefix, live_key
 from timetracker.projections.report_rollups import ReportRollupsProjection, ReportRollupsView
 
 pytestmark = pytest.mark.integration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,161 @@ def test_aiohttp_and_the_http_layer_import_from_the_repository_root() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+# The projection engine apart from the read models -----------------------------------------
+
+# A read model (a module of `projections/` outside `engine/`) knows its base classes
+# (`projections/base.py`) and its Redis key layout (`projections/redis_keys.py`), never the
+# runners. Nothing needs an exception today; one would be named here with its reason.
+READ_MODEL_ENGINE_EXCEPTIONS: dict[str, str] = {}
+
+# Imports of our own modules inside functions hide dependencies (and cycles: `log_reader` <->
+# `partitions` was one). The exceptions, with their reason:
+LAZY_IMPORT_EXCEPTIONS = {
+    # The `serve` supervisor forks workers and never serves: only a worker loads the app.
+    "timetracker.ops.workers",
+}
+
+
+def read_model_modules() -> dict[str, set[str]]:
+    return {
+        module: imported
+        for module, imported in layer_imports("projections").items()
+        if not within(module, "timetracker.projections.engine")
+    }
+
+
+def test_read_models_do_not_import_the_projection_engine() -> None:
+    found = sorted(
+        f"{module} imports {imported}"
+        for module, imported_modules in read_model_modules().items()
+        if module not in READ_MODEL_ENGINE_EXCEPTIONS
+        for imported in imported_modules
+        if within(imported, "timetracker.projections.engine")
+    )
+    assert found == []
+
+
+def test_the_read_model_checker_sees_the_read_models() -> None:
+    modules = read_model_modules()
+    assert "timetracker.projections.report_rollups" in modules
+    assert "timetracker.projections.base" in modules["timetracker.projections.report_rollups"]
+    assert "timetracker.projections.engine.runner" not in modules
+
+
+def lazy_imports(source: str) -> list[str]:
+    """Our modules imported inside a function or class body of `source`."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("timetracker"):
+                found.append(str(inner.module))
+            elif isinstance(inner, ast.Import):
+                found.extend(a.name for a in inner.names if a.name.startswith("timetracker"))
+    return found
+
+
+def test_our_modules_are_imported_at_the_top_of_a_module() -> None:
+    found = sorted(
+        f"{module_name(path)} imports {imported} inside a function"
+        for layer in LAYERS
+        for path in sources(layer)
+        if module_name(path) not in LAZY_IMPORT_EXCEPTIONS
+        for imported in lazy_imports(path.read_text(encoding="utf-8"))
+    )
+    assert found == []
+
+
+def test_the_lazy_import_checker_sees_an_import_in_a_function() -> None:
+    source = "def f():\n    from timetracker.projections.engine.log_reader import ReadAhead\n"
+    assert lazy_imports(source) == ["timetracker.projections.engine.log_reader"]
+    assert lazy_imports("from timetracker.domain import kinds\n") == []
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_our_modules_lazy_imports_included() -> None:
+    modules = {
+        module: imported for layer in LAYERS for module, imported in layer_imports(layer).items()
+    }
+    graph = {
+        module: {other for other in imported if other in modules and other != module}
+        for module, imported in modules.items()
+    }
+    assert cycles(graph) == []
+
+
+def test_the_cycle_checker_finds_a_cycle_hidden_in_a_function() -> None:
+    engine = "timetracker.projections.engine"
+    sources = {
+        f"{engine}.log_reader": f"from {engine}.partitions import Share\n",
+        f"{engine}.partitions": f"def build():\n    from {engine}.log_reader import ReadAhead\n",
+    }
+    graph = {
+        module: {other for other in imports_of(source, module) if other in sources}
+        for module, source in sources.items()
+    }
+    assert cycles(graph) == [sorted(sources)]
+
+
+# No hidden channels --------------------------------------------------------------------------
+
+DDL = re.compile(r"\b(CREATE|ALTER|DROP)\s+(TABLE|INDEX|SEQUENCE|TRIGGER|FUNCTION)\b", re.I)
+THREAD_HOPS = ("run_in_executor", "to_thread")
+
+
+def test_the_http_layer_runs_no_ddl() -> None:
+    found = [
+        module_name(path)
+        for path in sources("http")
+        if DDL.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+
+
+def test_one_helper_runs_blocking_code_in_a_thread() -> None:
+    found = sorted(
+        f"{module_name(path)} calls {hop}"
+        for layer in ("http", "ops")
+        for path in sources(layer)
+        if module_name(path) != "timetracker.http.threads"
+        for hop in THREAD_HOPS
+        if f"{hop}(" in path.read_text(encoding="utf-8")
+    )
+    assert found == []

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from timetracker.http.responses import json_response, rfc3339, utc
+from timetracker.eventlog.documents import rfc3339
+from timetracker.http.responses import json_response, utc
 from timetracker.http.time_entries import hours
 
 TIMES = [

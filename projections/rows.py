@@ -1,0 +1,89 @@
+"""What a PostgreSQL read model does to its tables, as plain data, and where it is written.
+
+A read model's `changes(event)` is pure: it turns one event into `Insert`, `Update`,
+`Delete` and `Notify` values, which a unit test can compare without a database. The runner
+hands them to `write_rows`, which runs one statement each on the batch's cursor (inside the
+transaction that also moves the projection's position). Every row of these read models is
+keyed by its aggregate's id (`aggregate_id`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor, sql
+
+
+@dataclass(frozen=True)
+class Insert:
+    """A new row: column -> value, in the table's column order."""
+
+    table: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """New values for some columns of the row of an aggregate."""
+
+    table: str
+    aggregate_id: UUID
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delete:
+    """The row of an aggregate goes."""
+
+    table: str
+    aggregate_id: UUID
+
+
+@dataclass(frozen=True)
+class Notify:
+    """A PostgreSQL NOTIFY on `channel`, sent when the transaction commits."""
+
+    channel: str
+
+
+RowChange = Insert | Update | Delete | Notify
+
+
+@functools.lru_cache(maxsize=256)
+def _insert(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _update(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("UPDATE {} SET {} WHERE aggregate_id = %s").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _delete(table: str) -> sql.Composed:
+    return sql.SQL("DELETE FROM {} WHERE aggregate_id = %s").format(sql.Identifier(table))
+
+
+def write_rows(cursor: Cursor[Any], changes: Iterable[RowChange]) -> None:
+    """Run each change as one statement on `cursor`, in order."""
+    for change in changes:
+        match change:
+            case Insert(table, row):
+                cursor.execute(_insert(table, tuple(row)), list(row.values()))
+            case Update(table, aggregate_id, values):
+                cursor.execute(_update(table, tuple(values)), [*values.values(), aggregate_id])
+            case Delete(table, aggregate_id):
+                cursor.execute(_delete(table), (aggregate_id,))
+            case Notify(channel):
+                cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel)))
