@@ -53,26 +53,43 @@ class Notify:
 RowChange = Insert | Update | Delete | Notify
 
 
+# Statements are built once per table and set of columns, as plain text: a statement
+# composed at each execute would cost more than the constant strings they replace.
 @functools.lru_cache(maxsize=256)
-def _insert(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return (
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})")
+        .format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        )
+        .as_string(None)
     )
 
 
 @functools.lru_cache(maxsize=1024)
-def _update(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("UPDATE {} SET {} WHERE aggregate_id = %s").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns),
+def _update(table: str, columns: tuple[str, ...]) -> str:
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+    return (
+        sql.SQL("UPDATE {} SET {} WHERE aggregate_id = %s")
+        .format(sql.Identifier(table), assignments)
+        .as_string(None)
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _delete(table: str) -> sql.Composed:
-    return sql.SQL("DELETE FROM {} WHERE aggregate_id = %s").format(sql.Identifier(table))
+def _delete(table: str) -> str:
+    return (
+        sql.SQL("DELETE FROM {} WHERE aggregate_id = %s")
+        .format(sql.Identifier(table))
+        .as_string(None)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _notify(channel: str) -> str:
+    return sql.SQL("NOTIFY {}").format(sql.Identifier(channel)).as_string(None)
 
 
 def write_rows(cursor: Cursor[Any], changes: Iterable[RowChange]) -> None:
@@ -86,4 +103,4 @@ def write_rows(cursor: Cursor[Any], changes: Iterable[RowChange]) -> None:
             case Delete(table, aggregate_id):
                 cursor.execute(_delete(table), (aggregate_id,))
             case Notify(channel):
-                cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel)))
+                cursor.execute(_notify(channel))
