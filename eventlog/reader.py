@@ -44,7 +44,8 @@ RESOURCE_KINDS: dict[type[Aggregate], str] = {
     User: "user",
     ApiToken: "api_token",
 }
-# Attributes of an event that are not its payload (or must never be shown: token_hash).
+# Attributes of an event that are not its payload (or must never be shown: token_hash,
+# password_hash).
 _NOT_DATA = frozenset(
     {
         "originator_id",
@@ -55,6 +56,7 @@ _NOT_DATA = frozenset(
         "request_id",
         "number",
         "token_hash",
+        "password_hash",
     }
 )
 IDENTITY_CACHE_SIZE = 100_000
@@ -198,6 +200,7 @@ def tracked_state(aggregate: Aggregate) -> dict[str, Any]:
                 "email": aggregate.email,
                 "full_name": aggregate.full_name,
                 "role": aggregate.role,
+                "is_active": aggregate.is_active,
             }
         case ApiToken():
             return {

@@ -33,6 +33,7 @@ from timetracker.http import (
     timers,
     users,
 )
+from timetracker.http.console.app import mount_console
 from timetracker.http.heap import freeze_after_startup
 from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.keys import (
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> web.Application:
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
     for module in (*modules, history, feed, backups):
         app.router.add_routes(module.routes)
+    mount_console(app)
     _setup_docs(app)
     return app
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from psycopg import Cursor, sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.api_token import ApiToken
@@ -67,6 +68,8 @@ class AccountsProjection(Projection):
             )
             """,
             "CREATE INDEX IF NOT EXISTS api_tokens_prefix_idx ON api_tokens (prefix)",
+            # Added with console sign-in: stores created before it gain the column.
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS password_hash text",
         ]
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
@@ -85,6 +88,26 @@ class AccountsProjection(Projection):
                     event.originator_version,
                 ),
             )
+        elif isinstance(event, User.PasswordSet):
+            cursor.execute(
+                "UPDATE users SET password_hash = %s, version = %s WHERE aggregate_id = %s",
+                (event.password_hash, event.originator_version, event.originator_id),
+            )
+        elif isinstance(event, User.RoleChanged | User.Deactivated):
+            role = event.role if isinstance(event, User.RoleChanged) else None
+            cursor.execute(
+                "UPDATE users SET role = coalesce(%s, role), is_active = %s, version = %s"
+                " WHERE aggregate_id = %s",
+                (
+                    role,
+                    isinstance(event, User.RoleChanged),
+                    event.originator_version,
+                    event.originator_id,
+                ),
+            )
+            # The user's tokens now mean something else (or nothing): every token cache
+            # forgets them, as on a revocation.
+            self._announce_revocation(cursor)
         elif isinstance(event, ApiToken.Issued):
             cursor.execute(
                 "INSERT INTO api_tokens (id, aggregate_id, user_id, name, prefix, token_hash,"
@@ -108,8 +131,12 @@ class AccountsProjection(Projection):
                 "UPDATE api_tokens SET revoked_at = %s, version = %s WHERE aggregate_id = %s",
                 (event.timestamp, event.originator_version, event.originator_id),
             )
-            cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
-            Revocations.bump()
+            self._announce_revocation(cursor)
+
+    @staticmethod
+    def _announce_revocation(cursor: Cursor[Any]) -> None:
+        cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
+        Revocations.bump()
 
 
 _USER_COLUMNS = sql.SQL(
@@ -135,11 +162,42 @@ class AccountsView:
             {"hash": token_hash},
         )
 
+    async def sign_in_record(self, username: str) -> dict[str, Any] | None:
+        """The user with this username (any case) and their password hash, or None."""
+        return await fetch_one(
+            self.pool,
+            sql.SQL(
+                "SELECT id, username, role, is_active, password_hash FROM users"
+                " WHERE lower(username) = lower(%(username)s) ORDER BY is_active DESC, id DESC"
+                " LIMIT 1"
+            ),
+            {"username": username},
+        )
+
     async def get_user(self, user_id: int) -> dict[str, Any] | None:
         """One user, or None."""
         return await fetch_one(
             self.pool, _USER_COLUMNS + sql.SQL(" WHERE id = %(id)s"), {"id": user_id}
         )
+
+    async def all_tokens(self) -> list[dict[str, Any]]:
+        """Every token with its user's name, newest first (never a hash)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(
+                "SELECT t.id, t.prefix, t.name, t.user_id, u.username, t.scopes, t.created_at,"
+                " t.expires_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                " ORDER BY t.id DESC"
+            )
+            return list(await cursor.fetchall())
+
+    async def all_users(self) -> list[dict[str, Any]]:
+        """Every user in id order, with whether they have a console password (never its hash)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(
+                "SELECT id, username, email, full_name, role, is_active, created_at,"
+                " password_hash IS NOT NULL AS has_password FROM users ORDER BY id"
+            )
+            return list(await cursor.fetchall())
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""
