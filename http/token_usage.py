@@ -56,4 +56,4 @@ class TokenUsage:
         """When each token that was ever used was last used (to the minute)."""
         async with self.pool.connection() as conn, conn.cursor() as cursor:
             await cursor.execute("SELECT token_id, last_used_at FROM token_usage")
-            return {int(row[0]): row[1] for row in await cursor.fetchall()}
+            return {int(row["token_id"]): row["last_used_at"] for row in await cursor.fetchall()}

@@ -82,6 +82,14 @@ async def error_pages_middleware(request: web.Request, handler: Handler) -> web.
             "Sessions are kept in Redis, which does not answer. Try again shortly.",
             {"Retry-After": "5"},
         )
+    except Exception:  # a fault: logged, and a page that says so instead of JSON
+        log.exception("Unhandled error in console %s %s", request.method, request.path)
+        return error_page(
+            request,
+            500,
+            "Something went wrong",
+            "The console could not handle this request. The server's log has the details.",
+        )
 
 
 def _explain(status: int) -> str:

@@ -44,6 +44,8 @@ from timetracker.projections.engine.tracking import wait_for
 AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 PASSWORD = "correct horse battery staple"
 ALLOWED_HOST = "127.0.0.1"
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 15_000
 
 
 def chromium_executable() -> str:
@@ -62,10 +64,12 @@ class Console:
     """A running service and a browser page on it."""
 
     server: TestServer
+    browser: Browser
     context: BrowserContext
     page: Page
     blocked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -104,11 +108,23 @@ class Console:
         await page.get_by_role("button", name="Sign in").click()
         await page.wait_for_load_state()
 
-    async def new_page(self) -> Page:
-        """Another tab in the same browser context (same cookies)."""
-        page = await self.context.new_page()
+    async def other_browser(self, **options: Any) -> Page:
+        """A page in a browser context of its own (its own cookies: another person), with
+        the same watch on requests and errors. `options` go to `new_context`."""
+        context = await self.browser.new_context(**{"viewport": VIEWPORT, **options})
+        context.set_default_timeout(TIMEOUT_MS)
+        await context.route("**/*", self._only_local)
+        self.contexts.append(context)
+        page = await context.new_page()
         _watch(page, self.errors)
         return page
+
+    async def _only_local(self, route: Route) -> None:
+        if urlsplit(route.request.url).hostname == ALLOWED_HOST:
+            await route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            await route.abort()
 
 
 def _watch(page: Page, errors: list[str]) -> None:
@@ -181,20 +197,12 @@ async def console_with(settings: Settings) -> AsyncIterator[ConsoleFactory]:
                 browser = await playwright.chromium.launch(
                     executable_path=chromium_executable(), args=["--no-sandbox"]
                 )
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(15_000)
+            context = await browser.new_context(viewport=VIEWPORT)
+            context.set_default_timeout(TIMEOUT_MS)
             page = await context.new_page()
-            console = Console(server, context, page)
+            console = Console(server, browser, context, page)
             _watch(page, console.errors)
-
-            async def only_local(route: Route) -> None:
-                if urlsplit(route.request.url).hostname == ALLOWED_HOST:
-                    await route.continue_()
-                else:
-                    console.blocked.append(route.request.url)
-                    await route.abort()
-
-            await context.route("**/*", only_local)
+            await context.route("**/*", console._only_local)
             consoles.append(console)
             return console
 
@@ -202,7 +210,8 @@ async def console_with(settings: Settings) -> AsyncIterator[ConsoleFactory]:
             yield start
         finally:
             for console in consoles:
-                await console.context.close()
+                for context in (console.context, *console.contexts):
+                    await context.close()
             if browser is not None:
                 await browser.close()
             for server, changed in started:

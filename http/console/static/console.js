@@ -44,13 +44,21 @@
 
   // Native <dialog> opened with showModal(): the page behind is inert and Escape closes it.
   // Tab is also kept inside (wrapping around), and focus returns to the opener on close.
+  // The dialog moves to the end of <body> and everything else is aria-hidden meanwhile, so
+  // that assistive technology (and tests that look things up by role) see only the dialog.
   function openDialog(dialog, opener) {
+    if (dialog.parentNode !== document.body) document.body.appendChild(dialog);
+    var hidden = Array.prototype.filter.call(document.body.children, function (el) {
+      return el !== dialog && el.tagName !== "SCRIPT" && !el.hasAttribute("aria-hidden");
+    });
+    hidden.forEach(function (el) { el.setAttribute("aria-hidden", "true"); });
     dialog.showModal();
     var first = dialog.querySelector("[autofocus]") || focusables(dialog).filter(function (el) {
       return el.tagName !== "BUTTON";
     })[0] || focusables(dialog)[0];
     if (first) first.focus();
     dialog.addEventListener("close", function () {
+      hidden.forEach(function (el) { el.removeAttribute("aria-hidden"); });
       if (opener && document.body.contains(opener)) opener.focus();
     }, { once: true });
   }
