@@ -43,7 +43,7 @@ async def service_status(request: web.Request) -> dict[str, Any]:
         "maintenance": None
         if maintenance is None
         else {"reason": maintenance.reason, "since": rfc3339(maintenance.started_at)},
-        "checked_at": rfc3339(datetime.now(UTC)),
+        "checked_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import aiohttp
@@ -10,6 +11,7 @@ import pytest
 from tests.browser.conftest import Console, assert_accessible
 
 pytestmark = pytest.mark.browser
+SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: keep screenshots there
 
 
 async def _me(console: Console, token: str) -> int:
@@ -35,6 +37,8 @@ async def test_a_token_is_created_shown_once_and_revoked(console: Console) -> No
     await dialog.wait_for()
     await assert_accessible(page)
     await page.get_by_label("Name").fill("deploy bot")
+    if SCREENSHOTS:
+        await page.screenshot(path=f"{SCREENSHOTS}/create-token-dialog.png")
     # The submit button's name starts with "Create" and is the only such button now
     # (the page behind the modal is inert).
     await page.get_by_role("button", name=re.compile(r"^Create")).click()
@@ -43,6 +47,10 @@ async def test_a_token_is_created_shown_once_and_revoked(console: Console) -> No
     assert re.fullmatch(r"tt_[A-Za-z0-9_-]{32}", token)
     await page.get_by_role("button", name="Copy token").click()
     await page.get_by_text("Copied to the clipboard.").wait_for()
+    if SCREENSHOTS:
+        await page.emulate_media(color_scheme="dark")
+        await page.screenshot(path=f"{SCREENSHOTS}/new-token-dark.png")
+        await page.emulate_media(color_scheme="light")
     await assert_accessible(page)
     assert await _me(console, token) == 200
 
