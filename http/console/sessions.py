@@ -35,6 +35,7 @@ class Session:
     created_at: float
     last_seen: float
     flash: str | None = None
+    username: str = ""  # as at sign-in: what the console trusts while a restore runs
 
     @property
     def signed_in(self) -> bool:
@@ -61,16 +62,19 @@ class SessionStore:
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}console:session:{_digest(session_id)}"
 
-    async def start(self, user_id: int | None) -> Session:
+    async def start(self, user_id: int | None, username: str = "") -> Session:
         """A new session with a new id and CSRF token."""
         now = time.time()
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), user_id, now, now)
+        session = Session(
+            secrets.token_urlsafe(32), secrets.token_urlsafe(32), user_id, now, now, None, username
+        )
         ttl = self.idle_seconds if user_id is not None else PRE_SIGNIN_SECONDS
         fields: dict[Any, Any] = {
             "csrf_token": session.csrf_token,
             "user_id": "" if user_id is None else str(user_id),
             "created_at": repr(now),
             "last_seen": repr(now),
+            "username": username,
         }
         key = self._key(session.id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -109,6 +113,7 @@ class SessionStore:
             created_at,
             now,
             values.get("flash") or None,
+            values.get("username", ""),
         )
 
     async def flash(self, session: Session, message: str) -> None:

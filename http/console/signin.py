@@ -130,7 +130,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     old = request.get(session_key)
     if old is not None:
         await store.end(old.id)
-    session = await store.start(user["id"])  # a new id: a planted one is worth nothing
+    # A new id: a session id planted before sign-in is worth nothing.
+    session = await store.start(user["id"], user["username"])
     log.info("Console sign-in: %s", user["username"])
     response = web.HTTPSeeOther(_safe_next(str(form.get("next") or "")))
     set_session_cookie(request, response, session)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
 import pytest
 
 from tests.browser.conftest import PASSWORD, Console, ConsoleFactory, assert_accessible
+from timetracker.commands import maintenance
+from timetracker.http.keys import settings_key
 
 pytestmark = pytest.mark.browser
 
@@ -126,4 +129,25 @@ async def test_a_session_ends_at_its_absolute_expiry_however_busy(
         assert console.page.url == console.url("/admin/users")
     await asyncio.sleep(1.5)
     await console.page.goto(console.url("/admin/users"))
+    assert console.page.url.startswith(console.url("/admin/login"))
+
+
+async def test_a_signed_in_admin_keeps_the_console_while_a_restore_rebuilds_accounts(
+    console: Console,
+) -> None:
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    conninfo = console.server.app[settings_key].conninfo
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        maintenance.enter(conn, "restore")
+        # What a restore's rebuild may show for a while: not this user.
+        conn.execute("DELETE FROM users")
+    await asyncio.sleep(1.1)  # each process reads the flag at most once a second
+    await console.page.goto(console.url("/admin/"))
+    assert console.page.url == console.url("/admin/")
+    await console.page.get_by_text("on: restore").wait_for()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        maintenance.leave(conn)
+    await asyncio.sleep(1.1)
+    await console.page.goto(console.url("/admin/"))  # the user is gone from the restored store
     assert console.page.url.startswith(console.url("/admin/login"))
