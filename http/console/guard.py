@@ -133,6 +133,8 @@ async def session_guard_middleware(request: web.Request, handler: Handler) -> we
         request[session_key] = session
     is_public = getattr(request.match_info.handler, "__console_public__", False)
     if request.method not in SAFE_METHODS:
+        if session is None and request.path == "/admin/logout":
+            raise web.HTTPSeeOther("/admin/login?signed_out=1")  # expired: nothing to end
         sent = await _csrf_token_sent(request)
         if (
             session is None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
 import aiohttp
 import pytest
 
-from tests.browser.conftest import Console, assert_accessible
+from tests.browser.conftest import Console, ConsoleFactory, assert_accessible
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: keep screenshots there
@@ -81,3 +82,33 @@ async def test_cancelling_the_revoke_keeps_the_token(console: Console) -> None:
     await page.keyboard.press("Escape")  # Escape closes the modal
     await page.get_by_role("dialog").wait_for(state="hidden")
     assert await _me(console, token) == 200
+
+
+async def test_a_token_without_scopes_is_refused_with_a_message(console: Console) -> None:
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    page = console.page
+    await page.goto(console.url("/admin/api-tokens"))
+    await page.get_by_role("button", name="Create token").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Name").fill("no scopes")
+    await dialog.get_by_role("checkbox", name="read:*").uncheck()
+    async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        await dialog.get_by_role("button", name=re.compile(r"^Create")).click()
+    assert (await answer.value).status == 400
+    alert = page.get_by_role("alert")
+    assert await alert.inner_text() == "At least one scope is required."
+    await assert_accessible(page)
+    assert await page.locator("#new-token-value").count() == 0
+
+
+async def test_signing_out_of_an_expired_session_leads_to_the_sign_in_page(
+    console_with: ConsoleFactory,
+) -> None:
+    console = await console_with(console_session_idle_seconds=1)
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    await console.page.goto(console.url("/admin/users"))  # a page that does not poll
+    await asyncio.sleep(2)
+    await console.page.get_by_role("button", name="Sign out").click()
+    await console.page.wait_for_url(console.url("/admin/login?signed_out=1"))
