@@ -72,17 +72,23 @@ def _login_form(
             "error": error,
             "notice": notice,
             "username": username,
-            "next": _safe_next(request.query.get("next")),
+            "next": safe_next(request.query.get("next")),
         },
         status=status,
     )
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Where to go after signing in: only a console path, never another site."""
     if target and target.startswith("/admin/") and "//" not in target and "\\" not in target:
         return target
     return "/admin/"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    return f"{-(-seconds // 60)} minutes"
 
 
 def _subject(kind: str, value: str) -> str:
@@ -115,8 +121,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             request,
             429,
             "Too many sign-in attempts",
-            f"Too many sign-in attempts for this username or from this address. "
-            f"Try again in {retry_after} seconds.",
+            "Too many sign-in attempts for this username or from this address. "
+            f"Try again in {_duration(retry_after)}.",
             {"Retry-After": str(retry_after)},
         )
     user = await _check_credentials(request, username, password)
@@ -133,7 +139,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     # A new id: a session id planted before sign-in is worth nothing.
     session = await store.start(user["id"], user["username"])
     log.info("Console sign-in: %s", user["username"])
-    response = web.HTTPSeeOther(_safe_next(str(form.get("next") or "")))
+    response = web.HTTPSeeOther(safe_next(str(form.get("next") or "")))
     set_session_cookie(request, response, session)
     raise response
 
