@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from timetracker.http.console.guard import passive
 from timetracker.http.console.rendering import page
 from timetracker.http.keys import maintenance_key, redis_key, settings_key, time_tracking_key
 from timetracker.http.responses import json_response, rfc3339
@@ -54,5 +55,6 @@ async def show_dashboard(request: web.Request) -> web.Response:
 
 
 @routes.get("/status.json")
+@passive
 async def get_status(request: web.Request) -> web.Response:
     return json_response(await service_status(request))

@@ -49,6 +49,13 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
+def passive(handler: Handler) -> Handler:
+    """Mark a GET a page makes by itself (a live refresh): it needs a session but does not
+    count as the person's activity for the idle timeout."""
+    handler.__console_passive__ = True  # type: ignore[attr-defined]
+    return handler
+
+
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """CSP without inline script, no framing, no sniffing; pages are never cached."""
@@ -128,10 +135,12 @@ async def session_guard_middleware(request: web.Request, handler: Handler) -> we
     if request.path.startswith(STATIC_PREFIX):
         return await handler(request)
     store = request.config_dict[session_store_key]
-    session = await store.find(request.cookies.get(COOKIE_NAME))
+    handler_of_route = request.match_info.handler
+    activity = not getattr(handler_of_route, "__console_passive__", False)
+    session = await store.find(request.cookies.get(COOKIE_NAME), activity=activity)
     if session is not None:
         request[session_key] = session
-    is_public = getattr(request.match_info.handler, "__console_public__", False)
+    is_public = getattr(handler_of_route, "__console_public__", False)
     if request.method not in SAFE_METHODS:
         if session is None and request.path == "/admin/logout":
             raise web.HTTPSeeOther("/admin/login?signed_out=1")  # expired: nothing to end

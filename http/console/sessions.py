@@ -83,8 +83,13 @@ class SessionStore:
             await pipe.execute()
         return session
 
-    async def find(self, session_id: str | None) -> Session | None:
-        """The live session with this id, renewed; None if unknown, idle too long or too old."""
+    async def find(self, session_id: str | None, activity: bool = True) -> Session | None:
+        """The live session with this id; None if unknown, idle too long or too old.
+
+        A request by the person (`activity`) renews it and takes its one-time message; one a
+        page makes by itself (a live refresh) does neither, so an open dashboard does not
+        keep an unattended session alive.
+        """
         if not session_id or len(session_id) > 128:
             return None
         key = self._key(session_id)
@@ -101,6 +106,16 @@ class SessionStore:
         if now - last_seen > idle or (user_id is not None and now - created_at > self.max_seconds):
             await self.redis.delete(key)
             return None
+        if not activity:
+            return Session(
+                session_id,
+                values["csrf_token"],
+                user_id,
+                created_at,
+                last_seen,
+                None,
+                values.get("username", ""),
+            )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, "last_seen", repr(now))
             pipe.hdel(key, "flash")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Console, assert_accessible
+from tests.browser.conftest import Console, ConsoleFactory, assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -32,3 +32,14 @@ async def test_the_dashboard_shows_the_store_head_and_follows_it_live(console: C
     assert navigations == []  # no reload: the script fetched /admin/status.json
     accounts = page.get_by_role("row").filter(has_text="accounts")
     assert int(await accounts.get_by_role("cell").nth(1).inner_text()) > before
+
+
+async def test_an_open_dashboard_does_not_keep_an_unattended_session_alive(
+    console_with: ConsoleFactory,
+) -> None:
+    console = await console_with(console_session_idle_seconds=3)
+    await console.make_user("boss")
+    await console.sign_in("boss")  # the dashboard, refreshing itself every 2 s
+    # Its refreshes are not the person's activity: the session ends, and the page goes
+    # to the sign-in form by itself.
+    await console.page.wait_for_url("**/admin/login**", timeout=15_000)
