@@ -3,7 +3,7 @@ PYTHON ?= $(shell test -x .venv/bin/python && echo .venv/bin/python || echo pyth
 MYPY_TREE := build/mypy
 PACKAGES := domain commands eventlog backups projections http ops
 
-.PHONY: lint fmt mypy test test-unit test-integration test-e2e
+.PHONY: lint fmt mypy test test-unit test-integration test-e2e test-browser
 
 lint: mypy
 	$(PYTHON) -m ruff check .
@@ -28,10 +28,13 @@ test:
 	$(PYTHON) -m pytest
 
 test-unit:
-	$(PYTHON) -m pytest -m "not integration and not e2e"
+	$(PYTHON) -m pytest -m "not integration and not e2e and not browser"
 
 test-integration:
 	$(PYTHON) -m pytest -m integration
 
 test-e2e:
 	$(PYTHON) -m pytest -m e2e
+
+test-browser:
+	$(PYTHON) -m pytest -m browser

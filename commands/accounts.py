@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from eventsourcing.domain import Aggregate
 
 from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import (
+    ChangeRole,
+    DeactivateUser,
     IssueApiToken,
     IssuedToken,
     RegisterUser,
     RevokeApiToken,
+    SetPassword,
     Written,
 )
+from timetracker.commands.passwords import hash_password
 from timetracker.commands.store import EventStore
 from timetracker.domain.api_token import ApiToken, token_digest
 from timetracker.domain.name_claim import NameClaim, claim_id
@@ -85,3 +90,28 @@ class AccountCommands(EventStore):
         position = self.write(decide)
         token = self.load(ApiToken, "api_token", cmd.token_id)
         return Written(id=cmd.token_id, version=token.version, position=position)
+
+    def set_password(self, cmd: SetPassword) -> Written:
+        """Record a new console password of a user, as its argon2id hash."""
+        password_hash = hash_password(cmd.password)  # before loading: it takes a while
+        return self._change_user(
+            cmd.user_id, lambda user: user.set_password(password_hash, cmd.stamp)
+        )
+
+    def change_role(self, cmd: ChangeRole) -> Written:
+        """Make a user an admin or a normal user; their tokens follow at once."""
+        return self._change_user(cmd.user_id, lambda user: user.change_role(cmd.role, cmd.stamp))
+
+    def deactivate_user(self, cmd: DeactivateUser) -> Written:
+        """Deactivate a user: their tokens and console sessions stop working at once."""
+        return self._change_user(cmd.user_id, lambda user: user.deactivate(cmd.stamp))
+
+    def _change_user(self, user_id: int, change: Callable[[User], object]) -> Written:
+        def decide() -> list[Aggregate]:
+            user = self.load(User, "user", user_id)
+            change(user)
+            return [user]
+
+        position = self.write(decide)
+        user = self.load(User, "user", user_id)
+        return Written(id=user_id, version=user.version, position=position)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,28 @@ class IssuedToken:
 @dataclass(frozen=True)
 class RevokeApiToken:
     token_id: int
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class SetPassword:
+    """Give a user a console password (hashed by the command; never stored in clear)."""
+
+    user_id: int
+    password: str = field(repr=False)
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class ChangeRole:
+    user_id: int
+    role: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class DeactivateUser:
+    user_id: int
     stamp: Stamp
 
 

@@ -46,6 +46,12 @@ class TokenAlreadyRevokedError(ConflictError):
     code = "token_revoked"
 
 
+class UserDeactivatedError(ConflictError):
+    """The user is deactivated: no new password, role or second deactivation."""
+
+    code = "user_deactivated"
+
+
 class EntryNotDeletedError(ConflictError):
     """Only a deleted time entry can be restored."""
 

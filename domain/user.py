@@ -8,11 +8,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from timetracker.domain.events import RecordedCreation
+from timetracker.domain.errors import InvalidValueError, UserDeactivatedError
+from timetracker.domain.events import RecordedCreation, RecordedEvent
 from timetracker.domain.rules import require_choice, require_name
 from timetracker.domain.values import Stamp, aggregate_id
 
 ROLES = ("user", "admin")
+ARGON2ID_PREFIX = "$argon2id$"
 
 
 class User(Aggregate):
@@ -24,6 +26,17 @@ class User(Aggregate):
         email: str | None
         full_name: str | None
         role: str
+
+    class PasswordSet(RecordedEvent):
+        """Carries the argon2id hash of the new password, never the password itself."""
+
+        password_hash: str
+
+    class RoleChanged(RecordedEvent):
+        role: str
+
+    class Deactivated(RecordedEvent):
+        pass
 
     @staticmethod
     def create_id(number: int) -> UUID:
@@ -67,6 +80,47 @@ class User(Aggregate):
         self.full_name = full_name
         self.role = role
         self.is_active = True
+        self.password_hash: str | None = None
+
+    def set_password(self, password_hash: str, stamp: Stamp) -> None:
+        """Record a new password hash (event UserPasswordSet); only argon2id hashes."""
+        if not password_hash.startswith(ARGON2ID_PREFIX):
+            raise InvalidValueError("password", "Only an argon2id hash may be recorded.")
+        if not self.is_active:
+            raise UserDeactivatedError(f"User {self.username} is deactivated.")
+        self._set_password(password_hash=password_hash, **stamp.event_fields())
+
+    @event(PasswordSet)
+    def _set_password(
+        self, password_hash: str, timestamp: datetime, actor: dict[str, Any], request_id: str
+    ) -> None:
+        self.password_hash = password_hash
+
+    def change_role(self, role: str, stamp: Stamp) -> bool:
+        """Give the user another role (event UserRoleChanged); False when it is unchanged."""
+        role = require_choice("role", role, ROLES)
+        if not self.is_active:
+            raise UserDeactivatedError(f"User {self.username} is deactivated.")
+        if role == self.role:
+            return False
+        self._change_role(role=role, **stamp.event_fields())
+        return True
+
+    @event(RoleChanged)
+    def _change_role(
+        self, role: str, timestamp: datetime, actor: dict[str, Any], request_id: str
+    ) -> None:
+        self.role = role
+
+    def deactivate(self, stamp: Stamp) -> None:
+        """Deactivate the user (event UserDeactivated): their tokens and sessions stop."""
+        if not self.is_active:
+            raise UserDeactivatedError(f"User {self.username} is deactivated already.")
+        self._deactivate(**stamp.event_fields())
+
+    @event(Deactivated)
+    def _deactivate(self, timestamp: datetime, actor: dict[str, Any], request_id: str) -> None:
+        self.is_active = False
 
     @property
     def is_admin(self) -> bool:

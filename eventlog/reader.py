@@ -40,7 +40,8 @@ from timetracker.domain.values import aggregate_id
 RESOURCE_KINDS: dict[type[Aggregate], str] = {
     resolve_topic(kind.aggregate): kind.name for kind in KINDS
 }
-# Attributes of an event that are not its payload (or must never be shown: token_hash).
+# Attributes of an event that are not its payload (or must never be shown: token_hash,
+# password_hash).
 _NOT_DATA = frozenset(
     {
         "originator_id",
@@ -51,6 +52,7 @@ _NOT_DATA = frozenset(
         "request_id",
         "number",
         "token_hash",
+        "password_hash",
     }
 )
 IDENTITY_CACHE_SIZE = 100_000
@@ -192,6 +194,7 @@ def tracked_state(aggregate: Aggregate) -> dict[str, Any]:
                 "email": aggregate.email,
                 "full_name": aggregate.full_name,
                 "role": aggregate.role,
+                "is_active": aggregate.is_active,
             }
         case ApiToken():
             return {

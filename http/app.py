@@ -33,6 +33,7 @@ from timetracker.http import (
     timers,
     users,
 )
+from timetracker.http.console.app import mount_console
 from timetracker.http.heap import freeze_after_startup
 from timetracker.http.idempotency import IdempotencyStore
 from timetracker.http.keys import (
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(token_cache_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
     app.add_subapp(API_PREFIX, create_api())
+    mount_console(app)
     _setup_docs(app)
     return app
 

@@ -60,6 +60,12 @@ class Settings:
     snapshot_interval: int = 100
     backup_dir: Path | None = None
     backup_upload_max_bytes: int = 1024**3
+    # The admin console (/admin/): session expiry and sign-in limits.
+    console_session_idle_seconds: int = 30 * 60
+    console_session_max_seconds: int = 12 * 3600
+    console_signin_per_username: int = 5
+    console_signin_per_address: int = 20
+    console_signin_window_seconds: int = 15 * 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +89,11 @@ class Settings:
             snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
             backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
             backup_upload_max_bytes=_int(env, "BACKUP_UPLOAD_MAX_BYTES", 1024**3, minimum=1024),
+            console_session_idle_seconds=_int(env, "CONSOLE_SESSION_IDLE_SECONDS", 1800, 1),
+            console_session_max_seconds=_int(env, "CONSOLE_SESSION_MAX_SECONDS", 43200, 1),
+            console_signin_per_username=_int(env, "CONSOLE_SIGNIN_PER_USERNAME", 5, 1),
+            console_signin_per_address=_int(env, "CONSOLE_SIGNIN_PER_ADDRESS", 20, 1),
+            console_signin_window_seconds=_int(env, "CONSOLE_SIGNIN_WINDOW_SECONDS", 900, 1),
         )
 
     @property

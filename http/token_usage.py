@@ -8,6 +8,7 @@ read models rather than in the event log; the table is created with the write si
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -37,3 +38,9 @@ class TokenUsage:
                 f" < excluded.last_used_at - interval '{TOUCH_INTERVAL_SECONDS} seconds'",
                 (token_id,),
             )
+
+    async def last_used(self) -> dict[int, datetime]:
+        """When each token that was ever used was last used (to the minute)."""
+        async with self.pool.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute("SELECT token_id, last_used_at FROM token_usage")
+            return {int(row["token_id"]): row["last_used_at"] for row in await cursor.fetchall()}

@@ -11,10 +11,12 @@ from psycopg.rows import dict_row
 from timetracker.commands.application import TimeTracking
 from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import (
+    DeactivateUser,
     IssueApiToken,
     IssuedToken,
     RegisterUser,
     RevokeApiToken,
+    SetPassword,
 )
 from timetracker.domain.values import Stamp
 from timetracker.projections.engine.runner import catch_up_each, create_schema
@@ -53,6 +55,34 @@ def issue_token(
         return store.issue_api_token(IssueApiToken(username, scopes, name, expires_at, stamp))
     except NotFoundError:
         raise UserLookupError(f"No user is named {username!r}.") from None
+
+
+def _user_number(store: TimeTracking, username: str) -> int:
+    try:
+        return store.user_by_name(username).number
+    except NotFoundError:
+        raise UserLookupError(f"No user is named {username!r}.") from None
+
+
+def set_password(store: TimeTracking, username: str, password: str) -> None:
+    """Give a user a console password (stored as its argon2id hash only)."""
+    store.set_password(SetPassword(_user_number(store, username), password, operator_stamp()))
+
+
+def deactivate_user(store: TimeTracking, username: str) -> None:
+    """Deactivate a user: their tokens and console sessions stop working at once."""
+    store.deactivate_user(DeactivateUser(_user_number(store, username), operator_stamp()))
+
+
+def list_users(conninfo: str) -> list[dict[str, Any]]:
+    """Every user in id order, with whether they have a console password (never its hash)."""
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        return list(
+            conn.execute(
+                "SELECT id, username, email, role, is_active,"
+                " password_hash IS NOT NULL AS has_password FROM users ORDER BY id"
+            ).fetchall()
+        )
 
 
 def refresh_read_models(store: TimeTracking, conninfo: str) -> None:

@@ -15,11 +15,12 @@ from types import FrameType
 from aiohttp import web
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
+from timetracker.commands.passwords import check_password_rules
 from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.access_log import AccessLog
 from timetracker.http.app import create_serving_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, audit, backup, projections, workers
+from timetracker.ops import accounts, audit, backup, passwords, projections, workers
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.projections_process import projections_process
@@ -50,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--email")
     create_user.add_argument("--full-name")
     create_user.add_argument("--admin", action="store_true", help="an admin user")
+    create_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="also set a console password, read as one line from standard input",
+    )
+    set_password = users.add_parser(
+        "set-password", help="set a user's console password (prompted, never echoed)"
+    )
+    set_password.add_argument("username")
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read it as one line from standard input"
+    )
+    users.add_parser("list", help="list users: id, username, role, state, console password")
+    deactivate = users.add_parser(
+        "deactivate", help="deactivate a user: their tokens and console sessions stop at once"
+    )
+    deactivate.add_argument("username")
 
     tokens = commands.add_parser("tokens", help="manage API tokens").add_subparsers(
         dest="action", required=True
@@ -100,7 +118,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             store.close()
         if token is not None:
             print("Created user 'admin' with an admin:all token (shown once, keep it safe):")
-            print(token, flush=True)
+            print(token)
+            print(
+                "To sign in to the console at /admin/, first set the admin's password:"
+                " timetracker users set-password admin",
+                flush=True,
+            )
         if args.workers > 1:
             return workers.serve_workers(settings, args.workers)
         # run_app stops gracefully on SIGINT and SIGTERM and returns.
@@ -127,11 +150,7 @@ def _run_management_command(store: TimeTracking, conninfo: str, args: argparse.N
     # Each write brings the read models up to date before returning, so a running server
     # honours a new user or token, or refuses a revoked one, as soon as the command ends.
     if args.command == "users":
-        user_id = accounts.register_user(
-            store, args.username, args.email, args.full_name, args.admin
-        )
-        accounts.refresh_read_models(store, conninfo)
-        print(user_id)
+        _run_users_command(store, conninfo, args)
     elif args.action == "create":
         scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
         issued = accounts.issue_token(store, args.user, scopes, args.name, args.expires_in_days)
@@ -152,6 +171,39 @@ def _run_management_command(store: TimeTracking, conninfo: str, args: argparse.N
         token_id = accounts.revoke_token(store, conninfo, args.prefix_or_id)
         accounts.refresh_read_models(store, conninfo)
         print(f"Revoked token {token_id}")
+
+
+def _run_users_command(store: TimeTracking, conninfo: str, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        # Read before anything is written: a refused password leaves no half-made user.
+        password = passwords.read_password(from_stdin=True) if args.password_stdin else None
+        if password is not None:
+            check_password_rules(password)
+        user_id = accounts.register_user(
+            store, args.username, args.email, args.full_name, args.admin
+        )
+        if password is not None:
+            accounts.set_password(store, args.username, password)
+        accounts.refresh_read_models(store, conninfo)
+        print(user_id)
+    elif args.action == "set-password":
+        password = passwords.read_password(from_stdin=args.password_stdin)
+        accounts.set_password(store, args.username, password)
+        accounts.refresh_read_models(store, conninfo)
+        print(f"Password set for {args.username}.")
+    elif args.action == "list":
+        accounts.refresh_read_models(store, conninfo)
+        for row in accounts.list_users(conninfo):
+            state = "active" if row["is_active"] else "deactivated"
+            password = "password" if row["has_password"] else "no-password"
+            print(
+                f"{row['id']}\t{row['username']}\t{row['role']}\t{state}\t{password}\t"
+                f"{row['email'] or ''}"
+            )
+    else:
+        accounts.deactivate_user(store, args.username)
+        accounts.refresh_read_models(store, conninfo)
+        print(f"Deactivated {args.username}: their tokens no longer work.")
 
 
 def _read_models(settings: Settings, args: argparse.Namespace) -> int:
@@ -209,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TimeTrackingError,
         accounts.OperatorLookupError,
         audit.AuditLookupError,
+        passwords.PasswordInputError,
         projections.UnknownProjectionError,
     ) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)

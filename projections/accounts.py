@@ -6,6 +6,7 @@ from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from psycopg import Cursor, sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.api_token import ApiToken
@@ -68,6 +69,8 @@ class AccountsProjection(Projection):
             )
             """,
             "CREATE INDEX IF NOT EXISTS api_tokens_prefix_idx ON api_tokens (prefix)",
+            # Added with console sign-in: stores created before it gain the column.
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS password_hash text",
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -84,6 +87,18 @@ class AccountsProjection(Projection):
                 "version": event.originator_version,
             }
             return [Insert("users", row)]
+        if isinstance(event, User.PasswordSet):
+            values = {"password_hash": event.password_hash, "version": event.originator_version}
+            return [Update("users", event.originator_id, values)]
+        if isinstance(event, User.RoleChanged | User.Deactivated):
+            if isinstance(event, User.RoleChanged):
+                values = {"role": event.role, "is_active": True}
+            else:
+                values = {"is_active": False}
+            values["version"] = event.originator_version
+            # The user's tokens now mean something else (or nothing): every token cache
+            # forgets them, as on a revocation.
+            return [Update("users", event.originator_id, values), Notify(TOKENS_CHANNEL)]
         if isinstance(event, ApiToken.Issued):
             row = {
                 "id": event.number,
@@ -105,7 +120,7 @@ class AccountsProjection(Projection):
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         super().apply(cursor, event)
-        if isinstance(event, ApiToken.Revoked):
+        if isinstance(event, ApiToken.Revoked | User.RoleChanged | User.Deactivated):
             Revocations.bump()
 
 
@@ -132,11 +147,42 @@ class AccountsView:
             {"hash": token_hash},
         )
 
+    async def sign_in_record(self, username: str) -> dict[str, Any] | None:
+        """The user with this username (any case) and their password hash, or None."""
+        return await fetch_one(
+            self.pool,
+            sql.SQL(
+                "SELECT id, username, role, is_active, password_hash FROM users"
+                " WHERE lower(username) = lower(%(username)s) ORDER BY is_active DESC, id DESC"
+                " LIMIT 1"
+            ),
+            {"username": username},
+        )
+
     async def get_user(self, user_id: int) -> dict[str, Any] | None:
         """One user, or None."""
         return await fetch_one(
             self.pool, _USER_COLUMNS + sql.SQL(" WHERE id = %(id)s"), {"id": user_id}
         )
+
+    async def all_tokens(self) -> list[dict[str, Any]]:
+        """Every token with its user's name, newest first (never a hash)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(
+                "SELECT t.id, t.prefix, t.name, t.user_id, u.username, t.scopes, t.created_at,"
+                " t.expires_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                " ORDER BY t.id DESC"
+            )
+            return list(await cursor.fetchall())
+
+    async def all_users(self) -> list[dict[str, Any]]:
+        """Every user in id order, with whether they have a console password (never its hash)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(
+                "SELECT id, username, email, full_name, role, is_active, created_at,"
+                " password_hash IS NOT NULL AS has_password FROM users ORDER BY id"
+            )
+            return list(await cursor.fetchall())
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""

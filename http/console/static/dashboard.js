@@ -1,0 +1,57 @@
+// Refreshes the dashboard's figures from /admin/status.json without reloading the page.
+(function () {
+  "use strict";
+  var root = document.getElementById("status");
+  if (!root) return;
+  var seconds = parseInt(root.getAttribute("data-refresh"), 10) || 2;
+  var source = root.getAttribute("data-source");
+
+  function field(name) { return root.querySelector("[data-field='" + name + "']"); }
+
+  function cell(tag, text, className) {
+    var el = document.createElement(tag);
+    if (tag === "th") el.setAttribute("scope", "row");
+    if (className) el.className = className;
+    el.textContent = String(text);
+    return el;
+  }
+
+  function show(status) {
+    field("head").textContent = String(status.head);
+    var redis = field("redis");
+    redis.textContent = status.redis;
+    redis.className = "state state-" + status.redis;
+    field("maintenance").textContent = status.maintenance ? "on: " + status.maintenance.reason : "off";
+    var body = field("projections");
+    var rows = status.projections.map(function (p) {
+      var row = document.createElement("tr");
+      row.appendChild(cell("th", p.name));
+      row.appendChild(cell("td", p.store));
+      row.appendChild(cell("td", p.position, "num"));
+      row.appendChild(cell("td", p.lag_events, "num"));
+      row.appendChild(cell("td", p.lag_seconds, "num"));
+      var state = cell("td", "");
+      state.appendChild(cell("span", p.state, "state state-" + p.state));
+      row.appendChild(state);
+      return row;
+    });
+    body.replaceChildren.apply(body, rows);
+    field("checked_at").textContent = status.checked_at;
+  }
+
+  function refresh() {
+    fetch(source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (response.redirected || response.status === 401 || response.status === 403) {
+          window.location.reload();  // signed out meanwhile: show the sign-in page
+          return null;
+        }
+        return response.ok ? response.json() : null;
+      })
+      .then(function (status) { if (status) show(status); })
+      .catch(function () { /* the next round tries again */ })
+      .finally(function () { window.setTimeout(refresh, seconds * 1000); });
+  }
+
+  window.setTimeout(refresh, seconds * 1000);
+})();
