@@ -134,7 +134,12 @@ def restore_progress(job: dict[str, Any]) -> dict[str, Any]:
     loaded = result.get("events") if job["state"] == "done" else None
     if loaded is None:
         loaded = done if phase == "load" else (total if phase == "read models" else 0)
-    elapsed = _seconds_since(job["started_at"])
+    ended = job["finished_at"]
+    elapsed = (
+        _seconds_since(job["started_at"])
+        if ended is None
+        else max(0.0, (ended - job["started_at"]).total_seconds())
+    )
     left: float | None = None
     if job["state"] == "running" and fraction > 0.02:
         left = elapsed * (1 - fraction) / fraction

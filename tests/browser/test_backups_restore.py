@@ -154,8 +154,6 @@ async def test_an_archive_dropped_on_the_restore_page_is_restored_with_live_prog
     await page.get_by_label("I understand that restoring replaces").check()
     assert await start.is_enabled()
     await assert_accessible(page)
-    if SCREENSHOTS:
-        await page.screenshot(path=f"{SCREENSHOTS}/console-restore-ready.png", full_page=True)
 
     polls = _record_polls(page)
     navigations: list[str] = []
@@ -173,6 +171,13 @@ async def test_an_archive_dropped_on_the_restore_page_is_restored_with_live_prog
     assert await _projects(console, token) == backed_up  # the data equals the archive's
     assert await start.is_disabled()  # the file was used; a new restore starts anew
     await assert_accessible(page)
+    if SCREENSHOTS:  # the README's pictures: CONSOLE_SCREENSHOTS=docs
+        await page.set_viewport_size({"width": 900, "height": 700})
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+            await page.screenshot(
+                path=f"{SCREENSHOTS}/console-restore-{scheme}.png", full_page=True
+            )
 
 
 async def test_a_backup_is_restored_from_its_row_after_typing_restore(console: Console) -> None:

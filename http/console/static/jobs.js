@@ -59,9 +59,10 @@
   }
 
   // The dry run's findings as a definition list.
-  function findings(report) {
+  // `name`: the archive as the person knows it (an upload is kept under a name of its own).
+  function findings(report, name) {
     var rows = [
-      ["Archive", report.archive],
+      ["Archive", name || report.archive],
       ["Created", report.created_at],
       ["Events in the archive", report.events_in_archive],
       ["Streams in the archive", report.streams_in_archive],

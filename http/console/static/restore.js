@@ -77,11 +77,12 @@
   function dryRun() {
     var data = new FormData();
     var asked = until.value.trim();
+    var sent = file;
     if (asked) data.append("until", asked);
     data.append("file", file, file.name);
     report.textContent = "Uploading " + file.name + " and checking every event…";
     return J.send("/admin/restore/upload", csrf, data).then(function (answer) {
-      report.replaceChildren(J.findings(answer.dry_run));
+      report.replaceChildren(J.findings(answer.dry_run, sent.name));
       checked = { upload: answer.upload, until: asked };
       return checked;
     }, function (error) {
@@ -179,7 +180,9 @@
     }
     put("time_left", job.state === "running" ? (p.seconds_left === null ? "estimating…" : J.duration(p.seconds_left)) : "none");
     put("maintenance", data.maintenance ? "on (" + data.maintenance + ")" : "off");
-    progressStatus.textContent = "Job " + job.id + ", " + J.duration(p.seconds_elapsed) + " so far. Refreshed every " + seconds + " s.";
+    progressStatus.textContent = job.state === "running"
+      ? "Job " + job.id + ", " + J.duration(p.seconds_elapsed) + " so far. Refreshed every " + seconds + " s."
+      : "Job " + job.id + " ended after " + J.duration(p.seconds_elapsed) + ".";
     if (job.state !== "running") {
       // The upload is deleted when the job ends: another restore starts from a file again.
       file = null; checked = null;
