@@ -67,7 +67,16 @@ async def _form(request: web.Request) -> dict[str, Any]:
 @routes.get("/backups", name="backups")
 async def show_backups(request: web.Request) -> web.Response:
     archives: list[BackupFile] = await in_thread(jobs_of(request).directory.list)
-    return page(request, "backups.html", {"archives": [_row(item) for item in archives]})
+    created = request.query.get("created")  # after "Create backup": the new archive's name
+    known = {item.filename for item in archives}
+    return page(
+        request,
+        "backups.html",
+        {
+            "archives": [_row(item) for item in archives],
+            "created": created if created in known else None,
+        },
+    )
 
 
 @routes.post("/backups")

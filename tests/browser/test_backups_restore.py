@@ -108,12 +108,16 @@ async def test_a_backup_is_created_from_the_page_with_its_progress(console: Cons
     await page.get_by_text("No backups yet").wait_for()
     await assert_accessible(page)
 
+    polls = _record_polls(page)
     await page.get_by_role("button", name="Create backup").click()
-    await page.get_by_role("status").filter(has_text="Backup done").wait_for()
-    await page.get_by_role("button", name="Restore timetracker-backup-").wait_for()  # reloaded
+    await page.get_by_role("status").filter(has_text="Backup created").wait_for(timeout=30_000)
+    assert polls and polls[0]["job"]["kind"] == "backup"  # the page followed the backup job
     listed = console.server.app[settings_key].backups_path
     names = [p.name for p in listed.iterdir() if p.suffix == ".tar"]
     assert len(names) == 1
+    assert (
+        names[0] in await page.get_by_role("status").filter(has_text="Backup created").inner_text()
+    )
     row = page.get_by_role("row").filter(has_text=names[0])
     cells = row.get_by_role("cell")
     assert int(await cells.nth(1).inner_text()) >= 2  # events: the user and their password
@@ -188,7 +192,7 @@ async def test_a_backup_is_restored_from_its_row_after_typing_restore(console: C
     page = console.page
     await page.goto(console.url("/admin/backups"))
     await page.get_by_role("button", name="Create backup").click()
-    await page.get_by_role("button", name="Restore timetracker-backup-").wait_for()
+    await page.get_by_role("button", name="Restore timetracker-backup-").wait_for(timeout=30_000)
     backed_up = await _projects(console, token)
     status, _ = await _api(console, token, "PATCH", f"/api/v1/projects/{kept}", {"name": "Later"})
     assert status == 200

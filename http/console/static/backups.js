@@ -26,7 +26,7 @@
         status.textContent = job.state === "running" ? "Backing up: " + job.done + " of " + job.total + " events (" + pct + " %)." : "";
         if (job.state === "done") {
           status.textContent = "Backup done: " + job.result.filename + ". Reloading the list.";
-          window.setTimeout(function () { window.location.reload(); }, 600);
+          window.location.assign("/admin/backups?created=" + encodeURIComponent(job.result.filename));
         } else if (job.state !== "running") {
           J.showError(errorBox, new Error("The backup failed: " + (job.error || job.state)));
           create.disabled = false;
