@@ -9,6 +9,9 @@ Plain GET forms and links, no script: `?kind=project&id=5` looks a resource up, 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +20,6 @@ from timetracker.domain.values import aggregate_id
 from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Page, Version
 from timetracker.http.console.rendering import page
 from timetracker.http.console.restoring import in_thread
-from timetracker.http.history import plain
 from timetracker.http.keys import event_log_key
 from timetracker.http.responses import rfc3339
 
@@ -36,9 +38,22 @@ MAX_FEED_PAGE = 200
 TOPICS = [t.topic for t in EVENT_TYPES.values()]
 
 
+def _plain(value: Any) -> Any:
+    """A value as the API's JSON shows it: RFC 3339 UTC times, decimals as numbers."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def shown(value: Any) -> str:
     """A value in a table cell: JSON for structures, "" for nothing."""
-    value = plain(value)
+    value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, str):
