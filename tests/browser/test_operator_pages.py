@@ -4,6 +4,7 @@ the Restore page's answers to a rejected archive and to a failed restore."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import psycopg
@@ -17,6 +18,7 @@ from timetracker.backups.archive import EVENTS
 from timetracker.http.keys import settings_key
 
 pytestmark = pytest.mark.browser
+SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: keep screenshots there
 PAGES = {
     "Backups": "/admin/backups",
     "Restore": "/admin/restore",
@@ -72,6 +74,9 @@ async def test_each_page_fits_a_360_pixel_wide_screen(console: Console) -> None:
         )
         assert width <= 360, f"{path} is {width} px wide: {wide}"
         await assert_accessible(page)
+        if SCREENSHOTS:
+            name = label.lower().replace(" ", "-")
+            await page.screenshot(path=f"{SCREENSHOTS}/{name}-360.png", full_page=True)
 
 
 async def _tab_to(page: Page, text: str, limit: int = 60) -> None:
