@@ -9,7 +9,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from timetracker.http.console import dashboard, placeholders, signin, tokens, users
+from timetracker.http.console import (
+    backups_page,
+    dashboard,
+    history_page,
+    projections_page,
+    restore_page,
+    restoring,
+    signin,
+    tokens,
+    users,
+)
 from timetracker.http.console.guard import (
     error_pages_middleware,
     security_headers_middleware,
@@ -45,9 +55,18 @@ def create_console() -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     environment.globals["static"] = _static_url(console)
-    for module in (signin, dashboard, tokens, users):
+    for module in (
+        signin,
+        dashboard,
+        tokens,
+        users,
+        backups_page,
+        restore_page,
+        restoring,
+        projections_page,
+        history_page,
+    ):
         console.router.add_routes(module.routes)
-    console.router.add_routes(placeholders.routes)
     console.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return console
 
