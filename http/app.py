@@ -254,7 +254,7 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     pool: AsyncConnectionPool = AsyncConnectionPool(
         settings.conninfo,
-        min_size=1,
+        min_size=min(settings.db_pool_min, settings.read_pool_size),
         max_size=settings.read_pool_size,
         kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
         # A request waits at most this long for a connection: a dead database answers 503
