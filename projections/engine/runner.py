@@ -61,6 +61,24 @@ def point_views(cursor: psycopg.Cursor[Any], projection: Projection, schema: str
         )
 
 
+def views_point_at(cursor: psycopg.Cursor[Any], projection: Projection, schema: str) -> bool:
+    """Whether every `public.<table>` is already the view of `schema`'s table."""
+    for table in projection.tables:
+        cursor.execute(
+            "SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid"
+            " WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
+            " AND r.ev_class = to_regclass(%s) AND d.refobjid = to_regclass(%s)",
+            (f"public.{_quoted(table)}", f"{_quoted(schema)}.{_quoted(table)}"),
+        )
+        if cursor.fetchone() is None:
+            return False
+    return True
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
     """Create the tracking table and every projection's live tables and views (idempotent)."""
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
@@ -71,7 +89,11 @@ def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
             row = tracking.read_row(cursor, projection.name)
             schema = row[1] if row and row[1] else generation_schema(projection.name, 1)
             create_tables(cursor, projection, schema)
-            point_views(cursor, projection, schema)
+            # Only where needed: replacing a view takes an ACCESS EXCLUSIVE lock on it, and
+            # done for every view in one transaction (at every CLI command's start) it
+            # deadlocked with a read that joins two of them (a 503 during a rebuild).
+            if not views_point_at(cursor, projection, schema):
+                point_views(cursor, projection, schema)
             tracking.register(cursor, projection.name, schema)
 
 
