@@ -4,8 +4,8 @@ list: no read fails (the README promises rebuilds without downtime)."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
