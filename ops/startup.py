@@ -14,9 +14,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 CONNECT_TIMEOUT_SECONDS = 5
 TOO_MANY_CLIENTS_HINT = (
-    "PostgreSQL's max_connections is used up: lower DB_POOL_SIZE, DB_MAX_OVERFLOW or"
-    " READ_POOL_SIZE, raise max_connections, or put PgBouncer in front"
-    " (README: Connection budget)"
+    "PostgreSQL's max_connections, or a role's or database's connection limit, is used up:"
+    " lower DB_POOL_SIZE, DB_MAX_OVERFLOW or READ_POOL_SIZE, raise the limit, or put PgBouncer"
+    " in front (README: Connection budget)"
 )
 
 
@@ -33,7 +33,10 @@ def postgres_reason(exc: BaseException) -> str:
     # story; a network failure keeps the address it names.
     if "FATAL:" in text:
         text = text.rsplit("FATAL:", 1)[1].strip()
-    if "too many clients" in text or "remaining connection slots are reserved" in text:
+    if any(
+        words in text
+        for words in ("too many clients", "too many connections", "connection slots are reserved")
+    ):
         return f"{text} ({TOO_MANY_CLIENTS_HINT})"
     return text
 

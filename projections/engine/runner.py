@@ -25,6 +25,7 @@ from timetracker.projections.base import Projection
 from timetracker.projections.engine import tracking
 from timetracker.projections.engine.leadership import Leadership
 from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.outage import Outage, is_unavailability
 
 log = logging.getLogger(__name__)
 
@@ -196,18 +197,30 @@ class LogFollower(ABC):
             started = time.monotonic()
             try:
                 self.catch_up()
-            except Exception:
-                log.exception("Projection %s failed; retrying", self.name)
+            except Exception as exc:  # noqa: BLE001 - logged (traceback once) and retried
+                # Logged once (a fault with its traceback), then summarised: not every second.
+                delay = self.outage.failed(exc, traceback=not is_unavailability(exc))
                 self.close()
                 drop_broken_connections(self.store)
-                stop.wait(IDLE_POLL_SECONDS)
+                stop.wait(delay)
                 continue
+            self.outage.succeeded()
             if self.wake.is_set():
                 # Events came while this catch-up ran: the log is busy. Let more gather,
                 # to apply them in one transaction rather than one each. (A client that
                 # waits for this read model before writing again never finds it busy.)
                 stop.wait(GATHER_SECONDS - (time.monotonic() - started))
             self.wake.wait(self.idle_seconds())
+
+    @property
+    def outage(self) -> Outage:
+        """This runner's failures in a row, and their logging (`outage.py`)."""
+        outage: Outage | None = self.__dict__.get("_outage")
+        if outage is None:
+            outage = self.__dict__["_outage"] = Outage(
+                f"Projection {self.name}", log, first_delay=IDLE_POLL_SECONDS
+            )
+        return outage
 
     def idle_seconds(self) -> float:
         """How long to wait for news of events before looking at the log again."""
