@@ -96,7 +96,8 @@ def _check(step: Step, output: str) -> None:
     body, _, status = output.rpartition(f"\n{STATUS}")
     if not _:  # piped through grep: no status line
         body, status = output, ""
-    where = f"\n{step.command}\nanswered {status}: {body[:400]} ... {body[-200:]}\nREADME: {step.expected}"
+    shown = f"{body[:400]} ... {body[-200:]}"
+    where = f"\n{step.command}\nanswered {status}: {shown}\nREADME: {step.expected}"
     if not step.expected:
         assert status.startswith("2"), where
         return
