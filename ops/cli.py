@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user = users.add_parser("create", help="register a user; prints its id")
     create_user.add_argument("--username", required=True)
-    create_user.add_argument("--email")
+    create_user.add_argument("--email", type=cli_values.email)
     create_user.add_argument("--full-name")
     create_user.add_argument("--admin", action="store_true", help="an admin user")
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
 
-from timetracker.http.schemas.common import DateOrDateTime, TimeBound
+from timetracker.http.schemas.common import DateOrDateTime, EmailAddress, TimeBound
 
 MAX_PORT = 65535
 
@@ -73,3 +73,12 @@ def last_moment(text: str) -> datetime:
     """An inclusive upper bound: a date-time as given; a date is its last microsecond."""
     bound = _bound(text)
     return bound.until_end() - timedelta(microseconds=1) if bound.date_only else bound.moment
+
+
+def email(text: str) -> str:
+    """`--email`: a valid address, as the API requires."""
+    try:
+        address: str = EmailAddress().deserialize(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {' '.join(map(str, exc.messages))}") from None
+    return address

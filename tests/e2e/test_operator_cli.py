@@ -290,3 +290,11 @@ def test_serve_says_it_stopped_cleanly(configured_env: dict[str, str], tmp_path:
             server.kill()
         assert server.stdout[-1] == "timetracker: stopped cleanly", server.output()
         assert not [line for line in server.stderr if " WARNING " in line], server.output()
+
+
+def test_a_user_email_must_be_an_address(configured_env: dict[str, str], tmp_path: Path) -> None:
+    refused = _run(
+        configured_env, tmp_path, "users", "create", "--username", "bob", "--email", "not-an-email"
+    )
+    _one_line_error(refused, 2, "Not a valid email address")
+    run_cli(configured_env, tmp_path, "users", "create", "--username", "bob", "--email", "b@x.io")
