@@ -63,6 +63,7 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.openapi import finish_document
 from timetracker.http.paths import API_PREFIX
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
@@ -239,6 +240,7 @@ async def _finish_document(app: web.Application) -> None:
                 )
             for response in operation.get("responses", {}).values():
                 response.setdefault("headers", {})[POSITION_HEADER] = position_ref
+    finish_document(app, document)
 
 
 async def _command_executor(app: web.Application) -> AsyncIterator[None]:
