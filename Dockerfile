@@ -1,5 +1,6 @@
-# The TimeTracker ES service. Configure it with DATABASE_URL and REDIS_URL (see README);
-# without them it falls back to embedded PostgreSQL and Redis under /data.
+# The TimeTracker ES service. It needs DATABASE_URL (PostgreSQL 18, as in docker-compose.yml)
+# and REDIS_URL: the embedded PostgreSQL and Redis of `timetracker` on a laptop are an extra
+# (`[embedded]`) that this image leaves out.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,19 +10,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# Every folder of the package (pyproject.toml's package-dir mapping).
 COPY domain/ domain/
 COPY commands/ commands/
+COPY eventlog/ eventlog/
+COPY backups/ backups/
 COPY projections/ projections/
 COPY http/ http/
 COPY ops/ ops/
 RUN pip install . \
-    && useradd --system --home-dir /data --create-home timetracker
+    && useradd --system --home-dir /data --create-home timetracker \
+    && mkdir /backups && chown timetracker /backups
 
 USER timetracker
 WORKDIR /data
+# BACKUP_DIR is a volume in docker-compose.yml: archives outlive the container.
 ENV HOST=0.0.0.0 \
     PORT=8080 \
-    TIMETRACKER_DATA_DIR=/data/.timetracker
+    TIMETRACKER_DATA_DIR=/data/.timetracker \
+    BACKUP_DIR=/backups
+VOLUME ["/backups"]
 EXPOSE 8080
 # serve stops gracefully on SIGTERM (docker stop).
 CMD ["timetracker", "serve"]

@@ -49,7 +49,11 @@ class ApiToken(Aggregate):
         """Issue a token (event ApiTokenIssued); unknown scopes are refused."""
         unknown = sorted(set(scopes) - KNOWN_SCOPES)
         if unknown:
-            raise InvalidValueError("scopes", f"Unknown scopes: {', '.join(unknown)}.")
+            raise InvalidValueError(
+                "scopes",
+                f"Unknown scopes: {', '.join(unknown)}."
+                f" Valid scopes: {', '.join(sorted(KNOWN_SCOPES))}.",
+            )
         if not scopes:
             raise InvalidValueError("scopes", "At least one scope is required.")
         if expires_at is not None and expires_at <= stamp.at:

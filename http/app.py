@@ -64,6 +64,7 @@ from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
 from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
+from timetracker.http.openapi import finish_document
 from timetracker.http.paths import API_PREFIX
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
@@ -241,6 +242,7 @@ async def _finish_document(app: web.Application) -> None:
                 )
             for response in operation.get("responses", {}).values():
                 response.setdefault("headers", {})[POSITION_HEADER] = position_ref
+    finish_document(app, document)
 
 
 async def _command_executor(app: web.Application) -> AsyncIterator[None]:
@@ -256,7 +258,7 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     pool: AsyncConnectionPool = AsyncConnectionPool(
         settings.conninfo,
-        min_size=1,
+        min_size=min(settings.db_pool_min, settings.read_pool_size),
         max_size=settings.read_pool_size,
         kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
         # A request waits at most this long for a connection: a dead database answers 503

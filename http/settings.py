@@ -14,7 +14,9 @@ class SettingsError(ValueError):
     """An environment variable has a value the service cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -24,6 +26,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
 
 
@@ -49,6 +53,7 @@ class Settings:
     db_pool_size: int = 8
     db_max_overflow: int = 4
     read_pool_size: int = 10
+    db_pool_min: int = 1  # connections each pool keeps open while idle
     lock_timeout_seconds: int = 5
     redis_prefix: str = "tt:"
     read_your_writes_timeout: float = 2.0
@@ -76,10 +81,11 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             data_dir=Path(env.get("TIMETRACKER_DATA_DIR") or ".timetracker"),
             host=env.get("HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8080, minimum=0),
+            port=_int(env, "PORT", 8080, minimum=0, maximum=65535),
             db_pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 4),
             read_pool_size=_int(env, "READ_POOL_SIZE", 10, minimum=1),
+            db_pool_min=_int(env, "DB_POOL_MIN", 1),
             lock_timeout_seconds=_int(env, "DB_LOCK_TIMEOUT", 5),
             redis_prefix=env.get("REDIS_PREFIX") or "tt:",
             read_your_writes_timeout=_float(env, "READ_YOUR_WRITES_TIMEOUT", 2.0),
@@ -116,6 +122,12 @@ class Settings:
         without: they retry a failed batch on a new connection by themselves.
         """
         parts = conninfo_to_dict(self.conninfo)
+        # The library keeps POSTGRES_POOL_SIZE connections open for good and opens up to
+        # POSTGRES_MAX_OVERFLOW more on demand: keep only DB_POOL_MIN open while idle, so
+        # that an idle process holds few of PostgreSQL's max_connections (README:
+        # Connection budget), and allow DB_POOL_SIZE + DB_MAX_OVERFLOW under load.
+        most = self.db_pool_size + self.db_max_overflow
+        kept = min(self.db_pool_min, most)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
@@ -123,8 +135,8 @@ class Settings:
             "POSTGRES_PORT": str(parts.get("port") or "5432"),
             "POSTGRES_USER": str(parts.get("user") or "postgres"),
             "POSTGRES_PASSWORD": str(parts.get("password") or ""),
-            "POSTGRES_POOL_SIZE": str(self.db_pool_size),
-            "POSTGRES_MAX_OVERFLOW": str(self.db_max_overflow),
+            "POSTGRES_POOL_SIZE": str(kept),
+            "POSTGRES_MAX_OVERFLOW": str(most - kept),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_PRE_PING": "y" if pre_ping else "n",

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields
 from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import open_in_maintenance
 from timetracker.http.keys import freshness_key, maintenance_key, redis_key
-from timetracker.http.paths import api_path
+from timetracker.http.paths import API_PREFIX
 from timetracker.http.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,24 @@ async def get_info(request: web.Request) -> web.Response:
             "app_version": app_version(),
             "documentation_url": "/api/docs",
             "openapi_url": "/api/docs/openapi.json",
-            "endpoints": {
-                "projects": api_path("/projects"),
-                "clients": api_path("/clients"),
-                "users": api_path("/users"),
-                "health": api_path("/health"),
-            },
+            "endpoints": endpoint_groups(request.app),
         }
     )
+
+
+def endpoint_groups(app: web.Application) -> dict[str, str]:
+    """Every group of endpoints the app serves under /api/v1, by name: the first segment
+    of their paths (two under `admin/`), e.g. `{"time-entries": "/api/v1/time-entries"}`."""
+    groups: dict[str, str] = {}
+    for resource in app.router.resources():
+        segments = resource.canonical.removeprefix(API_PREFIX).strip("/").split("/")
+        if not resource.canonical.startswith(API_PREFIX) or segments[0] in ("", "info"):
+            continue
+        depth = 2 if segments[0] == "admin" and len(segments) > 1 else 1
+        name = "/".join(segments[:depth])
+        if "{" not in name:
+            groups.setdefault(name, f"{API_PREFIX}/{name}")
+    return dict(sorted(groups.items()))
 
 
 def _lag(head: int, positions: dict[str, int]) -> dict[str, Any]:

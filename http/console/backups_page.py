@@ -20,7 +20,6 @@ from timetracker.http.console.restoring import (
     CONFIRMATION,
     ConsoleError,
     dry_run,
-    in_thread,
     jobs_of,
     limit_restores,
     point_in_time,
@@ -28,6 +27,7 @@ from timetracker.http.console.restoring import (
     start_restore,
 )
 from timetracker.http.responses import json_response
+from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
 

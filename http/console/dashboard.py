@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.console.guard import passive
 from timetracker.http.console.rendering import page
 from timetracker.http.keys import maintenance_key, redis_key, settings_key, time_tracking_key
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.threads import in_thread
 from timetracker.projections.engine.status import projection_status
 

@@ -17,11 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from timetracker.domain.values import aggregate_id
+from timetracker.eventlog.documents import rfc3339
 from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Page, Version
 from timetracker.http.console.rendering import page
-from timetracker.http.console.restoring import in_thread
 from timetracker.http.keys import event_log_key
-from timetracker.http.responses import rfc3339
+from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
 KINDS = {

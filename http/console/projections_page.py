@@ -14,9 +14,9 @@ from aiohttp import web
 from timetracker.http.admin import job_json
 from timetracker.http.console.guard import passive
 from timetracker.http.console.rendering import page
-from timetracker.http.console.restoring import in_thread
 from timetracker.http.keys import rebuild_jobs_key, settings_key, time_tracking_key
 from timetracker.http.responses import json_response
+from timetracker.http.threads import in_thread
 from timetracker.projections.engine.jobs import RebuildRunningError
 from timetracker.projections.engine.status import ProjectionState, projection_status
 from timetracker.projections.engine.verify import Verified, verify, verify_redis

@@ -22,7 +22,6 @@ from timetracker.http.console.rendering import page
 from timetracker.http.console.restoring import (
     ConsoleError,
     dry_run,
-    in_thread,
     jobs_of,
     limit_restores,
     point_in_time,
@@ -32,6 +31,7 @@ from timetracker.http.console.restoring import (
 from timetracker.http.errors import ApiError
 from timetracker.http.keys import settings_key
 from timetracker.http.responses import json_response
+from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
 UPLOAD_NAME = re.compile(r"upload-[0-9a-f]{32}\.tar")

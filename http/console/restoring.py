@@ -8,7 +8,6 @@ restore puts the service in (the session guard then trusts the signed-in identit
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from timetracker.http.console.keys import console_user_key
 from timetracker.http.keys import backup_jobs_key, maintenance_key, rate_limiter_key
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import parse_utc
+from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
 CONFIRMATION = "RESTORE"
@@ -51,11 +51,6 @@ class ConsoleError(Exception):
 def refused(error: ConsoleError) -> web.Response:
     """The JSON answer a page's script shows in its error banner."""
     return json_response({"error": error.message}, status=error.status)
-
-
-async def in_thread(function: Any, *args: Any) -> Any:
-    """Run blocking work (files, PostgreSQL through psycopg) off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
 def jobs_of(request: web.Request) -> BackupJobs:

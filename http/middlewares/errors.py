@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 import psycopg
@@ -50,6 +51,25 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+WARN_EVERY_SECONDS = 30.0
+_warned: dict[str, tuple[float, int]] = {}  # per message: when last logged, how many since
+
+
+def _warn_at_most_now_and_then(message: str, exc: Exception) -> None:
+    """Log a dependency's failure once per WARN_EVERY_SECONDS, with the count since:
+    every request failing on it would flood the log (two lines a request)."""
+    now = time.monotonic()
+    last, skipped = _warned.get(message, (-WARN_EVERY_SECONDS, 0))
+    if now - last < WARN_EVERY_SECONDS:
+        _warned[message] = (last, skipped + 1)
+        return
+    _warned[message] = (now, 0)
+    if skipped:
+        log.warning(message + " (and %d more since the last report)", exc, skipped)
+    else:
+        log.warning(message, exc)
+
+
 def as_api_error(exc: Exception) -> ApiError | None:
     """The documented error for a known exception, or None for a real fault."""
     match exc:
@@ -86,7 +106,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
         case RedisConnectionError() | RedisTimeoutError():
-            log.warning("Redis unavailable: %s", exc)
+            _warn_at_most_now_and_then("Redis unavailable: %s", exc)
             return ApiError(
                 503,
                 "Service unavailable",
@@ -100,7 +120,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
             | StoreOperationalError()
             | PersistenceError()
         ):
-            log.warning("Database unavailable: %s", exc)
+            _warn_at_most_now_and_then("Database unavailable: %s", exc)
             return ApiError(
                 503,
                 "Service unavailable",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from aiohttp_apigami.validation import ValidationSchema
 from marshmallow import EXCLUDE, RAISE, ValidationError
 
-from timetracker.http.errors import validation_error
+from timetracker.http.errors import ApiError, validation_error
 from timetracker.http.keys import body_key, path_key, query_key
 
 _LOCATIONS = {
@@ -40,7 +40,24 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
     return {"_schema": [str(m) for m in messages]}
 
 
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
+    # A body declared as something else (a form, text) is refused as such, not parsed and
+    # called malformed JSON. A body without Content-Type is read as JSON.
+    declared = request.headers.get(hdrs.CONTENT_TYPE)
+    if declared is not None and not _is_json(declared):
+        raise ApiError(
+            415,
+            "Unsupported media type",
+            f"This endpoint takes a JSON body (Content-Type: application/json), not {declared}.",
+            "unsupported_media_type",
+        )
     raw = await request.read()
     if not raw.strip():
         raise validation_error({"_body": ["A JSON object is required."]}, "The body is empty.")

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from timetracker.domain.client import CLIENT_STATUSES
 from timetracker.http.schemas.audit import AsOfSchema
 from timetracker.http.schemas.common import (
+    EmailAddress,
     PageQuery,
     PaginationSchema,
     StrictDecimal,
@@ -16,7 +17,7 @@ from timetracker.http.schemas.common import (
 
 class CreateClientRequest(Schema):
     name = Text(required=True, max_length=200, validate=validate.Length(min=1))
-    email = Text(allow_none=True, max_length=254)
+    email = EmailAddress(allow_none=True)
     company = Text(allow_none=True, max_length=200)
     phone = Text(allow_none=True, max_length=50)
     contact_person = Text(allow_none=True, max_length=200)
@@ -38,7 +39,7 @@ class ClientListQuery(PageQuery):
 class ClientSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
-    email = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, metadata={"format": "email"})
     company = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     contact_person = fields.String(allow_none=True)

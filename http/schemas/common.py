@@ -31,6 +31,19 @@ class Text(fields.String):
         return text
 
 
+class EmailAddress(Text):
+    """An email address (`name@example.com`), at most 254 characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("format", "email")
+        super().__init__(max_length=254, **kwargs)
+        self._email = validate.Email(error="Not a valid email address.")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return self._email(text)
+
+
 class StrictDecimal(fields.Decimal):
     """A JSON number (not a string, not a boolean) read as a Decimal, finite and >= 0."""
 

@@ -11,7 +11,7 @@ from timetracker.http.schemas.common import PaginationSchema
 class UserSchema(Schema):
     id = fields.Integer(required=True)
     username = fields.String(required=True)
-    email = fields.String(allow_none=True)
+    email = fields.String(allow_none=True, metadata={"format": "email"})
     full_name = fields.String(allow_none=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     is_active = fields.Boolean(required=True)

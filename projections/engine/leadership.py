@@ -62,8 +62,10 @@ class Leadership:
             self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
         return self._conn
 
-    def _drop(self) -> None:
-        if self._held:
+    def _drop(self, giving_up: bool = False) -> None:
+        if self._held and giving_up:
+            log.info("Gave up the lead of %s", ", ".join(sorted(self._held)))
+        elif self._held:
             log.warning("Lost the lead of %s", ", ".join(sorted(self._held)))
         self._held.clear()
         self._checked_at = 0.0
@@ -74,4 +76,4 @@ class Leadership:
     def close(self) -> None:
         """Give up every lead."""
         with self._lock:
-            self._drop()
+            self._drop(giving_up=True)

@@ -28,6 +28,7 @@ from psycopg import sql
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from timetracker.projections.engine.outage import Outage
 from timetracker.projections.engine.tracking import POSITIONS_CHANNEL
 from timetracker.projections.redis_keys import positions_channel
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
@@ -67,6 +68,14 @@ class PositionNews:
         # kept only if the connection that was listening when it was read still is.
         self.epoch = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Reconnecting every second, each failure logged, flooded the log while a
+        # dependency was down: once, then summaries, then once when it is back.
+        self._postgres_outage = Outage(
+            "Hearing read-model positions from PostgreSQL", log, first_delay=RECONNECT_SECONDS
+        )
+        self._redis_outage = Outage(
+            "Hearing read-model positions from Redis", log, first_delay=RECONNECT_SECONDS
+        )
 
     def start(self) -> None:
         """Start listening in the background (reconnecting while it fails)."""
@@ -115,16 +124,18 @@ class PositionNews:
                     self.epoch += 1
                     self.postgres.clear()
                     self.listening = True
+                    self._postgres_outage.succeeded()
                     async for notify in conn.notifies():
                         self._heard(notify.payload, postgres=True)
-            except (psycopg.Error, OSError):
-                log.warning("Not hearing read-model positions from PostgreSQL; reconnecting")
+                    raise OSError("the listening connection ended")
+            except (psycopg.Error, OSError) as exc:
+                delay = self._postgres_outage.failed(exc)
             finally:
                 was_listening, self.listening = self.listening, False
                 self.postgres.clear()
             if was_listening and self.on_lost is not None:
                 await self._tell_lost(self.on_lost)
-            await asyncio.sleep(RECONNECT_SECONDS)
+            await asyncio.sleep(delay)
 
     async def _tell_lost(self, on_lost: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -140,15 +151,16 @@ class PositionNews:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(positions_channel(self.prefix))
                     self.subscribed = True
+                    self._redis_outage.succeeded()
                     while True:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=None
                         )
                         if message is not None and message["type"] == "message":
                             self._heard(message["data"].decode(), postgres=False)
-            except (RedisError, OSError):
-                log.warning("Not hearing read-model positions from Redis; reconnecting")
+            except (RedisError, OSError) as exc:
+                delay = self._redis_outage.failed(exc)
             finally:
                 self.subscribed = False
                 await client.aclose()
-            await asyncio.sleep(RECONNECT_SECONDS)
+            await asyncio.sleep(delay)

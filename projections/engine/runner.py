@@ -25,6 +25,7 @@ from timetracker.projections.base import Projection
 from timetracker.projections.engine import tracking
 from timetracker.projections.engine.leadership import Leadership
 from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.engine.outage import Outage, is_unavailability
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,24 @@ def point_views(cursor: psycopg.Cursor[Any], projection: Projection, schema: str
         )
 
 
+def views_point_at(cursor: psycopg.Cursor[Any], projection: Projection, schema: str) -> bool:
+    """Whether every `public.<table>` is already the view of `schema`'s table."""
+    for table in projection.tables:
+        cursor.execute(
+            "SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid"
+            " WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
+            " AND r.ev_class = to_regclass(%s) AND d.refobjid = to_regclass(%s)",
+            (f"public.{_quoted(table)}", f"{_quoted(schema)}.{_quoted(table)}"),
+        )
+        if cursor.fetchone() is None:
+            return False
+    return True
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
     """Create the tracking table and every projection's live tables and views (idempotent)."""
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
@@ -71,7 +90,11 @@ def create_schema(conninfo: str, projections: Sequence[Projection]) -> None:
             row = tracking.read_row(cursor, projection.name)
             schema = row[1] if row and row[1] else generation_schema(projection.name, 1)
             create_tables(cursor, projection, schema)
-            point_views(cursor, projection, schema)
+            # Only where needed: replacing a view takes an ACCESS EXCLUSIVE lock on it, and
+            # done for every view in one transaction (at every CLI command's start) it
+            # deadlocked with a read that joins two of them (a 503 during a rebuild).
+            if not views_point_at(cursor, projection, schema):
+                point_views(cursor, projection, schema)
             tracking.register(cursor, projection.name, schema)
 
 
@@ -174,18 +197,30 @@ class LogFollower(ABC):
             started = time.monotonic()
             try:
                 self.catch_up()
-            except Exception:
-                log.exception("Projection %s failed; retrying", self.name)
+            except Exception as exc:  # noqa: BLE001 - logged (traceback once) and retried
+                # Logged once (a fault with its traceback), then summarised: not every second.
+                delay = self.outage.failed(exc, traceback=not is_unavailability(exc))
                 self.close()
                 drop_broken_connections(self.store)
-                stop.wait(IDLE_POLL_SECONDS)
+                stop.wait(delay)
                 continue
+            self.outage.succeeded()
             if self.wake.is_set():
                 # Events came while this catch-up ran: the log is busy. Let more gather,
                 # to apply them in one transaction rather than one each. (A client that
                 # waits for this read model before writing again never finds it busy.)
                 stop.wait(GATHER_SECONDS - (time.monotonic() - started))
             self.wake.wait(self.idle_seconds())
+
+    @property
+    def outage(self) -> Outage:
+        """This runner's failures in a row, and their logging (`outage.py`)."""
+        outage: Outage | None = self.__dict__.get("_outage")
+        if outage is None:
+            outage = self.__dict__["_outage"] = Outage(
+                f"Projection {self.name}", log, first_delay=IDLE_POLL_SECONDS
+            )
+        return outage
 
     def idle_seconds(self) -> float:
         """How long to wait for news of events before looking at the log again."""

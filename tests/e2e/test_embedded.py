@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.e2e.service import TOKEN_LINE, Server, call, run_cli, service_env
+from timetracker.http.settings import Settings
+from timetracker.ops.embedded import POSTGRES_MAJOR, embedded_services
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +102,15 @@ def test_embedded_services_keep_their_data_across_restarts(data_dir: Path, tmp_p
         assert server.stop() == 0, server.output()
     finally:
         server.kill()
+
+
+def test_the_embedded_postgresql_is_the_major_version_compose_runs(data_dir: Path) -> None:
+    """One PostgreSQL major version for the embedded mode and docker-compose.yml (whose
+    image `tests/unit/test_docker_files.py` checks against the same constant)."""
+    with (
+        embedded_services(Settings(data_dir=data_dir), need_redis=False) as settings,
+        psycopg.connect(settings.conninfo) as conn,
+    ):
+        row = conn.execute("SHOW server_version_num").fetchone()
+    assert row is not None
+    assert int(row[0]) // 10000 == POSTGRES_MAJOR == 18

@@ -26,7 +26,9 @@ from timetracker.commands.application import open_time_tracking
 from timetracker.http.settings import Settings
 from timetracker.ops.accounts import issue_token, register_user
 
-pytestmark = pytest.mark.e2e
+# Two runs of every phase; the stateful one follows the document's links (create -> get ->
+# update -> delete) since they exist, which takes it past the default 120 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SEED = 20240115
 MAX_EXAMPLES = 6  # per operation and phase: some hundreds of cases per run
 # Rebuilds switch read-model views while the fuzzer reads them; see the README's known issues.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import psycopg
 import pytest
 
@@ -9,6 +12,7 @@ from timetracker.http.settings import Settings
 from timetracker.projections.engine import tracking
 from timetracker.projections.engine.rebuild import _prepare, _switch
 from timetracker.projections.engine.runner import create_schema
+from timetracker.projections.registry import all_projections
 from timetracker.projections.time_travel import TimeTravelProjection
 
 pytestmark = pytest.mark.integration
@@ -45,3 +49,27 @@ def test_the_switch_waits_briefly_for_a_read_holding_a_view_then_tries_again(
             assert _view_schema(conn, view) == new_schema
         row = tracking.read_row(conn.cursor(), projection.name)
         assert row is not None and row[1] == new_schema
+
+
+def _in_a_thread(work: Callable[[], object], within: float) -> bool:
+    """True if `work()` finished within `within` seconds."""
+    done = threading.Event()
+
+    def run() -> None:
+        work()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done.wait(within)
+
+
+def test_setting_up_the_schema_again_leaves_views_that_point_right_alone(
+    settings: Settings,
+) -> None:
+    """Every CLI command sets the schema up; re-pointing every view took an ACCESS
+    EXCLUSIVE lock on each, which deadlocked with a read joining two views (a 503)."""
+    projections = all_projections()
+    create_schema(settings.conninfo, projections)
+    with psycopg.connect(settings.conninfo) as reader, reader.transaction():
+        reader.execute("SELECT count(*) FROM projects p LEFT JOIN clients c ON c.id = p.client_id")
+        assert _in_a_thread(lambda: create_schema(settings.conninfo, projections), within=10)

@@ -11,6 +11,7 @@ from tests.unit.domain.replay import replay, state
 from tests.unit.domain.stamps import ACTOR, T0, assert_stamped, stamp
 from timetracker.domain.api_token import ApiToken, token_digest
 from timetracker.domain.errors import InvalidValueError, TokenAlreadyRevokedError
+from timetracker.domain.scopes import KNOWN_SCOPES
 from timetracker.domain.values import aggregate_id
 
 SECRET = "tt_" + "a1B2-_" * 5 + "zz"
@@ -61,7 +62,12 @@ def test_unknown_scopes_are_refused() -> None:
     with pytest.raises(InvalidValueError) as caught:
         issue(["read:projects", "delete:everything", "read:secrets"])
     assert caught.value.field == "scopes"
-    assert caught.value.message == "Unknown scopes: delete:everything, read:secrets."
+    assert caught.value.message == (
+        "Unknown scopes: delete:everything, read:secrets. Valid scopes: "
+        + ", ".join(sorted(KNOWN_SCOPES))
+        + "."
+    )
+    assert "read:time_entries" in caught.value.message
 
 
 def test_a_token_without_scopes_is_refused() -> None:
