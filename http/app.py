@@ -35,6 +35,7 @@ from timetracker.http import (
 )
 from timetracker.http.heap import freeze_after_startup
 from timetracker.http.idempotency import IdempotencyStore
+from timetracker.http.idempotency_sweep import idempotency_sweep_ctx
 from timetracker.http.keys import (
     accounts_view_key,
     clients_view_key,
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
     app.cleanup_ctx.append(token_cache_ctx)
+    app.cleanup_ctx.append(idempotency_sweep_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
     app.add_subapp(API_PREFIX, create_api())
     _setup_docs(app)
