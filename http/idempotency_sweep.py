@@ -38,8 +38,9 @@ async def sweep_expired(pool: AsyncConnectionPool[Any], batch: int = SWEEP_BATCH
     while True:
         async with pool.connection() as conn:
             cursor = await conn.execute(_DELETE_BATCH, (batch,))
-            removed += cursor.rowcount
-        if cursor.rowcount < batch:
+            deleted = int(cursor.rowcount)
+        removed += deleted
+        if deleted < batch:
             return removed
         await asyncio.sleep(0)  # let requests have the pool between batches
 
