@@ -346,7 +346,7 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
         )
     size = 0
     head = b""
-    file: IO[bytes] = await in_thread(destination.open, "wb")
+    file: IO[bytes] = await in_thread(destination.open, "r+b")
     try:
         while chunk := await part.read_chunk(CHUNK):
             size += len(chunk)
@@ -427,7 +427,8 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
 @response_schema(ErrorResponse, 429)
 async def upload_restore(request: web.Request) -> web.Response:
     await _limit_restores(request)
-    destination = await in_thread(_jobs(request).directory.upload_path)
+    destination = await in_thread(_jobs(request).directory.create_upload)
+    handed_over = False
     try:
         values = await _read_upload(request, destination)
         try:
@@ -436,14 +437,16 @@ async def upload_restore(request: web.Request) -> web.Response:
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"until": exc.messages}
             raise validation_error({k: [str(m) for m in v] for k, v in messages.items()}) from None
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
-    plan = await _plan(request, destination, until, form["force"], remove_on_failure=True)
-    if form["dry_run"]:
-        destination.unlink(missing_ok=True)
-        return json_response({"dry_run": plan.as_json()})
-    return await _start_restore(request, plan, remove_after=True)
+        plan = await _plan(request, destination, until, form["force"], remove_on_failure=True)
+        if form["dry_run"]:
+            return json_response({"dry_run": plan.as_json()})
+        response = await _start_restore(request, plan, remove_after=True)
+        handed_over = True  # the job removes the file when it ends
+        return response
+    finally:
+        # Whatever went wrong (or a dry run), the upload is not kept.
+        if not handed_over:
+            destination.unlink(missing_ok=True)
 
 
 @routes.get("/admin/jobs/{job_id}", allow_head=False)
@@ -472,6 +475,7 @@ async def backups_ctx(app: web.Application) -> AsyncIterator[None]:
         )
 
     directory = BackupDirectory(settings.backups_path)
+    await in_thread(directory.secure)  # 0700 folders, 0600 files, checked at start-up
     restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
     jobs = BackupJobs(settings.conninfo, directory, restorer)
     await in_thread(jobs.create_table)
