@@ -59,6 +59,7 @@ from timetracker.http.keys import (
     token_usage_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
+from timetracker.http.middlewares.body_timeout import body_timeout_middleware
 from timetracker.http.middlewares.errors import error_middleware
 from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
@@ -144,6 +145,7 @@ def create_api() -> web.Application:
         middlewares=[
             maintenance_middleware,
             auth_middleware,
+            body_timeout_middleware,
             idempotency_middleware,
             validation_middleware,
         ],

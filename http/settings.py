@@ -37,6 +37,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value > 0:
+        raise SettingsError(f"{name} must be a number of seconds above 0")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with (see the README's table)."""
@@ -60,6 +67,8 @@ class Settings:
     snapshot_interval: int = 100
     backup_dir: Path | None = None
     backup_upload_max_bytes: int = 1024**3
+    body_timeout: float = 30.0
+    header_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +92,8 @@ class Settings:
             snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
             backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
             backup_upload_max_bytes=_int(env, "BACKUP_UPLOAD_MAX_BYTES", 1024**3, minimum=1024),
+            body_timeout=_positive(env, "BODY_TIMEOUT", 30.0),
+            header_timeout=_positive(env, "HEADER_TIMEOUT", 60.0),
         )
 
     @property
