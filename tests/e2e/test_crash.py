@@ -2,10 +2,10 @@
 
 Clients log every write with its outcome: acknowledged (2xx), refused (4xx), or unknown
 (the answer never came; a 5xx answer fails the test). Each write carries its own
-X-Request-ID, which its events record, and an Idempotency-Key. After the last restart: every acknowledged write is in the log
-exactly once, as one whole commit; no refused write is; an unknown one is at most once;
-streams are gapless, no user ever ran two timers, and every read model, caught up, equals
-a fresh replay of the log.
+X-Request-ID, which its events record, and an Idempotency-Key. After the last restart: every
+acknowledged write is in the log exactly once, as one whole commit; no refused write is; an
+unknown one is at most once; streams are gapless, no user ever ran two timers, and every read
+model, caught up, equals a fresh replay of the log.
 """
 
 from __future__ import annotations
