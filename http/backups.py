@@ -10,6 +10,7 @@ is named by the service and restored by name only if the name is one the service
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
