@@ -18,7 +18,11 @@ from a database as well (`store_fingerprint`) and compared after a restore.
 
 Verification leaves no byte unchecked: tar headers carry their own checksum, the members
 must be exactly these four in this order, the padding between and after them must be
-zeros, each file's SHA-256 is compared, and every row is parsed and re-encoded.
+zeros, each file's SHA-256 is compared, and every row is parsed and re-encoded. Every
+event's topic must name one of the domain's own event classes (nothing else is ever
+imported), and every state must decode as the service decodes it. Lines are read with a
+length cap and each member with an inflated-size cap derived from the manifest, so a
+decompression bomb is refused before its data is held in memory.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from timetracker.commands.store import service_transcoder
+from timetracker.domain.topics import event_topics
+
 FORMAT = "timetracker-es-backup"
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
@@ -56,8 +63,14 @@ COMPRESS_LEVEL = 1  # the JSON compresses about 4x even so; level 6 costs 3x the
 MAX_MANIFEST_BYTES = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
 READ_CHUNK = 1024 * 1024
+# The longest event line read: a state many times the largest request body (1 MiB by
+# default), in base64. Past it, a line is refused before it is held in memory.
+MAX_EVENT_LINE_BYTES = 16 * 1024 * 1024
+MAX_STREAM_LINE_BYTES = 1024  # ["<uuid>", version]
+ARCHIVE_FILE_MODE = 0o600  # archives hold every event and token hash: the owner's only
 
 Progress = Callable[[int, int], None]  # (events done, events in all)
+DecodeState = Callable[[bytes], Any]  # stored state -> the event's attributes
 Row = tuple[int, str, int, str, bytes]  # position, originator id, version, topic, state
 
 MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -243,6 +256,7 @@ def dump(
             _add_file(tar, EVENTS, events_path, mtime)
             _add_file(tar, STREAMS, streams_path, mtime)
             _add_bytes(tar, SUMS, sums, mtime)
+        os.chmod(partial, ARCHIVE_FILE_MODE)
         with partial.open("rb") as file:
             os.fsync(file.fileno())
         os.replace(partial, destination)
@@ -456,7 +470,35 @@ class _Tally:
     last: int = 0
 
 
-def _decode_line(line: bytes, number: int) -> Row:
+def _lines(source: gzip.GzipFile, name: str, max_line: int, max_total: int) -> Iterator[bytes]:
+    """The lines of an inflated member, each at most `max_line` bytes, all together at most
+    `max_total`: past either, ArchiveError before more is read."""
+    total = 0
+    while line := source.readline(max_line + 1):
+        if len(line) > max_line:
+            raise ArchiveError(f"{name} has a line longer than {max_line:,} bytes.")
+        total += len(line)
+        if total > max_total:
+            raise ArchiveError(
+                f"{name} inflates to more than {max_total:,} bytes, more than the manifest's"
+                " counts allow."
+            )
+        yield line
+
+
+def _check_state(decode_state: DecodeState, state: bytes, number: int) -> None:
+    try:
+        decoded = decode_state(state)
+    except Exception:  # noqa: BLE001 - whatever the decoder raises, the state is unusable
+        decoded = None
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("timestamp"), datetime):
+        raise ArchiveError(
+            f"Event line {number} has a state the service cannot decode"
+            " (not a JSON object of an event with a timestamp)."
+        )
+
+
+def _decode_line(line: bytes, number: int, decode_state: DecodeState) -> Row:
     try:
         fields = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -478,11 +520,22 @@ def _decode_line(line: bytes, number: int) -> Row:
     row: Row = (fields[0], fields[1], fields[2], fields[3], state)
     if encode_row(row) != line:
         raise ArchiveError(f"Event line {number} is not in the canonical form.")
+    if fields[3] not in event_topics():
+        raise ArchiveError(
+            f"Event line {number} names the topic {fields[3][:200]!r}, which is not one of"
+            " this service's event classes."
+        )
+    _check_state(decode_state, state, number)
     return row
 
 
 def _event_batches(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, tally: _Tally, streams: dict[str, int]
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    manifest: Manifest,
+    tally: _Tally,
+    streams: dict[str, int],
+    decode_state: DecodeState,
 ) -> Iterator[tuple[list[Row], _HashingReader, Any]]:
     """The events, in batches, checked line by line as they are read.
 
@@ -495,12 +548,13 @@ def _event_batches(
     digest = hashlib.sha256()
     batch: list[Row] = []
     try:
-        with gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_CHUNK), mode="rb") as lines:
-            for line in lines:
+        max_total = max(manifest.event_count, 1) * MAX_EVENT_LINE_BYTES
+        with gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_CHUNK), mode="rb") as inflated:
+            for line in _lines(inflated, EVENTS, MAX_EVENT_LINE_BYTES, max_total):
                 if not line.endswith(b"\n"):
                     raise ArchiveError("events.jsonl.gz ends in the middle of a line.")
                 digest.update(line)
-                row = _decode_line(line, tally.count + 1)
+                row = _decode_line(line, tally.count + 1, decode_state)
                 position, originator_id, version = row[0], row[1], row[2]
                 if position <= tally.last:
                     raise ArchiveError(f"Event line {tally.count + 1} is out of log order.")
@@ -522,7 +576,9 @@ def _event_batches(
     yield batch, raw, digest
 
 
-def _read_streams(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[dict[str, int], str, str]:
+def _read_streams(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, manifest: Manifest
+) -> tuple[dict[str, int], str, str]:
     """The stream table, its uncompressed digest and its file digest."""
     source = tar.extractfile(member)
     assert source is not None
@@ -531,7 +587,9 @@ def _read_streams(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[dict[s
     streams: dict[str, int] = {}
     previous = ""
     try:
-        with gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_CHUNK), mode="rb") as lines:
+        max_total = max(manifest.stream_count, 1) * MAX_STREAM_LINE_BYTES
+        with gzip.GzipFile(fileobj=io.BufferedReader(raw, READ_CHUNK), mode="rb") as inflated:
+            lines = _lines(inflated, STREAMS, MAX_STREAM_LINE_BYTES, max_total)
             for number, line in enumerate(lines, start=1):
                 digest.update(line)
                 try:
@@ -579,15 +637,20 @@ class Verified:
 
 
 def read_events(
-    path: Path, progress: Progress | None = None, verify: bool = True
+    path: Path,
+    progress: Progress | None = None,
+    verify: bool = True,
+    decode_state: DecodeState | None = None,
 ) -> Iterator[list[Row]]:
     """The archive's events in log order, in batches, every check applied on the way.
 
     The last check (that the events match the manifest's count, positions and checksum)
     runs once the events are all read: a consumer that loads batches as they come must
     do so in a transaction it commits only after this generator has finished. With
-    `verify` the stream table and SHA256SUMS are checked too.
+    `verify` the stream table and SHA256SUMS are checked too. Each state is decoded with
+    `decode_state` (by default the service's transcoder), as reading the event back will.
     """
+    decode = decode_state or service_transcoder().decode
     with _open(path) as tar:
         members = _members(tar)
         manifest_bytes = _manifest_json(tar, members)
@@ -596,7 +659,8 @@ def read_events(
         tally = _Tally()
         streams: dict[str, int] = {}
         events_file_digest = events_digest = ""
-        for batch, raw, digest in _event_batches(tar, members[EVENTS], tally, streams):
+        batches = _event_batches(tar, members[EVENTS], manifest, tally, streams, decode)
+        for batch, raw, digest in batches:
             if batch:
                 yield batch
             if progress is not None:
@@ -615,7 +679,7 @@ def read_events(
         )
         if not verify:
             return
-        listed, streams_digest, streams_file_digest = _read_streams(tar, members[STREAMS])
+        listed, streams_digest, streams_file_digest = _read_streams(tar, members[STREAMS], manifest)
         if listed != streams:
             differing = sum(
                 1 for key in streams.keys() | listed.keys() if listed.get(key) != streams.get(key)

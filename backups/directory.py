@@ -4,12 +4,19 @@ The service names every archive it writes `timetracker-<kind>-<UTC time>-<8 hex>
 (kind `backup`, or `safety` for the copy a forced restore takes first). Only such names,
 directly in the directory, are listed or restored by name: anything else (another name,
 a path, a link) is refused before the file system is touched.
+
+Archives hold every event and every token's hash: the directory and its `uploads/` are
+the owner's alone (0700) and so is every file in them (0600), whatever the umask; `secure`
+checks that, and tightens what is looser, when the service starts.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import secrets
+import stat
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +24,10 @@ from pathlib import Path
 
 from timetracker.backups.archive import ArchiveError, Manifest, read_manifest
 
+log = logging.getLogger(__name__)
+
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
 ARCHIVE_NAME = re.compile(r"timetracker-(backup|safety)-(\d{8}T\d{6}Z)-([0-9a-f]{8})\.tar")
 UPLOADS = "uploads"
 
@@ -48,7 +59,38 @@ class BackupDirectory:
         self.path = path
 
     def _ensure(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+        # mkdir's mode goes through the umask; chmod does not.
+        if stat.S_IMODE(path.stat().st_mode) != DIRECTORY_MODE:
+            os.chmod(path, DIRECTORY_MODE)
+        return path
+
+    def secure(self) -> list[Path]:
+        """Create the directory and `uploads/` as 0700 and make every file in them 0600;
+        what had to be tightened (logged, for the operator to look into)."""
+        tightened: list[Path] = []
+        for folder in (self.path, self.path / UPLOADS):
+            existed = folder.is_dir()
+            if existed and stat.S_IMODE(folder.stat().st_mode) != DIRECTORY_MODE:
+                tightened.append(folder)
+            self._ensure(folder)
+            for path in folder.iterdir():
+                if path.is_symlink() or not path.is_file():
+                    continue
+                if stat.S_IMODE(path.stat().st_mode) & ~FILE_MODE:
+                    os.chmod(path, FILE_MODE)
+                    tightened.append(path)
+        if tightened:
+            log.warning(
+                "Backup files were readable by others; now only by their owner: %s",
+                ", ".join(str(p) for p in tightened),
+            )
+        return tightened
+
+    def create_upload(self) -> Path:
+        """A new, empty upload file (0600), for an archive kept until it is restored."""
+        path = self.upload_path()
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         return path
 
     def new_path(self, kind: str = "backup") -> Path:

@@ -39,6 +39,7 @@ from psycopg import sql
 
 from timetracker.backups.archive import (
     EVENTS_TABLE,
+    ArchiveError,
     Manifest,
     Progress,
     Row,
@@ -87,6 +88,7 @@ class RestorePlan:
     until: datetime | None
     events_to_restore: int
     last_position: int
+    events_sha256: str  # of the events to restore: what the load must match before commit
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-able summary."""
@@ -158,6 +160,10 @@ class StateReader:
         # Without a cipher or compressor, state is the JSON itself: parse only that.
         self._plain = mapper.cipher is None and mapper.compressor is None
 
+    def decode(self, state: bytes) -> dict[str, Any]:
+        """An event's attributes, decoded as the application decodes them."""
+        return self._decoded(state)
+
     def _decoded(self, state: bytes) -> dict[str, Any]:
         if self.mapper.cipher is not None:
             state = self.mapper.cipher.decrypt(state)
@@ -191,7 +197,11 @@ class _Cut:
         if self.reached:
             return []
         for index, row in enumerate(rows):
-            if self.reader.timestamp(row[4]) > self.until:
+            try:
+                moment = self.reader.timestamp(row[4])
+            except (KeyError, TypeError, ValueError):
+                raise ArchiveError(f"The event at position {row[0]} has no timestamp.") from None
+            if moment > self.until:
                 self.reached = True
                 return rows[:index]
         return rows
@@ -274,19 +284,26 @@ class Restorer:
         """
         cut = _Cut(self.reader, until)
         kept = last = 0
-        for batch in read_events(archive, _phase(progress, "verify")):
+        digest = hashlib.sha256()
+        verifying = read_events(
+            archive, _phase(progress, "verify"), decode_state=self.reader.decode
+        )
+        for batch in verifying:
             rows = cut.keep(batch)
             if rows:
                 kept += len(rows)
                 last = rows[-1][0]
+                if until is not None:
+                    digest.update(b"".join([encode_row(row) for row in rows]))
         manifest = read_manifest(archive)
+        events_sha256 = manifest.events_sha256 if until is None else digest.hexdigest()
         present = self.events_in_store()
         if present and not force:
             raise StoreNotEmptyError(
                 f"The event store holds {_events(present)}: restoring replaces them. Force it"
                 " (a safety backup of them is taken first) or restore into an empty store."
             )
-        return RestorePlan(archive, manifest, present, force, until, kept, last)
+        return RestorePlan(archive, manifest, present, force, until, kept, last, events_sha256)
 
     def restore(self, plan: RestorePlan, progress: PhaseProgress | None = None) -> RestoreReport:
         """Restore a planned archive (see the module's docstring for the steps)."""
@@ -393,8 +410,10 @@ class Restorer:
             "COPY {} (notification_id, originator_id, originator_version, topic, state)"
             " FROM STDIN (FORMAT BINARY)"
         ).format(sql.Identifier(EVENTS_TABLE))
-        # Checks run again as the rows are read: the file could have changed since the plan.
-        for batch in read_events(plan.archive, verify=False):
+        # Every check runs again as the rows are read (the file could have changed since the
+        # plan), and what is loaded must be what the plan verified: its SHA-256 is compared
+        # before the transaction commits.
+        for batch in read_events(plan.archive, decode_state=self.reader.decode):
             rows = cut.keep(batch)
             if rows:
                 with cursor.copy(statement) as copy:
@@ -402,8 +421,7 @@ class Restorer:
                     for row in rows:
                         copy.write_row((row[0], UUID(row[1]), row[2], row[3], row[4]))
                 ids.add(rows)
-                if plan.until is not None:
-                    digest.update(b"".join([encode_row(row) for row in rows]))
+                digest.update(b"".join([encode_row(row) for row in rows]))
                 streams.update(row[1] for row in rows)
                 count += len(rows)
                 last = rows[-1][0]
@@ -411,13 +429,16 @@ class Restorer:
                 load(count, plan.events_to_restore)
             if cut.reached:
                 break
+        if digest.hexdigest() != plan.events_sha256 or count != plan.events_to_restore:
+            raise ArchiveError(
+                "The archive changed since its dry run: the events read for loading are not"
+                " the ones verified (SHA-256 or count differs). Nothing was restored."
+            )
         return _Loaded(
             events=count,
             streams=len(streams),
             last_position=last,
-            events_sha256=(
-                plan.manifest.events_sha256 if plan.until is None else digest.hexdigest()
-            ),
+            events_sha256=digest.hexdigest(),
             ids=ids.highest,
         )
 

@@ -14,7 +14,13 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError, Transcoder
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    RecordConflictError,
+    Transcoder,
+    UUIDAsHex,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment, get_topic
 
@@ -118,9 +124,7 @@ class EventStore(Application[UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON format, read with orjson (projections decode every event)."""
-        transcoder = FastJSONTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
+        return service_transcoder()
 
     def load(self, cls: type[A], kind: str, number: int) -> A:
         """The aggregate behind a public id, or NotFoundError."""
@@ -167,3 +171,13 @@ def check_version(aggregate: Aggregate, expected: int | None) -> None:
     """Refuse the command when `If-Match` named another version than the current one."""
     if expected is not None and aggregate.version != expected:
         raise VersionMismatchError(expected, aggregate.version)
+
+
+def service_transcoder() -> Transcoder:
+    """The transcoder of the service's stored events (`construct_transcoder`), for readers
+    that have no application at hand (a backup being verified)."""
+    transcoder = FastJSONTranscoder()
+    # The library's own (`Application.register_transcodings`); this store adds none.
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder

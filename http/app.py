@@ -36,6 +36,7 @@ from timetracker.http import (
 from timetracker.http.console.app import mount_console
 from timetracker.http.heap import freeze_after_startup
 from timetracker.http.idempotency import IdempotencyStore
+from timetracker.http.idempotency_sweep import idempotency_sweep_ctx
 from timetracker.http.keys import (
     accounts_view_key,
     clients_view_key,
@@ -59,6 +60,7 @@ from timetracker.http.keys import (
     token_usage_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
+from timetracker.http.middlewares.body_timeout import body_timeout_middleware
 from timetracker.http.middlewares.errors import error_middleware
 from timetracker.http.middlewares.idempotency import idempotency_middleware
 from timetracker.http.middlewares.maintenance import maintenance_middleware
@@ -127,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_event_store)
     app.cleanup_ctx.append(_read_models)
     app.cleanup_ctx.append(token_cache_ctx)
+    app.cleanup_ctx.append(idempotency_sweep_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
     app.add_subapp(API_PREFIX, create_api())
     mount_console(app)
@@ -145,6 +148,7 @@ def create_api() -> web.Application:
         middlewares=[
             maintenance_middleware,
             auth_middleware,
+            body_timeout_middleware,
             idempotency_middleware,
             validation_middleware,
         ],

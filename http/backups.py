@@ -10,6 +10,7 @@ is named by the service and restored by name only if the name is one the service
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +42,11 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.maintenance import MaintenanceFlag
+from timetracker.http.middlewares.body_timeout import (
+    request_timeout,
+    send_and_close,
+    streams_body,
+)
 from timetracker.http.paths import api_path
 from timetracker.http.rate_limit import Window, rate_limit_headers
 from timetracker.http.responses import json_response
@@ -63,7 +69,8 @@ UPLOAD_TYPES = frozenset({"application/x-tar", "application/tar", "application/o
 FORM_FIELDS = frozenset({"confirm", "until", "force", "dry_run"})
 MAX_FIELD_BYTES = 1024
 CHUNK = 256 * 1024
-JOB_SHUTDOWN_WAIT_SECONDS = 60.0  # a stopping server lets a running backup or restore end
+JOB_SHUTDOWN_WAIT_SECONDS = 60.0
+MIN_UPLOAD_BYTES_PER_SECOND = 64 * 1024  # a stopping server lets a running backup or restore end
 JobPath = path_id("job_id")
 
 
@@ -334,7 +341,28 @@ async def _field(part: BodyPartReader) -> str:
         raise validation_error({part.name or "_form": ["Not UTF-8 text."]}) from None
 
 
-async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> None:
+class UploadClock:
+    """The time an upload may take: `BODY_TIMEOUT` seconds, plus one second for every
+    `MIN_UPLOAD_BYTES_PER_SECOND` received (a large archive over a slow link gets through;
+    a byte now and then does not)."""
+
+    def __init__(self, timeout: asyncio.Timeout, seconds: float) -> None:
+        self.timeout = timeout
+        self.seconds = seconds
+        self.started = asyncio.get_running_loop().time()
+        self.received = 0
+        timeout.reschedule(self.started + seconds)
+
+    def got(self, size: int) -> None:
+        self.received += size
+        self.timeout.reschedule(
+            self.started + self.seconds + self.received / MIN_UPLOAD_BYTES_PER_SECOND
+        )
+
+
+async def save_upload(
+    part: BodyPartReader, destination: Path, limit: int, clock: UploadClock
+) -> None:
     """Stream the file part to disk; 413 past `limit`, 415 unless it is a backup archive."""
     declared = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
     if declared.split(";")[0].strip().lower() not in UPLOAD_TYPES:
@@ -346,9 +374,10 @@ async def _save_upload(part: BodyPartReader, destination: Path, limit: int) -> N
         )
     size = 0
     head = b""
-    file: IO[bytes] = await in_thread(destination.open, "wb")
+    file: IO[bytes] = await in_thread(destination.open, "r+b")
     try:
         while chunk := await part.read_chunk(CHUNK):
+            clock.got(len(chunk))
             size += len(chunk)
             if size > limit:
                 raise ApiError(
@@ -377,6 +406,14 @@ def _not_an_archive() -> ApiError:
     )
 
 
+class UploadTooSlowError(Exception):
+    """The upload did not arrive in the time it was given."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
 async def _read_upload(request: web.Request, destination: Path) -> dict[str, str]:
     """The form's text fields; the file part saved to `destination`."""
     if request.content_type != "multipart/form-data":
@@ -386,23 +423,28 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
             "Send the archive as multipart/form-data with a `file` part.",
             "unsupported_media_type",
         )
-    limit = request.config_dict[settings_key].backup_upload_max_bytes
+    settings = request.config_dict[settings_key]
+    limit = settings.backup_upload_max_bytes
     values: dict[str, str] = {}
     has_file = False
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
-            if part.name == "file" and not has_file:
-                await _save_upload(part, destination, limit)
-                has_file = True
-            elif part.name in FORM_FIELDS and part.name not in values:
-                values[part.name] = await _field(part)
-            else:
-                raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
+        async with asyncio.timeout(None) as timeout:
+            clock = UploadClock(timeout, settings.body_timeout)
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
+                if part.name == "file" and not has_file:
+                    await save_upload(part, destination, limit, clock)
+                    has_file = True
+                elif part.name in FORM_FIELDS and part.name not in values:
+                    values[part.name] = await _field(part)
+                else:
+                    raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
     except (ValueError, AssertionError) as exc:
         raise validation_error({"_form": [f"Malformed multipart body ({exc})."]}) from None
+    except TimeoutError:
+        raise UploadTooSlowError(settings.body_timeout) from None
     if not has_file:
         raise validation_error({"file": ["Missing data for required field."]})
     return values
@@ -417,33 +459,41 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
     requestBody=UPLOAD_BODY,
 )
 @requires("admin:all", admin=True)
+@streams_body
 @response_schema(DryRunResponse, 200)
 @response_schema(BackupJobResponse, 202)
 @response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 408)
 @response_schema(ErrorResponse, 409)
 @response_schema(ErrorResponse, 413)
 @response_schema(ErrorResponse, 415)
 @response_schema(ErrorResponse, 422)
 @response_schema(ErrorResponse, 429)
-async def upload_restore(request: web.Request) -> web.Response:
+async def upload_restore(request: web.Request) -> web.StreamResponse:
     await _limit_restores(request)
-    destination = await in_thread(_jobs(request).directory.upload_path)
+    destination = await in_thread(_jobs(request).directory.create_upload)
+    handed_over = False
     try:
-        values = await _read_upload(request, destination)
+        try:
+            values = await _read_upload(request, destination)
+        except UploadTooSlowError as slow:
+            return await send_and_close(request, request_timeout(slow.seconds))
         try:
             form = RestoreForm().load(values)
             until = parse_utc(form["until"]) if "until" in form else None
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"until": exc.messages}
             raise validation_error({k: [str(m) for m in v] for k, v in messages.items()}) from None
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
-    plan = await _plan(request, destination, until, form["force"], remove_on_failure=True)
-    if form["dry_run"]:
-        destination.unlink(missing_ok=True)
-        return json_response({"dry_run": plan.as_json()})
-    return await _start_restore(request, plan, remove_after=True)
+        plan = await _plan(request, destination, until, form["force"], remove_on_failure=True)
+        if form["dry_run"]:
+            return json_response({"dry_run": plan.as_json()})
+        response = await _start_restore(request, plan, remove_after=True)
+        handed_over = True  # the job removes the file when it ends
+        return response
+    finally:
+        # Whatever went wrong (or a dry run), the upload is not kept.
+        if not handed_over:
+            destination.unlink(missing_ok=True)
 
 
 @routes.get("/admin/jobs/{job_id}", allow_head=False)
@@ -472,6 +522,7 @@ async def backups_ctx(app: web.Application) -> AsyncIterator[None]:
         )
 
     directory = BackupDirectory(settings.backups_path)
+    await in_thread(directory.secure)  # 0700 folders, 0600 files, checked at start-up
     restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
     jobs = BackupJobs(settings.conninfo, directory, restorer)
     await in_thread(jobs.create_table)

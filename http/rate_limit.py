@@ -1,57 +1,93 @@
-"""Per-token (and per-client-IP) rate limits: exact sliding windows in Redis.
+"""Per-token (and per-client-IP) rate limits: fixed windows with interpolation, in Redis.
 
-Each window is a sorted set of the request times admitted in the last `seconds`, under
-the Redis server's clock. One Lua script drops expired entries from every window,
-counts them, and admits the request (adding it to every window) only if all windows
-have room, so rejected requests consume nothing, no burst across a boundary exceeds a
-window's quota, and every key carries a TTL. When Redis is unreachable, the same
-windows are kept in this process's memory until it is back (fail open, limits per process).
+Each window (say 100 requests a minute) keeps three numbers per subject: when its current
+window started (anchored at the first request, then stepping by the window's length), how
+many requests it admitted, and how many the window before admitted. A request is admitted
+when the current count plus the previous window's count, weighted by the share of the
+previous window still inside the last `seconds`, leaves room (rounded up, so the estimate
+never lets a whole quota through twice across a boundary). That is constant memory per
+subject (one small Redis hash, all windows, a TTL), whatever the quota, instead of a sorted
+set of every request of the hour.
+
+One Lua script, under the Redis server's clock, reads, decides and counts for every window
+of a subject at once, so rejected requests consume nothing and concurrent requests and
+several server processes share one count. A request waits (bounded) for a Redis connection
+when the pool is busy and answers 503 after that: a busy pool is not an outage. Only when
+Redis cannot be reached are the same windows kept in this process's memory, starting from
+the last state Redis reported for each subject (fail open, limits per process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-import uuid
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
+
+from timetracker.http.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
+# How long a request waits for a Redis connection before the limiter answers 503, and at
+# most how many limiter calls one process has in flight (the client's pool holds 100).
+REDIS_WAIT_SECONDS = 2.0
+MAX_CONCURRENT_CHECKS = 50
+LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
-# KEYS: one sorted set per window. ARGV[1]: a unique member for this request; ARGV[2]:
-# 1 to admit (0 to only look); then quota and window length in ms for each key.
-# Returns: admitted flag, then for each window its count and oldest admitted time (ms).
-_SLIDING_WINDOWS = """
+# KEYS[1]: the subject's hash (one field per window, named by its length in s, holding
+# "start:count:last-start:previous count:start-previous last"). ARGV[1]: 1 to admit (0 to
+# only look); then quota and length in ms of each window. Returns: admitted flag, the
+# server's time (ms), then for each window its five numbers after this request (absolute).
+_WINDOWS = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local counts = {}
-local admitted = 1
-for i = 1, #KEYS do
-  local quota = tonumber(ARGV[1 + 2 * i])
-  local window = tonumber(ARGV[2 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  counts[i] = redis.call('ZCARD', KEYS[i])
-  if counts[i] >= quota then admitted = 0 end
-end
-if ARGV[2] == '0' then admitted = 0 end
-local result = {admitted, now}
-for i = 1, #KEYS do
-  local window = tonumber(ARGV[2 + 2 * i])
-  if admitted == 1 then
-    redis.call('ZADD', KEYS[i], now, ARGV[1])
-    counts[i] = counts[i] + 1
+local n = (#ARGV - 1) / 2
+local fields = {}
+for i = 1, n do fields[i] = math.floor(tonumber(ARGV[1 + 2 * i]) / 1000) end
+local stored = redis.call('HMGET', KEYS[1], unpack(fields))
+local admitted = ARGV[1] == '1'
+local states = {}
+for i = 1, n do
+  local quota = tonumber(ARGV[2 * i])
+  local len = tonumber(ARGV[1 + 2 * i])
+  local st = nil
+  if stored[i] then
+    local s, c, l, p, pl = string.match(stored[i], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+    if s then
+      s = tonumber(s)
+      st = {s, tonumber(c), s + tonumber(l), tonumber(p), s - tonumber(pl)}
+    end
   end
-  if counts[i] > 0 then redis.call('PEXPIRE', KEYS[i], window) end
-  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  result[#result + 1] = counts[i]
-  result[#result + 1] = tonumber(oldest[2] or now)
+  if st == nil or now >= st[1] + 2 * len then
+    st = {now, 0, now, 0, now}
+  elseif now >= st[1] + len then
+    st = {st[1] + len, 0, st[1] + len, st[2], st[3]}
+  end
+  local share = math.max(0, st[5] + len - now)
+  if st[2] + math.ceil(st[4] * share / len) >= quota then admitted = false end
+  states[i] = st
 end
+local result = {admitted and 1 or 0, now}
+local expires = 0
+for i = 1, n do
+  local len = tonumber(ARGV[1 + 2 * i])
+  local st = states[i]
+  if admitted then
+    st[2] = st[2] + 1
+    st[3] = now
+    redis.call('HSET', KEYS[1], fields[i], st[1] .. ':' .. st[2] .. ':' .. (st[3] - st[1])
+      .. ':' .. st[4] .. ':' .. (st[1] - st[5]))
+    expires = math.max(expires, st[1] + 2 * len - now)
+  end
+  for j = 1, 5 do result[#result + 1] = st[j] end
+end
+if admitted then redis.call('PEXPIRE', KEYS[1], expires) end
 return result
 """
 
@@ -64,6 +100,47 @@ class Window:
     quota: int
     seconds: int
 
+    @property
+    def length_ms(self) -> int:
+        """The window's length in milliseconds."""
+        return self.seconds * 1000
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One window's numbers for one subject (times in epoch ms): when the current window
+    started, how many it admitted and when the last of them came; the same two of the
+    window before."""
+
+    start: int
+    count: int
+    last: int
+    previous: int
+    previous_last: int
+
+    @classmethod
+    def fresh(cls, now_ms: int) -> Counts:
+        """A window starting now, nothing counted."""
+        return cls(now_ms, 0, now_ms, 0, now_ms)
+
+    def advanced(self, now_ms: int, window: Window) -> Counts:
+        """The same window at `now_ms`: rolled over once, or started afresh, as time moved."""
+        length = window.length_ms
+        if now_ms >= self.start + 2 * length:
+            return Counts.fresh(now_ms)
+        if now_ms >= self.start + length:
+            begin = self.start + length
+            return Counts(begin, 0, begin, self.count, self.last)
+        return self
+
+    def used(self, now_ms: int, window: Window) -> int:
+        """Requests counted against the window at `now_ms`: this window's, and the share
+        of the previous window's still inside the last `seconds` (taken as spread evenly
+        over the `seconds` before its last request; rounded up)."""
+        length = window.length_ms
+        share = max(0, self.previous_last + length - now_ms)
+        return self.count + math.ceil(self.previous * share / length)
+
 
 @dataclass(frozen=True)
 class WindowState:
@@ -71,7 +148,7 @@ class WindowState:
 
     window: Window
     remaining: int
-    reset_at: float  # epoch seconds when the oldest counted request leaves the window
+    reset_at: float  # epoch seconds: the window's end, or when the next request fits if full
 
 
 @dataclass(frozen=True)
@@ -93,34 +170,80 @@ class Decision:
         return max(1, math.ceil(max(full, default=self.now) - self.now))
 
 
-def _state(window: Window, count: int, oldest_ms: float, now_ms: float) -> WindowState:
-    reset_ms = (oldest_ms if count else now_ms) + window.seconds * 1000
-    return WindowState(window, max(window.quota - count, 0), reset_ms / 1000)
+def window_state(window: Window, counts: Counts, now_ms: int) -> WindowState:
+    """What a window's counts mean for the headers at `now_ms`."""
+    quota, length = window.quota, window.length_ms
+    remaining = max(quota - counts.used(now_ms, window), 0)
+    if remaining > 0:
+        reset_ms = counts.start + length
+    elif counts.count < quota:
+        # Full only through the previous window's share: the next slot frees as it shrinks.
+        free = (quota - counts.count - 1) * length // counts.previous
+        reset_ms = counts.previous_last + length - free
+    else:
+        # Full by itself: once it has rolled over, its own count is the share that shrinks.
+        free = (quota - 1) * length // counts.count
+        reset_ms = max(counts.start + length, counts.last + length - free)
+    return WindowState(window, remaining, reset_ms / 1000)
+
+
+def decide(
+    counts: list[Counts | None], windows: list[Window], now_ms: int, admit: bool
+) -> tuple[bool, list[Counts]]:
+    """The script's decision in Python: whether to admit, and each window's counts after."""
+    advanced = [
+        (c or Counts.fresh(now_ms)).advanced(now_ms, w)
+        for c, w in zip(counts, windows, strict=True)
+    ]
+    admitted = admit and all(
+        c.used(now_ms, w) < w.quota for c, w in zip(advanced, windows, strict=True)
+    )
+    if admitted:
+        advanced = [
+            Counts(c.start, c.count + 1, now_ms, c.previous, c.previous_last) for c in advanced
+        ]
+    return admitted, advanced
 
 
 class LocalWindows:
-    """The same sliding windows in process memory: the fallback while Redis is away."""
+    """The same windows in process memory: the fallback while Redis cannot be reached.
 
-    def __init__(self) -> None:
-        self._admitted: dict[str, deque[float]] = {}
+    It starts from what Redis last reported for each subject (`remember`), so an outage
+    never hands out a fresh quota to a subject this process saw exhausted.
+    """
 
-    def hit(self, keys: list[str], windows: list[Window], admit: bool) -> Decision:
-        now = time.time() * 1000
-        queues = [self._admitted.setdefault(key, deque()) for key in keys]
-        for queue, window in zip(queues, windows, strict=True):
-            while queue and queue[0] <= now - window.seconds * 1000:
-                queue.popleft()
-        admitted = admit and all(len(q) < w.quota for q, w in zip(queues, windows, strict=True))
-        if admitted:
-            for queue in queues:
-                queue.append(now)
-        states = tuple(
-            _state(w, len(q), q[0] if q else now, now) for q, w in zip(queues, windows, strict=True)
-        )
-        for key, queue in zip(keys, queues, strict=True):
-            if not queue:
-                del self._admitted[key]
-        return Decision(admitted, now / 1000, states)
+    def __init__(self, capacity: int = LOCAL_SUBJECTS) -> None:
+        self.capacity = capacity
+        self._counts: OrderedDict[str, list[Counts | None]] = OrderedDict()
+
+    def remember(self, subject: str, counts: list[Counts]) -> None:
+        """Keep the latest counts of a subject (the least recently seen go past capacity)."""
+        self._counts[subject] = list(counts)
+        self._counts.move_to_end(subject)
+        while len(self._counts) > self.capacity:
+            self._counts.popitem(last=False)
+
+    def hit(self, subject: str, windows: list[Window], admit: bool) -> Decision:
+        """Decide locally, exactly as the script would."""
+        now_ms = int(time.time() * 1000)
+        known = self._counts.get(subject)
+        if known is None or len(known) != len(windows):
+            known = [None] * len(windows)
+        admitted, counts = decide(known, windows, now_ms, admit)
+        self.remember(subject, counts)
+        states = tuple(window_state(w, c, now_ms) for w, c in zip(windows, counts, strict=True))
+        return Decision(admitted, now_ms / 1000, states)
+
+
+def limiter_busy() -> ApiError:
+    """503 for a request whose limits could not be checked in time (Redis pool busy)."""
+    return ApiError(
+        503,
+        "Service unavailable",
+        "The service is busy; retry shortly.",
+        "service_unavailable",
+        headers={"Retry-After": "1"},
+    )
 
 
 class RateLimiter:
@@ -130,43 +253,60 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
         self.local = LocalWindows()
-        self._script = redis.register_script(_SLIDING_WINDOWS)
+        self._script = redis.register_script(_WINDOWS)
         self._redis_down_until = 0.0
         self._warned = False
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
 
-    def _keys(self, subject: str, windows: list[Window]) -> list[str]:
-        # One hash tag per subject keeps its windows in one Redis Cluster slot.
-        return [f"{self.prefix}rl:{{{subject}}}:{w.name}" for w in windows]
+    def _key(self, subject: str) -> str:
+        # One hash per subject (every window in it) keeps it in one Redis Cluster slot.
+        return f"{self.prefix}rl:{{{subject}}}"
 
     async def hit(self, subject: str, windows: list[Window], admit: bool = True) -> Decision:
         """Admit a request for `subject` if every window has room (count it if so).
 
-        With `admit=False` nothing is counted: the windows are only read.
+        With `admit=False` nothing is counted: the windows are only read. Raises a 503
+        ApiError when no Redis connection frees up in time.
         """
-        keys = self._keys(subject, windows)
         if time.monotonic() >= self._redis_down_until:
             try:
-                return await self._hit_redis(keys, windows, admit)
+                return await self._hit_redis(subject, windows, admit)
+            except MaxConnectionsError:
+                raise limiter_busy() from None
             except (RedisError, OSError) as exc:
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 if not self._warned:
                     log.warning("Redis unreachable (%s): rate limits kept per process", exc)
                     self._warned = True
-        return self.local.hit(keys, windows, admit)
+        return self.local.hit(subject, windows, admit)
 
-    async def _hit_redis(self, keys: list[str], windows: list[Window], admit: bool) -> Decision:
-        args: list[str | int] = [uuid.uuid4().hex, 1 if admit else 0]
+    async def _hit_redis(self, subject: str, windows: list[Window], admit: bool) -> Decision:
+        args: list[str | int] = [1 if admit else 0]
         for window in windows:
-            args += [window.quota, window.seconds * 1000]
-        result = await self._script(keys=keys, args=args)
+            args += [window.quota, window.length_ms]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REDIS_WAIT_SECONDS
+        try:
+            async with asyncio.timeout_at(deadline):
+                async with self._slots:
+                    while True:
+                        try:
+                            result = await self._script(keys=[self._key(subject)], args=args)
+                            break
+                        except MaxConnectionsError:
+                            # Other Redis users hold the pool: a busy pool is no outage.
+                            await asyncio.sleep(0.005)
+        except TimeoutError:
+            raise MaxConnectionsError("no Redis connection for the rate limiter") from None
         if self._warned:
             log.warning("Redis is back: rate limits shared again")
             self._warned = False
-        admitted, now_ms = bool(result[0]), float(result[1])
-        states = tuple(
-            _state(window, int(result[2 + 2 * i]), float(result[3 + 2 * i]), now_ms)
-            for i, window in enumerate(windows)
-        )
+        admitted, now_ms = bool(result[0]), int(result[1])
+        counts = [
+            Counts(*(int(v) for v in result[2 + 5 * i : 7 + 5 * i])) for i in range(len(windows))
+        ]
+        self.local.remember(subject, counts)
+        states = tuple(window_state(w, c, now_ms) for w, c in zip(windows, counts, strict=True))
         return Decision(admitted, now_ms / 1000, states)
 
 

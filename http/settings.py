@@ -41,6 +41,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value > 0:
+        raise SettingsError(f"{name} must be a number of seconds above 0")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with (see the README's table)."""
@@ -71,6 +78,8 @@ class Settings:
     console_signin_per_username: int = 5
     console_signin_per_address: int = 20
     console_signin_window_seconds: int = 15 * 60
+    body_timeout: float = 30.0
+    header_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +109,8 @@ class Settings:
             console_signin_per_username=_int(env, "CONSOLE_SIGNIN_PER_USERNAME", 5, 1),
             console_signin_per_address=_int(env, "CONSOLE_SIGNIN_PER_ADDRESS", 20, 1),
             console_signin_window_seconds=_int(env, "CONSOLE_SIGNIN_WINDOW_SECONDS", 900, 1),
+            body_timeout=_positive(env, "BODY_TIMEOUT", 30.0),
+            header_timeout=_positive(env, "HEADER_TIMEOUT", 60.0),
         )
 
     @property

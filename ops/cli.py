@@ -193,6 +193,8 @@ def _serve_on(settings: Settings, args: argparse.Namespace) -> int:
                 host=settings.host,
                 port=settings.port,
                 access_log_class=AccessLog,
+                # A connection idle this long, or still sending a request's headers, is closed.
+                keepalive_timeout=settings.header_timeout,
             )
             code = 0
     if code == 0:

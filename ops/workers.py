@@ -283,6 +283,8 @@ def run_worker(orders: WorkerOrders) -> int:
             reuse_port=True,
             print=listening,
             access_log_class=AccessLog,
+            # A connection idle this long, or still sending a request's headers, is closed.
+            keepalive_timeout=settings.header_timeout,
         )
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from timetracker.backups.directory import UPLOADS
-from timetracker.http.backups import _save_upload
+from timetracker.http.backups import UploadClock, save_upload
 from timetracker.http.console.rendering import page
 from timetracker.http.console.restoring import (
     ConsoleError,
@@ -60,25 +61,30 @@ async def _receive(request: web.Request, destination: Path) -> dict[str, str]:
     """Save the `file` part to `destination`; the text fields."""
     if request.content_type != "multipart/form-data":
         raise ConsoleError(415, "Send the archive as a multipart form with a file.")
-    limit = request.config_dict[settings_key].backup_upload_max_bytes
+    settings = request.config_dict[settings_key]
+    limit = settings.backup_upload_max_bytes
     values: dict[str, str] = {}
     has_file = False
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise ConsoleError(400, "Nested multipart bodies are not accepted.")
-            if part.name == "file" and not has_file:
-                await _save_upload(part, destination, limit)
-                has_file = True
-            elif part.name == "until" and "until" not in values:
-                values["until"] = await _text(part)
-            else:
-                raise ConsoleError(400, "Unknown or repeated field in the upload.")
+        async with asyncio.timeout(None) as timeout:
+            clock = UploadClock(timeout, settings.body_timeout)  # as the API's upload
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise ConsoleError(400, "Nested multipart bodies are not accepted.")
+                if part.name == "file" and not has_file:
+                    await save_upload(part, destination, limit, clock)
+                    has_file = True
+                elif part.name == "until" and "until" not in values:
+                    values["until"] = await _text(part)
+                else:
+                    raise ConsoleError(400, "Unknown or repeated field in the upload.")
     except ApiError as exc:
         raise ConsoleError(exc.status, exc.message) from None
     except (ValueError, AssertionError) as exc:
         raise ConsoleError(400, f"Malformed upload ({exc}).") from None
+    except TimeoutError:
+        raise ConsoleError(408, "The upload did not arrive in time; try again.") from None
     if not has_file:
         raise ConsoleError(400, "Choose an archive file first.")
     return values

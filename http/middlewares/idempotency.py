@@ -58,7 +58,9 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         )
     user_id = request[caller_key].user_id
     body = await request.read()
-    request_hash = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
+    # The query string is part of the request: the same body to another query is another request.
+    target = f"{request.method} {request.raw_path}\n"
+    request_hash = hashlib.sha256(target.encode() + body).hexdigest()
     store = request.config_dict[idempotency_store_key]
     claim = await store.claim(user_id, key, request_hash)
     if not claim.ours:

@@ -5,18 +5,20 @@ anything changes, confirmation, names the service gave, size- and type-checked u
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, CountEvents, MakeUser
 from tests.api.helpers import error_body
-from tests.archives import flipped, member_span
+from tests.archives import flipped, member_span, with_events
 from timetracker.backups.archive import EVENTS, create_backup
 from timetracker.backups.directory import ARCHIVE_NAME
 from timetracker.commands import maintenance
@@ -370,3 +372,36 @@ async def test_in_maintenance_every_route_but_health_answers_503_with_retry_afte
     assert (await api.get("/api/v1/health")).status == 200
     assert (await api.get("/api/v1/projects", headers=admin.headers)).status == 200
     assert await count_events() == events
+
+
+async def test_an_upload_whose_states_cannot_be_decoded_is_422_and_never_kept(
+    api: TestClient, admin: ApiUser, settings: Settings, tmp_path: Path, count_events: CountEvents
+) -> None:
+    await _project(api, admin, "Kept")
+    archive = tmp_path / "b.tar"
+    await asyncio.get_running_loop().run_in_executor(
+        None, create_backup, settings.conninfo, archive
+    )
+
+    def not_an_object(lines: list[bytes]) -> list[bytes]:
+        fields = orjson.loads(lines[0])
+        fields[4] = base64.b64encode(b"[1, 2]").decode()
+        return [orjson.dumps(fields) + b"\n", *lines[1:]]
+
+    bad = with_events(archive, tmp_path / "bad.tar", not_an_object).read_bytes()
+    events = await count_events()
+    for fields in (
+        {"dry_run": "true", "until": "2100-01-01T00:00:00Z"},
+        {"dry_run": "true"},
+        {},
+    ):
+        form = _form(bad, confirm="RESTORE", force="true", **fields)
+        body = await error_body(
+            await api.post(RESTORE, data=form, headers=admin.headers), 422, "archive_invalid"
+        )
+        assert "cannot decode" in body["message"]
+        assert list((settings.backups_path / "uploads").iterdir()) == []
+    assert await count_events() == events
+    with psycopg.connect(settings.conninfo) as conn:
+        assert maintenance.read_state(conn) is None
+    assert list(settings.backups_path.glob("timetracker-safety-*")) == []  # no safety backup

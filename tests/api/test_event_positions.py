@@ -1,8 +1,9 @@
-"""`X-Event-Position` on every response: the store position the answer reflects.
+"""`X-Event-Position` on every authenticated response: the store position the answer reflects.
 
 Writes name what they wrote; reads name the position of the read models they answered
-from (so a lagging read model shows in the header); errors and open endpoints name the
-store's head; an idempotent replay keeps the position of the first answer.
+from (so a lagging read model shows in the header); errors name the store's head; an
+idempotent replay keeps the position of the first answer. Callers without a valid token
+(open endpoints, 401s, unknown routes) never get it: it would show anyone the write rate.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ async def _head(settings: Settings) -> int:
     return int(row[0] or 0)
 
 
-async def _position(api: TestClient, method: str, path: str, **kwargs: object) -> tuple[int, int]:
+async def _position(
+    api: TestClient, method: str, path: str, **kwargs: object
+) -> tuple[int, int | None]:
     response = await api.request(method, path, **kwargs)  # type: ignore[arg-type]
     await response.read()
-    return response.status, int(response.headers["X-Event-Position"])
+    position = response.headers.get("X-Event-Position")
+    return response.status, None if position is None else int(position)
 
 
 async def _admin_without_runners(
@@ -92,7 +96,7 @@ async def test_writes_name_what_they_wrote_and_reads_at_least_that(
     assert (status, same) == (200, edited)  # nothing written: the head it was decided at
 
 
-async def test_errors_and_open_endpoints_name_the_stores_head(
+async def test_errors_name_the_stores_head_and_callers_without_a_token_get_no_position(
     api: TestClient, admin: ApiUser, make_user: MakeUser, settings: Settings
 ) -> None:
     project = await new_project(api, admin)
@@ -100,21 +104,24 @@ async def test_errors_and_open_endpoints_name_the_stores_head(
     head = await _head(settings)
     assert await api.app[freshness_key].wait_for(EVERY_READ_MODEL, head, 10.0)
 
-    for method, path, headers, expected in [
-        ("GET", "/api/v1/info", {}, 200),
-        ("GET", "/api/v1/health", {}, 200),
-        ("GET", "/api/docs/openapi.json", {}, 200),
-        ("GET", "/api/v1/projects", {}, 401),
-        ("GET", ENTRIES, alice.headers, 403),
-        ("GET", "/api/v1/nowhere", alice.headers, 404),
-        ("PUT", "/api/v1/info", {}, 405),
-        ("GET", "/api/v1/projects/x", alice.headers, 400),
-        ("GET", f"/api/v1/projects/{project + 1}", alice.headers, 404),
-        ("POST", TASKS, alice.headers, 403),
-        ("POST", "/api/v1/projects", admin.headers, 400),
+    bad_token = {"Authorization": "Bearer tt_" + "x" * 32}
+    for method, path, headers, expected, shown in [
+        ("GET", "/api/v1/info", {}, 200, None),
+        ("GET", "/api/v1/health", {}, 200, None),
+        ("GET", "/api/docs/openapi.json", {}, 200, None),
+        ("GET", "/api/v1/projects", {}, 401, None),
+        ("GET", "/api/v1/projects", bad_token, 401, None),
+        ("GET", "/api/v1/nowhere", alice.headers, 404, None),
+        ("GET", f"/api/v1/projects/{project + 1}", bad_token, 401, None),
+        ("PUT", "/api/v1/info", {}, 405, None),
+        ("GET", ENTRIES, alice.headers, 403, head),
+        ("GET", "/api/v1/projects/x", alice.headers, 400, head),
+        ("GET", f"/api/v1/projects/{project + 1}", alice.headers, 404, head),
+        ("POST", TASKS, alice.headers, 403, head),
+        ("POST", "/api/v1/projects", admin.headers, 400, head),
     ]:
         status, position = await _position(api, method, path, json={}, headers=headers)
-        assert (status, position) == (expected, head), (method, path)
+        assert (status, position) == (expected, shown), (method, path)
 
 
 async def test_reads_name_their_read_models_position_even_when_it_lags(
@@ -137,7 +144,7 @@ async def test_reads_name_their_read_models_position_even_when_it_lags(
     assert listed.headers["X-Event-Position"] == str(projected)
     assert missing.status == 404
     assert missing.headers["X-Event-Position"] == str(projected)
-    assert info.headers["X-Event-Position"] == str(unseen.position)
+    assert "X-Event-Position" not in info.headers  # no token, no position
 
 
 async def test_the_summary_names_the_lower_of_its_rollups_and_the_projects_positions(

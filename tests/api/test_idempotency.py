@@ -29,7 +29,12 @@ from tests.api.timekit import (
 from timetracker.commands.key_claims import ClaimLostError, KeyClaim, current_claim
 from timetracker.domain.project import Project
 from timetracker.domain.values import Stamp
-from timetracker.http.keys import time_tracking_key
+from timetracker.http.idempotency_sweep import (
+    idempotency_sweep_ctx,
+    sweep_expired,
+    sweep_forever,
+)
+from timetracker.http.keys import read_pool_key, time_tracking_key
 from timetracker.http.settings import Settings
 
 ENTRY = {
@@ -93,7 +98,7 @@ async def test_the_same_key_and_body_replay_the_first_response_without_writing(
     assert listed["pagination"]["total"] == (2 if path.endswith("projects") else 1)
 
 
-async def test_a_used_key_with_another_body_or_path_is_422_and_writes_nothing(
+async def test_a_used_key_with_another_body_path_or_query_is_422_and_writes_nothing(
     api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
 ) -> None:
     await new_project(api, admin)
@@ -108,8 +113,9 @@ async def test_a_used_key_with_another_body_or_path_is_422_and_writes_nothing(
     other_path = await api.post(
         f"{TIMER}/start", json={"project_id": 1}, headers=_keyed(alice, "k")
     )
+    other_query = await api.post(f"{ENTRIES}?dry=1", json=ENTRY, headers=_keyed(alice, "k"))
 
-    for response in (other_body, other_path):
+    for response in (other_body, other_path, other_query):
         body = await error_body(response, 422, "idempotency_key_reused")
         assert body["error"] == "Idempotency key reused"
     assert await count_events() == before
@@ -402,3 +408,48 @@ async def test_a_write_keeps_its_claim_applied_and_a_lost_claim_writes_nothing(
     assert await count_events() == before
     await asyncio.to_thread(store.write, rename)  # without a claim: written
     assert await count_events() == before + 1
+
+
+async def test_expired_keys_are_swept_in_batches_and_fresh_ones_kept(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, settings: Settings
+) -> None:
+    await new_project(api, admin)
+    alice = await make_user("alice", EVERYTHING)
+    for n in range(5):
+        assert (await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, f"old-{n}"))).status
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    fresh = await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "fresh"))
+    assert fresh.status == 201
+
+    pool = api.app[read_pool_key]
+    assert await sweep_expired(pool, batch=2) == 5  # three batches: 2, 2, 1
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        keys = await (await conn.execute("SELECT key FROM idempotency_keys")).fetchall()
+    assert keys == [("fresh",)]
+    await _same_response(fresh, await api.post(ENTRIES, json=ENTRY, headers=_keyed(alice, "fresh")))
+
+
+async def test_the_background_sweep_runs_without_any_request(
+    api: TestClient, admin: ApiUser, settings: Settings
+) -> None:
+    async with await psycopg.AsyncConnection.connect(settings.conninfo, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)"
+            " SELECT 1, 'k' || n, 'h', now() - interval '2 days' FROM generate_series(1, 50) n"
+        )
+    sweeping = asyncio.create_task(sweep_forever(api.app[read_pool_key], every=0.05))
+    try:
+        async with await psycopg.AsyncConnection.connect(
+            settings.conninfo, autocommit=True
+        ) as conn:
+            for _ in range(100):
+                row = await (await conn.execute("SELECT count(*) FROM idempotency_keys")).fetchone()
+                if row is not None and row[0] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the sweep left expired keys")
+    finally:
+        sweeping.cancel()
+    assert idempotency_sweep_ctx in api.app.cleanup_ctx  # the app runs it by itself

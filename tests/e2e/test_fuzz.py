@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.e2e.service import Server, call
@@ -31,11 +32,18 @@ from timetracker.ops.accounts import issue_token, register_user
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SEED = 20240115
 MAX_EXAMPLES = 6  # per operation and phase: some hundreds of cases per run
-# Rebuilds switch read-model views while the fuzzer reads them; see the README's known issues.
-EXCLUDED = r"^/api/v1/admin/projections/\{name\}/rebuild$"
 
 
-def _schemathesis(server: Server, token: str, report: Path) -> tuple[int, str]:
+REBUILD = r"^/api/v1/admin/projections/\{name\}/rebuild$"
+# Rebuilds are fuzzed on their own, without the stateful phase: chained with the other admin
+# operations while rebuilds run, it finds 503s that are not fixed yet (see the README).
+PHASES = "examples,coverage,fuzzing,stateful"
+REBUILD_PHASES = "examples,coverage,fuzzing"
+
+
+def _schemathesis(
+    server: Server, token: str, report: Path, paths: tuple[str, str], phases: str = PHASES
+) -> tuple[int, str]:
     binary = shutil.which("st", path=str(Path(sys.executable).parent))
     assert binary, "schemathesis is not installed (the `test` extra has it)"
     done = subprocess.run(
@@ -50,7 +58,8 @@ def _schemathesis(server: Server, token: str, report: Path) -> tuple[int, str]:
             "--exclude-checks",
             "positive_data_acceptance,use_after_free",
             "--phases",
-            "examples,coverage,fuzzing,stateful",
+            phases,
+            *paths,
             "--max-examples",
             str(MAX_EXAMPLES),
             "--seed",
@@ -58,8 +67,6 @@ def _schemathesis(server: Server, token: str, report: Path) -> tuple[int, str]:
             "--generation-deterministic",
             "--workers",
             "1",
-            "--exclude-path-regex",
-            EXCLUDED,
             "--request-timeout",
             "10",
             "--report",
@@ -82,6 +89,7 @@ def _cases(output: str) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.timeout(600)  # rebuilds started by the fuzzer run beside it
 def test_schemathesis_finds_nothing_with_an_admin_token_or_a_narrow_one(
     configured_env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> None:
@@ -98,10 +106,24 @@ def test_schemathesis_finds_nothing_with_an_admin_token_or_a_narrow_one(
         assert made.status == 201, made.body
 
         for name, token in (("admin", admin), ("narrow", narrow.token)):
-            code, output = _schemathesis(server, token, tmp_path / f"{name}.xml")
+            code, output = _schemathesis(
+                server, token, tmp_path / f"{name}.xml", ("--exclude-path-regex", REBUILD)
+            )
             assert code == 0, f"schemathesis with the {name} token:\n{output[-6000:]}"
             assert _cases(output) >= 300, output[-2000:]
+        code, output = _schemathesis(
+            server,
+            admin,
+            tmp_path / "rebuild.xml",
+            ("--include-path-regex", REBUILD),
+            REBUILD_PHASES,
+        )
+        assert code == 0, f"schemathesis on the rebuild endpoint:\n{output[-6000:]}"
         assert "Unhandled error" not in "\n".join(server.stderr), server.output()
+        # The rebuild endpoint is fuzzed too: rebuilds ran, switching views under reads.
+        with psycopg.connect(settings.conninfo) as conn:
+            row = conn.execute("SELECT count(*) FROM projection_rebuild_jobs").fetchone()
+        assert row is not None and row[0] >= 1, "the fuzzer never started a rebuild"
 
         assert settings.redis_url is not None
         reached = wait_caught_up(settings.conninfo, settings.redis_url, settings.redis_prefix, 30)

@@ -156,8 +156,11 @@ async def test_a_wait_ends_on_a_position_the_news_shows_not_before(
     view, _ = freshness
     assert await view.positions(["clients"]) == {"clients": 0}
     # A runner of this process has committed a batch; its NOTIFY is still on the way.
-    view.advance_notifier(asyncio.get_running_loop())("clients", 6)
-    await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    view.advance_notifier(loop)("clients", 6)
+    delivered = loop.create_future()  # scheduled after the notice: it has run once this has
+    loop.call_soon_threadsafe(delivered.set_result, None)
+    await delivered
     assert not await view.wait_for(["clients"], 6, timeout=0.05)
     await asyncio.to_thread(
         _execute,
@@ -197,8 +200,18 @@ async def test_a_live_redis_runner_publishes_the_position_of_each_batch(
         await asyncio.to_thread(rebuild.catch_up)
     finally:
         rebuild.close()
-    await asyncio.sleep(0.2)
-    assert heard == []
+    # Proved by what comes next: a later batch of the live build is heard, and nothing of
+    # the rebuild's came before it (Redis delivers a channel's messages in order).
+    later = store.create_client(CreateClient({"name": "Later"}, _stamp()))
+    runner = RedisProjectionRunner(
+        store, RunningTimersProjection(), settings.redis_url, settings.redis_prefix
+    )
+    try:
+        await asyncio.to_thread(runner.catch_up)
+    finally:
+        runner.close()
+    await _until(lambda: (RunningTimersProjection.name, later.position) in heard)
+    assert heard == [(RunningTimersProjection.name, later.position)]
 
 
 async def test_a_write_hears_that_another_process_applied_it(
