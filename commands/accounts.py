@@ -12,6 +12,7 @@ from timetracker.commands.messages import (
     IssuedToken,
     RegisterUser,
     RevokeApiToken,
+    SetUserTimezone,
     Written,
 )
 from timetracker.commands.store import EventStore
@@ -85,3 +86,14 @@ class AccountCommands(EventStore):
         position = self.write(decide)
         token = self.load(ApiToken, "api_token", cmd.token_id)
         return Written(id=cmd.token_id, version=token.version, position=position)
+
+    def set_user_timezone(self, cmd: SetUserTimezone) -> Written:
+        """Set a user's time zone for reports and exports (an IANA name, checked by the caller)."""
+
+        def decide() -> list[Aggregate]:
+            user = self.load(User, "user", cmd.user_id)
+            return [user] if user.set_timezone(cmd.timezone, cmd.stamp) else []
+
+        position = self.write(decide)
+        user = self.load(User, "user", cmd.user_id)
+        return Written(id=cmd.user_id, version=user.version, position=position)

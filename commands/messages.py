@@ -56,6 +56,13 @@ class RevokeApiToken:
 
 
 @dataclass(frozen=True)
+class SetUserTimezone:
+    user_id: int
+    timezone: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
 class CreateClient:
     values: dict[str, Any]
     stamp: Stamp

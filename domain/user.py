@@ -8,11 +8,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from timetracker.domain.events import RecordedCreation
+from timetracker.domain.errors import InvalidValueError
+from timetracker.domain.events import RecordedCreation, RecordedEvent
 from timetracker.domain.rules import require_choice, require_name
 from timetracker.domain.values import Stamp, aggregate_id
 
 ROLES = ("user", "admin")
+DEFAULT_TIMEZONE = "UTC"
+MAX_TIMEZONE_LENGTH = 64
 
 
 class User(Aggregate):
@@ -24,6 +27,11 @@ class User(Aggregate):
         email: str | None
         full_name: str | None
         role: str
+
+    class TimezoneChanged(RecordedEvent):
+        """The user's time zone (an IANA name) for reports and exports changed."""
+
+        timezone: str
 
     @staticmethod
     def create_id(number: int) -> UUID:
@@ -67,6 +75,26 @@ class User(Aggregate):
         self.full_name = full_name
         self.role = role
         self.is_active = True
+        self.timezone = DEFAULT_TIMEZONE
+
+    def set_timezone(self, timezone: str, stamp: Stamp) -> bool:
+        """Set the time zone reports and exports use by default (event UserTimezoneChanged).
+
+        The caller checks that the name is a known IANA zone (that needs the zone database,
+        which the domain does not read); returns whether it changed.
+        """
+        if not timezone or len(timezone) > MAX_TIMEZONE_LENGTH:
+            raise InvalidValueError("timezone", "Must be an IANA time zone name.")
+        if timezone == self.timezone:
+            return False
+        self._set_timezone(timezone=timezone, **stamp.event_fields())
+        return True
+
+    @event(TimezoneChanged)
+    def _set_timezone(
+        self, timezone: str, timestamp: datetime, actor: dict[str, Any], request_id: str
+    ) -> None:
+        self.timezone = timezone
 
     @property
     def is_admin(self) -> bool:

@@ -60,6 +60,7 @@ class Settings:
     snapshot_interval: int = 100
     backup_dir: Path | None = None
     backup_upload_max_bytes: int = 1024**3
+    currency: str = "EUR"  # the currency of reports' billable amounts
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +84,7 @@ class Settings:
             snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
             backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
             backup_upload_max_bytes=_int(env, "BACKUP_UPLOAD_MAX_BYTES", 1024**3, minimum=1024),
+            currency=env.get("CURRENCY") or "EUR",
         )
 
     @property
