@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from psycopg import sql
@@ -29,17 +29,32 @@ _RATE = "coalesce(p.rate, c.rate, 0)"
 
 
 def _key_sql(key: str) -> str:
-    local = "(e.start_time AT TIME ZONE %(tz)s)"
+    """A key's SQL value: an id, a tag, or the entry's start day in the report's zone (weeks
+    and months are rolled up from days here: an entry falls in exactly one day)."""
     return {
-        "project": "e.project_id::text",
-        "client": "p.client_id::text",
-        "task": "e.task_id::text",
-        "user": "e.user_id::text",
+        "project": "e.project_id",
+        "client": "p.client_id",
+        "task": "e.task_id",
+        "user": "e.user_id",
         "tag": "tag",
-        "day": f"to_char({local}, 'YYYY-MM-DD')",
-        "week": f"to_char({local}, 'IYYY-\"W\"IW')",
-        "month": f"to_char({local}, 'YYYY-MM')",
+        "day": "(e.start_time AT TIME ZONE %(tz)s)::date",
+        "week": "(e.start_time AT TIME ZONE %(tz)s)::date",
+        "month": "(e.start_time AT TIME ZONE %(tz)s)::date",
     }[key]
+
+
+def _key_value(key: str, text: str | None) -> str | int | None:
+    """A key's value in a report from its SQL value (as text)."""
+    if text is None:
+        return None
+    if key in _ID_KINDS:
+        return int(text)
+    if key == "week":
+        year, week, _ = date.fromisoformat(text).isocalendar()
+        return f"{year}-W{week:02d}"
+    if key == "month":
+        return text[:7]
+    return text
 
 
 @dataclass(frozen=True)
@@ -151,56 +166,41 @@ _SUMS = (
 
 
 def _grouped_sql(group_by: Sequence[str], window: ReportWindow) -> tuple[str, dict[str, Any]]:
-    """One query answering every level: (level, key 1, key 2, sums) rows, level 0 the totals.
+    """The finest groups, in one query: rows (part, key 1, key 2, sums).
 
-    An entry with two tags counts once in each tag group, but once only in the totals and
-    in groups of other keys: only the levels that group by `tag` read the entries unnested
-    by tag (an entry without tags once, with a NULL tag).
+    Part 0 groups the entries by the keys other than `tag`: the totals and the levels
+    without a tag add these up, each entry once. Part 1, only when grouping by `tag`,
+    groups them by every key with one row per tag of an entry (an entry without tags once,
+    with a NULL tag): an entry with two tags counts once in each tag group.
     """
     from_where, params = _from_where(window)
-    levels = [(0, ()), (1, ("k1",))] + ([(2, ("k1", "k2"))] if len(group_by) > 1 else [])
     parts = []
-    for unnest in (False, True):
-        sets = [names for level, names in levels if ("tag" in group_by[:level]) == unnest]
-        if not sets:
-            continue
-        keys = [_key_sql(k) if unnest or k != "tag" else "NULL::text" for k in group_by]
-        k2 = keys[1] if len(keys) > 1 else "NULL::text"
+    plain = [k for k in group_by if k != "tag"]
+    for part, keys in enumerate([plain, list(group_by)] if "tag" in group_by else [plain]):
         source = from_where
-        if unnest:
+        if part:
             source = from_where.replace(
                 " WHERE ",
                 " CROSS JOIN LATERAL unnest(CASE WHEN cardinality(e.tags) = 0"
                 " THEN ARRAY[NULL]::text[] ELSE e.tags END) AS tag WHERE ",
                 1,
             )
-        grouping = ", ".join("(" + ", ".join(names) + ")" for names in sets)
-        # A row's level: how many keys its set groups by (GROUPING(k) is 1 for a key the
-        # row's set does not group by; it may name only keys some set groups by).
-        grouped = sorted({name for names in sets for name in names})
-        level = " - ".join([str(len(grouped)), *(f"GROUPING({k})" for k in grouped)])
+        columns = [f"{_key_sql(k)} AS k{i}" for i, k in enumerate(keys, 1)]
+        names = [f"k{i}" for i in range(1, len(keys) + 1)]
+        texts = [f"{n}::text" for n in names] + ["NULL::text"] * (2 - len(keys))
+        group = f" GROUP BY {', '.join(names)}" if names else ""
         parts.append(
-            f"SELECT {level}, {_or_null('k1', grouped)}, {_or_null('k2', grouped)}, "
-            + _SUMS
-            + f" FROM (SELECT {keys[0]} AS k1, {k2} AS k2, e.seconds, e.billable,"
-            + f" {_CENTS.format(rate=_RATE)} AS cents{source}) s"
-            + f" GROUP BY GROUPING SETS ({grouping})"
+            f"SELECT {part}, {', '.join(texts)}, {_SUMS} FROM (SELECT "
+            + ", ".join(
+                [*columns, "e.seconds", "e.billable", f"{_CENTS.format(rate=_RATE)} AS cents"]
+            )
+            + f"{source}) s{group}"
         )
     return " UNION ALL ".join(parts), params
 
 
-def _or_null(key: str, grouped: Sequence[str]) -> str:
-    return key if key in grouped else "NULL::text"
-
-
 def _sums(row: Sequence[Any]) -> Sums:
     return Sums(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
-
-
-def _value(key: str, text: str | None) -> str | int | None:
-    if text is None:
-        return None
-    return int(text) if key in _ID_KINDS else text
 
 
 class ReportGroupsView:
@@ -251,35 +251,12 @@ class ReportGroupsView:
         async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute(query, params)  # type: ignore[arg-type]
             rows = await cur.fetchall()
-        return await self._assemble(group_by, rows, window.position)
-
-    async def _assemble(
-        self, group_by: Sequence[str], rows: list[tuple[Any, ...]], position: int | None
-    ) -> GroupedReport:
-        report = GroupedReport(Sums())
-        outer: dict[str | None, Group] = {}
-        inner: list[tuple[str | None, Group]] = []
-        for row in rows:
-            level, k1, k2, sums = int(row[0]), row[1], row[2], _sums(row[3:])
-            if level == 0:
-                report.totals = sums
-            elif level == 1:
-                outer[k1] = Group(group_by[0], _value(group_by[0], k1), None, sums)
-            else:
-                group = Group(group_by[1], _value(group_by[1], k2), None, sums)
-                inner.append((k1, group))
-        for k1, group in inner:
-            parent = outer[k1]
-            parent.groups = [*(parent.groups or []), group]
-        groups = [outer[k] for k in outer]
-        await self._label(groups + [g for _, g in inner], position)
-        report.groups = sorted(groups, key=_order)
-        for group in report.groups:
-            if len(group_by) > 1:
-                group.groups = sorted(group.groups or [], key=_order)
+        report = _assemble(group_by, rows)
+        await self._label(report.groups, window.position)
         return report
 
-    async def _label(self, groups: list[Group], position: int | None) -> None:
+    async def _label(self, outer: list[Group], position: int | None) -> None:
+        groups = [*outer, *(g for o in outer for g in o.groups or [])]
         for kind in _ID_KINDS:
             ids = {g.value for g in groups if g.key == kind and isinstance(g.value, int)}
             names = await self.labels(kind, sorted(ids), position) if ids else {}
@@ -322,8 +299,42 @@ class ReportGroupsView:
                 await cur.close()
 
 
-def _order(group: Group) -> tuple[int, str | int]:
+def _assemble(group_by: Sequence[str], rows: list[tuple[Any, ...]]) -> GroupedReport:
+    """The report's levels added up from the finest groups (see `_grouped_sql`)."""
+    totals = Sums()
+    outer: dict[Any, Sums] = {}
+    inner: dict[Any, dict[Any, Sums]] = {}
+    # Part 0 has the keys other than `tag` in order, part 1 every key in order: the key
+    # of the outer level is `k1` in either, the inner level's keys `k1`, `k2`.
+    outer_part, inner_part = int(group_by[0] == "tag"), int("tag" in group_by)
+    for row in rows:
+        part, k1, k2, sums = int(row[0]), row[1], row[2], _sums(row[3:])
+        if part == 0:
+            _add(totals, sums)
+        if part == outer_part:
+            _add(outer.setdefault(_key_value(group_by[0], k1), Sums()), sums)
+        if len(group_by) > 1 and part == inner_part:
+            v1, v2 = _key_value(group_by[0], k1), _key_value(group_by[1], k2)
+            _add(inner.setdefault(v1, {}).setdefault(v2, Sums()), sums)
+    groups = []
+    for v1, sums in sorted(outer.items(), key=_order):
+        group = Group(group_by[0], v1, None, sums)
+        if len(group_by) > 1:
+            group.groups = [
+                Group(group_by[1], v2, None, s)
+                for v2, s in sorted(inner.get(v1, {}).items(), key=_order)
+            ]
+        groups.append(group)
+    return GroupedReport(totals, groups)
+
+
+def _add(to: Sums, sums: Sums) -> None:
+    to.seconds += sums.seconds
+    to.billable_seconds += sums.billable_seconds
+    to.entries += sums.entries
+    to.cents += sums.cents
+
+
+def _order(item: tuple[Any, Sums]) -> tuple[int, Any]:
     """Groups in key order, the group without a value (no client, task or tag) last."""
-    if group.value is None:
-        return (1, "")
-    return (0, group.value)
+    return (1, "") if item[0] is None else (0, item[0])
