@@ -189,12 +189,13 @@ def main() -> None:
             print(f"seeded {args.entries:,} entries in {time.perf_counter() - started:.1f} s")
         asyncio.run(measure(conninfo, args.rounds))
     finally:
-        if args.keep:
-            return
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
+        if not args.keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(dbname)
+                    )
+                )
 
 
 if __name__ == "__main__":
