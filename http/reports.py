@@ -202,13 +202,17 @@ async def grouped_reports(
     request: web.Request, asked_for: Asked
 ) -> tuple[GroupedReport, GroupedReport | None]:
     """The per-project report and, when grouped otherwise, the grouped one."""
-    view = request.app[report_groups_view_key]
-    by_project = await view.report(("project",), asked_for.window)
+    view, window, version = (
+        request.app[report_groups_view_key],
+        asked_for.window,
+        asked_for.position,
+    )
+    by_project = await view.report_at(("project",), window, version)
     if not asked_for.group_by:
         return by_project, None
     if asked_for.group_by == ("project",):
         return by_project, by_project
-    return by_project, await view.report(asked_for.group_by, asked_for.window)
+    return by_project, await view.report_at(asked_for.group_by, window, version)
 
 
 def innermost(groups: Sequence[Group], outer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ Days, weeks (ISO) and months are those of the entry's start in the report's time
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 GROUP_KEYS = ("project", "client", "task", "user", "tag", "day", "week", "month")
 _ID_KINDS = ("project", "client", "task", "user")
+REPORTS_KEPT = 256  # reports a process keeps, each for the read-model position it was asked at
 EXPORT_CHUNK = 2000  # rows fetched from the server-side cursor at a time
 
 # An entry's cents: floor(seconds * rate / 36 + 1/2), with `div` (exact, no rounded division).
@@ -208,6 +210,24 @@ class ReportGroupsView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self._kept: OrderedDict[tuple[Any, ...], GroupedReport] = OrderedDict()
+
+    async def report_at(
+        self, group_by: Sequence[str], window: ReportWindow, version: int
+    ) -> GroupedReport:
+        """`report`, kept per read-model position `version` (read before asking): asked again
+        before the read model moves (a dashboard), it is answered without a query. A report
+        summed after the position moved on shows at least that position, never less."""
+        key = (tuple(group_by), window, version)
+        kept = self._kept.get(key)
+        if kept is not None:
+            self._kept.move_to_end(key)
+            return kept
+        report = await self.report(group_by, window)
+        self._kept[key] = report
+        if len(self._kept) > REPORTS_KEPT:
+            self._kept.popitem(last=False)  # the one asked for longest ago
+        return report
 
     async def user_timezone(self, user_id: int, position: int | None = None) -> str | None:
         """A user's time zone (as of `position`), or None when not known yet."""
