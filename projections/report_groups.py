@@ -33,6 +33,7 @@ from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.user import DEFAULT_TIMEZONE, User
 from timetracker.projections.base import Projection
+from timetracker.projections.report_days import DAY_TABLES, day_statements, refresh_days
 
 EVENTS_TABLE = "timetracking_events"  # the event store's table (the `TimeTracking` app)
 
@@ -239,7 +240,7 @@ class ReportGroupsProjection(Projection):
     """Writes the versions `apply` decides (see the module)."""
 
     name = "report_groups"
-    tables = ("report_entries", "report_labels")
+    tables = ("report_entries", "report_labels", *DAY_TABLES)
 
     def create_statements(self) -> list[str]:
         columns = "(user_id, project_id, task_id, billable, seconds, end_time, tags)"
@@ -293,6 +294,7 @@ class ReportGroupsProjection(Projection):
             " ON report_labels (kind, id) WHERE valid_to IS NULL",
             "CREATE INDEX IF NOT EXISTS report_labels_id_idx"
             " ON report_labels (kind, id, valid_from)",
+            *day_statements(),
         ]
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
@@ -313,6 +315,24 @@ class ReportGroupsProjection(Projection):
             [e for e, _ in handled], [p for _, p in handled], _stored(cursor, wanted)
         )
         _write(cursor, closed, new)
+        _refresh_days(cursor, [*closed, *new])
+
+
+def _refresh_days(cursor: Cursor[Any], versions: list[Version]) -> None:
+    """Recompute the day sums of what the batch changed (see `report_days.py`)."""
+    entries = [
+        (v.facts.user_id, v.facts.project_id, v.facts.start_time)
+        for v in versions
+        if isinstance(v.facts, EntryFacts)
+    ]
+    labels = [v.facts for v in versions if isinstance(v.facts, LabelFacts)]
+    refresh_days(
+        cursor,
+        entries,
+        projects={f.id for f in labels if f.kind == "project"},
+        clients={f.id for f in labels if f.kind == "client"},
+        zones={f.timezone for f in labels if f.kind == "user" and f.timezone},
+    )
 
 
 def _rows(cursor: Cursor[Any]) -> list[tuple[Any, ...]]:

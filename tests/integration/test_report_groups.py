@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.domain import Aggregate
+from psycopg import sql
 
-from tests.integration.history import build_catalogue, dump, save_in_chunks
+from tests.integration.history import build_catalogue, save_in_chunks
 from timetracker.commands.application import TimeTracking
 from timetracker.domain.entry import Entry
 from timetracker.domain.project import Project
@@ -27,6 +30,17 @@ T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
 def _stamp(i: int) -> Stamp:
     return Stamp(at=T0 + timedelta(minutes=i), user_id=1, request_id=f"r{i}", is_admin=True)
+
+
+def dump(conninfo: str, projection: ReportGroupsProjection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the read model's tables, in a fixed order."""
+    with psycopg.connect(conninfo) as conn:
+        return {
+            table: conn.execute(
+                sql.SQL("SELECT * FROM {} t ORDER BY t::text").format(sql.Identifier(table))
+            ).fetchall()
+            for table in projection.tables
+        }
 
 
 def _history(store: TimeTracking) -> None:
@@ -87,12 +101,47 @@ def test_built_in_small_batches_it_equals_a_rebuild_and_verifies(
         runner.catch_up()
     finally:
         runner.close()
-    live = dump(settings.conninfo, [projection])
+    live = dump(settings.conninfo, projection)
     assert len(live["report_entries"]) > 60  # edits and deletes left closed versions
     assert any(row[2] is not None for row in live["report_labels"])  # closed label versions
 
+    _day_sums_match_the_entries(settings.conninfo)
+
     rebuild(store, projection, settings.conninfo)
 
-    assert dump(settings.conninfo, [projection]) == live
+    assert dump(settings.conninfo, projection) == live
     checked = verify(store, projection, settings.conninfo)
     assert checked.ok, checked.mismatches
+
+
+def _day_sums_match_the_entries(conninfo: str) -> None:
+    """Each grain of each zone's day sums equals the current entries summed directly."""
+    cents = (
+        "CASE WHEN e.billable THEN round(e.seconds * coalesce(p.rate, c.rate, 0) / 36.0) ELSE 0 END"
+    )
+    with psycopg.connect(conninfo) as conn:
+        zones = [z for (z,) in conn.execute("SELECT zone FROM report_zones ORDER BY zone")]
+        assert zones == ["Asia/Kolkata", "UTC"]
+        for zone in zones:
+            for grain, user, project in (
+                ("upd", "e.user_id", "e.project_id"),
+                ("pd", "0", "e.project_id"),
+                ("ud", "e.user_id", "0"),
+            ):
+                direct = conn.execute(
+                    f"SELECT {user}, {project}, (e.start_time AT TIME ZONE %s)::date,"
+                    " sum(e.seconds), coalesce(sum(e.seconds) FILTER (WHERE e.billable), 0),"
+                    f" count(*), sum({cents}) FROM report_entries e"
+                    " LEFT JOIN report_labels p ON p.kind = 'project' AND p.id = e.project_id"
+                    " AND p.valid_to IS NULL LEFT JOIN report_labels c ON c.kind = 'client'"
+                    " AND c.id = p.client_id AND c.valid_to IS NULL"
+                    " WHERE e.valid_to IS NULL AND e.seconds IS NOT NULL"
+                    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                    (zone,),
+                ).fetchall()
+                kept = conn.execute(
+                    "SELECT user_id, project_id, day, seconds, billable_seconds, entries, cents"
+                    " FROM report_day_sums WHERE zone = %s AND grain = %s ORDER BY 1, 2, 3",
+                    (zone, grain),
+                ).fetchall()
+                assert kept == direct, (zone, grain)
