@@ -122,6 +122,7 @@ async def asked(request: web.Request) -> Asked:
         tags=query.get("tag"),
         billable=query.get("billable"),
         position=position,
+        days=(first, last),
     )
     return Asked(window, first, last, tuple(query.get("group_by") or ()), moment, shown)
 

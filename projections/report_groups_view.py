@@ -75,6 +75,7 @@ class ReportWindow:
     billable: bool | None = None
     position: int | None = None
     include_active: bool = False
+    days: tuple[date, date] | None = None  # the local days [start, end) covers, if whole days
 
 
 @dataclass
@@ -105,6 +106,7 @@ class GroupedReport:
 
     totals: Sums
     groups: list[Group] = field(default_factory=list)
+    from_days: bool = False  # summed from the day sums rather than the entries
 
 
 def _valid(alias: str, position: int | None) -> str:
@@ -205,6 +207,67 @@ def _sums(row: Sequence[Any]) -> Sums:
     return Sums(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
+_DAY_KEYS = {
+    "project": "s.project_id",
+    "client": "p.client_id",
+    "user": "s.user_id",
+    "day": "s.day",
+    "week": "s.day",
+    "month": "s.day",
+}
+
+
+def _days_sql(group_by: Sequence[str], window: ReportWindow) -> tuple[str, dict[str, Any]] | None:
+    """The finest groups from the day sums (rows as `_grouped_sql`'s part 0), when they can
+    answer: today's report of whole days, by users, projects, clients and periods only. Its
+    last row is (-1, ...) when the zone has no day sums (then the entries must be summed)."""
+    if (
+        window.position is not None
+        or window.days is None
+        or window.include_active
+        or window.billable is not None
+        or window.tags is not None
+        or window.task_ids is not None
+        or not set(group_by) <= set(_DAY_KEYS)
+    ):
+        return None
+    by_user = "user" in group_by or window.user_ids is not None
+    by_project = bool({"project", "client"} & set(group_by)) or (
+        window.project_ids is not None or window.client_ids is not None
+    )
+    grain = "upd" if by_user and by_project else "ud" if by_user else "pd"
+    conditions = ["s.zone = %(tz)s", f"s.grain = '{grain}'", "s.day BETWEEN %(first)s AND %(last)s"]
+    for name, column in (
+        ("user_ids", "s.user_id"),
+        ("project_ids", "s.project_id"),
+        ("client_ids", "p.client_id"),
+    ):
+        if getattr(window, name) is not None:
+            conditions.append(f"{column} = ANY(%({name})s)")
+    keys = [_DAY_KEYS[k] for k in group_by]
+    texts = [f"{k}::text" for k in keys] + ["NULL::text"] * (2 - len(keys))
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    _, params = _from_where(window)
+    params.update(first=window.days[0], last=window.days[1])
+    query = (
+        f"SELECT 0, {', '.join(texts)}, coalesce(sum(s.seconds), 0),"
+        " coalesce(sum(s.billable_seconds), 0), coalesce(sum(s.entries), 0),"
+        " coalesce(sum(s.cents), 0) FROM report_day_sums s"
+        + (
+            " LEFT JOIN report_labels p ON p.kind = 'project' AND p.id = s.project_id"
+            " AND p.valid_to IS NULL"
+            if "client" in group_by or window.client_ids is not None
+            else ""
+        )
+        + " WHERE "
+        + " AND ".join(conditions)
+        + group
+        + " UNION ALL SELECT -1, NULL, NULL, 0, 0, 0, 0"
+        " WHERE NOT EXISTS (SELECT 1 FROM report_zones WHERE zone = %(tz)s)"
+    )
+    return query, params
+
+
 class ReportGroupsView:
     """Grouped reports and exports from the report-groups read model."""
 
@@ -256,24 +319,23 @@ class ReportGroupsView:
 
     async def report(self, group_by: Sequence[str], window: ReportWindow) -> GroupedReport:
         """The totals and groups (outer first, one or two keys; none: totals only)."""
-        if not group_by:
-            from_where, params = _from_where(window)
-            query = (
-                f"SELECT {_SUMS} FROM (SELECT e.seconds, e.billable,"
-                f" {_CENTS.format(rate=_RATE)} AS cents{from_where}) s"
-            )
-            async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                await cur.execute(query, params)  # type: ignore[arg-type]
-                row = await cur.fetchone()
-            assert row is not None
-            return GroupedReport(_sums(row))
-        query, params = _grouped_sql(group_by, window)
-        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute(query, params)  # type: ignore[arg-type]
-            rows = await cur.fetchall()
+        rows: list[tuple[Any, ...]] = []
+        from_days = _days_sql(group_by, window)
+        if from_days is not None:
+            rows = await self._fetch(*from_days)
+        summed_days = from_days is not None and not any(row[0] == -1 for row in rows)
+        if not summed_days:
+            rows = await self._fetch(*_grouped_sql(group_by, window))
         report = _assemble(group_by, rows)
+        report.from_days = summed_days
         await self._label(report.groups, window.position)
         return report
+
+    async def _fetch(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(query, params)  # type: ignore[arg-type]
+            rows: list[tuple[Any, ...]] = await cur.fetchall()
+            return rows
 
     async def _label(self, outer: list[Group], position: int | None) -> None:
         groups = [*outer, *(g for o in outer for g in o.groups or [])]
@@ -326,6 +388,10 @@ def _assemble(group_by: Sequence[str], rows: list[tuple[Any, ...]]) -> GroupedRe
     inner: dict[Any, dict[Any, Sums]] = {}
     # Part 0 has the keys other than `tag` in order, part 1 every key in order: the key
     # of the outer level is `k1` in either, the inner level's keys `k1`, `k2`.
+    if not group_by:
+        for row in rows:
+            _add(totals, _sums(row[3:]))
+        return GroupedReport(totals)
     outer_part, inner_part = int(group_by[0] == "tag"), int("tag" in group_by)
     for row in rows:
         part, k1, k2, sums = int(row[0]), row[1], row[2], _sums(row[3:])

@@ -5,7 +5,7 @@ the user's time zone, and the 400s."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,8 @@ from tests.api.reportkit import (
     make_world,
 )
 from tests.api.timekit import SUMMARY, get_json, summary
+from timetracker.http.keys import report_groups_view_key
+from timetracker.projections.report_groups_view import ReportWindow
 
 BERLIN = f"{WINDOW}&tz=Europe/Berlin"
 
@@ -93,6 +95,39 @@ async def test_every_grouping_matches_an_independent_computation_in_a_dst_zone(
     # by_project stays, with its money
     by_project = {g["project_id"]: got(g) for g in days["by_project"]}
     assert by_project == {k: v.json() for k, v in expected_groups(inside, ("project",)).items()}
+
+    # Once a user works in Berlin, its day sums are kept: the same reports, without summing
+    # every entry (the keys and filters they can answer), and the same numbers.
+    view = api.server.app[report_groups_view_key]
+    window = ReportWindow(start=None, end=None, tz="Europe/Berlin", days=(date(2024, 3, 25),) * 2)
+    assert not (await view.report(("user", "day"), window)).from_days
+    response = await api.patch(
+        "/api/v1/users/me", json={"timezone": "Europe/Berlin"}, headers=world.alice.headers
+    )
+    assert response.status == 200
+    assert (await view.report(("user", "day"), window)).from_days
+    site = world.projects["Site"]
+    acme = next(e.client_id for e in inside if e.client_name == "ACME")
+    for keys, query, chosen in [
+        (("project",), "", inside),
+        (("client",), "", inside),
+        (("user",), "", inside),
+        (("user", "day"), "", inside),
+        (("month", "project"), "", inside),
+        (("client", "week"), "", inside),
+        (("day",), f"&project_id={site}", [e for e in inside if e.project_id == site]),
+        (("user",), f"&client_id={acme}", [e for e in inside if e.client_id == acme]),
+        (
+            ("project",),
+            f"&user_id={world.bob.id}",
+            [e for e in inside if e.user_id == world.bob.id],
+        ),
+    ]:
+        report = await summary(api, admin, f"{BERLIN}&group_by={','.join(keys)}{query}")
+        _check(report, world, keys, chosen)
+    plain = await summary(api, admin, BERLIN)
+    assert got(plain) == got(days)
+    assert plain["by_project"] == days["by_project"]
 
 
 async def test_labels_nulls_and_filters(
