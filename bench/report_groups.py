@@ -5,10 +5,12 @@ local one), writes the read model's rows directly (20 users, 10 clients, 30 proj
 and without rates, 60 tasks; entries spread over 90 days, a third with two tags), then
 times at one connection, as the report handler asks them:
 
-- `summary`: the plain summary (totals and per-project rows) over the 90 days;
-- `project`: `group_by=project` (the same query: the per-project rows are the groups);
-- `user,day`: `group_by=user,day` (the per-project query and the grouped one);
-- `tag,week`: `group_by=tag,week` in Europe/Berlin;
+- `summary`: the plain summary (totals and per-project rows; `group_by=project` is the same
+  query) over the 90 days, from the day sums;
+- `user,day`: `group_by=user,day` (the per-project query and the grouped one), UTC and
+  Europe/Berlin, and `client,week` in Berlin, from the day sums;
+- `tag,week*` and `user,day*`: summed from the entries (tags are not in the day sums; the
+  second as if its zone had none);
 - `export csv`: every entry of the window through the export's cursor and CSV writer
   (rows/s), and the process's peak RSS before and after.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import random
 import resource
@@ -38,6 +41,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from timetracker.http.export_files import _write_csv
 from timetracker.http.exports import _entry_cells
+from timetracker.projections.report_days import _TOUCHED, _recompute, refresh_days
 from timetracker.projections.report_groups import ReportGroupsProjection
 from timetracker.projections.report_groups_view import ReportGroupsView, ReportWindow
 
@@ -108,6 +112,15 @@ def seed(conninfo: str, entries: int) -> None:
                         f"note {n}",
                     )
                 )
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(_TOUCHED)
+            cursor.execute(
+                "INSERT INTO report_touched SELECT DISTINCT 'UTC', user_id, project_id,"
+                " (start_time AT TIME ZONE 'UTC')::date FROM report_entries"
+            )
+            _recompute(cursor)
+            refresh_days(cursor, [], set(), set(), {"Europe/Berlin"})
+        conn.execute("VACUUM ANALYZE report_day_sums")
         conn.execute("VACUUM ANALYZE report_entries")
         conn.execute("VACUUM ANALYZE report_labels")
 
@@ -122,13 +135,21 @@ async def measure(conninfo: str, rounds: int) -> None:
     )
     await pool.open()
     view = ReportGroupsView(pool)
-    window = ReportWindow(start=START, end=END, tz="UTC")
-    berlin = ReportWindow(start=START, end=END, tz="Europe/Berlin")
+    days = (START.date(), (END - timedelta(days=1)).date())
+    zone = ZoneInfo("Europe/Berlin")
+    local = [datetime.combine(d, datetime.min.time(), zone) for d in days]
+    window = ReportWindow(start=START, end=END, tz="UTC", days=days)
+    berlin = ReportWindow(
+        start=local[0], end=local[1] + timedelta(days=1), tz="Europe/Berlin", days=days
+    )
+    scan = dataclasses.replace(window, days=None)
     cases: list[tuple[str, list[tuple[tuple[str, ...], ReportWindow]]]] = [
         ("summary", [(("project",), window)]),
-        ("project", [(("project",), window)]),
         ("user,day", [(("project",), window), (("user", "day"), window)]),
-        ("tag,week", [(("project",), berlin), (("tag", "week"), berlin)]),
+        ("user,day Berlin", [(("project",), berlin), (("user", "day"), berlin)]),
+        ("client,week", [(("project",), berlin), (("client", "week"), berlin)]),
+        ("tag,week*", [(("project",), berlin), (("tag", "week"), berlin)]),
+        ("user,day*", [(("project",), scan), (("user", "day"), scan)]),
     ]
     for name, queries in cases:
         for keys, w in queries:  # warm up
@@ -144,11 +165,10 @@ async def measure(conninfo: str, rounds: int) -> None:
                 await view.report_at(keys, w, version=1)  # the read model has not moved
             kept.append((time.perf_counter() - started) * 1000)
         print(
-            f"{name:10} summed: p50 {statistics.median(timings):7.1f} ms"
+            f"{name:16} summed: p50 {statistics.median(timings):7.1f} ms"
             f"  p95 {_p(timings, 0.95):7.1f} ms;"
             f" asked again: p50 {statistics.median(kept):6.2f} ms  ({rounds} rounds)"
         )
-    zone = ZoneInfo("Europe/Berlin")
 
     class Sink:
         size = 0
