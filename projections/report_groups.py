@@ -274,6 +274,8 @@ class ReportGroupsProjection(Projection):
             # Reports as of a past position.
             "CREATE INDEX IF NOT EXISTS report_entries_start_idx"
             " ON report_entries (start_time, valid_from)",
+            "CREATE INDEX IF NOT EXISTS report_entries_user_start_idx"
+            " ON report_entries (user_id, start_time)",
             """
             CREATE TABLE IF NOT EXISTS report_labels (
                 label_uuid uuid NOT NULL,
