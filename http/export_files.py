@@ -23,6 +23,7 @@ import xlsxwriter
 from aiohttp import web
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -32,19 +33,23 @@ FILE_CHUNK = 64 * 1024
 Rows = AsyncIterator[list[Sequence[Any]]]
 
 
-def csv_cell(value: Any) -> str:
-    """A value as CSV text: numbers as written, booleans `true`/`false`, None empty, and
-    text that a spreadsheet would take for a formula escaped with a leading `'`."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
+def csv_cell(value: Any) -> Any:
+    """A value as the CSV writer should get it: booleans `true`/`false`, decimals in plain
+    notation, text that a spreadsheet would take for a formula escaped with a leading `'`
+    (numbers and None as they are: the writer prints numbers and leaves None empty)."""
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in _FORMULA_FIRST else value
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, Decimal):
+    if kind is Decimal:
         return format(value, "f")
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return value
+
+
+def csv_row(row: Sequence[Any]) -> list[Any]:
+    """A row's cells as `csv_cell` gives them."""
+    return [csv_cell(value) for value in row]
 
 
 def content_disposition(filename: str) -> str:
@@ -90,7 +95,7 @@ async def _write_csv(response: web.StreamResponse, header: Sequence[str], rows: 
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
     writer.writerow(header)
     async for chunk in rows:
-        writer.writerows([csv_cell(v) for v in row] for row in chunk)
+        writer.writerows(map(csv_row, chunk))
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)
         buffer.truncate()
