@@ -1,6 +1,6 @@
 """Day sums of the report-groups read model: today's reports without summing every entry.
 
-`report_day_sums` holds, for each time zone in `report_zones` (UTC and every zone a user
+`report_day_sums` holds, for UTC and each time zone in `report_zones` (every zone a user
 has chosen), the seconds, billable seconds, entries and billable cents (at the rates in
 force) of the current entries per local day, at three grains:
 - `upd`: per user, project and day (any mix of user, project and client keys and filters);
@@ -61,8 +61,9 @@ def day_statements() -> list[str]:
         " ON report_day_sums (zone, grain, user_id, day)",
         "CREATE INDEX IF NOT EXISTS report_day_sums_project_idx"
         " ON report_day_sums (zone, grain, project_id, day)",
+        # The zones users chose besides UTC, which always has day sums (a table emptied by a
+        # reset or a restore must need no row to say so).
         "CREATE TABLE IF NOT EXISTS report_zones (zone text PRIMARY KEY)",
-        f"INSERT INTO report_zones VALUES ('{DEFAULT_ZONE}') ON CONFLICT DO NOTHING",
     ]
 
 
@@ -106,7 +107,8 @@ def refresh_days(
     if users:
         cursor.execute(
             "INSERT INTO report_touched SELECT DISTINCT z.zone, k.u, k.p,"
-            " (k.t AT TIME ZONE z.zone)::date FROM report_zones z,"
+            " (k.t AT TIME ZONE z.zone)::date FROM"
+            f" (SELECT zone FROM report_zones UNION SELECT '{DEFAULT_ZONE}') z,"
             " unnest(%s::int[], %s::int[], %s::timestamptz[]) k(u, p, t)",
             (users, project_ids, starts),
         )

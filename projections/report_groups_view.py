@@ -20,6 +20,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from timetracker.projections.report_days import DEFAULT_ZONE
+
 GROUP_KEYS = ("project", "client", "task", "user", "tag", "day", "week", "month")
 _ID_KINDS = ("project", "client", "task", "user")
 REPORTS_KEPT = 256  # reports a process keeps, each for the read-model position it was asked at
@@ -263,7 +265,8 @@ def _days_sql(group_by: Sequence[str], window: ReportWindow) -> tuple[str, dict[
         + " AND ".join(conditions)
         + group
         + " UNION ALL SELECT -1, NULL, NULL, 0, 0, 0, 0"
-        " WHERE NOT EXISTS (SELECT 1 FROM report_zones WHERE zone = %(tz)s)"
+        f" WHERE %(tz)s <> '{DEFAULT_ZONE}'"
+        " AND NOT EXISTS (SELECT 1 FROM report_zones WHERE zone = %(tz)s)"
     )
     return query, params
 
