@@ -109,11 +109,11 @@ def _entry_cells(row: Sequence[Any], zone: ZoneInfo) -> list[Any]:
 async def _entry_rows(
     request: web.Request, window: ReportWindow, zone: ZoneInfo
 ) -> AsyncIterator[list[Sequence[Any]]]:
-    async for chunk in request.app[report_groups_view_key].export_rows(window):
+    async for chunk in request.config_dict[report_groups_view_key].export_rows(window):
         yield [_entry_cells(row, zone) for row in chunk]
 
 
-@routes.get("/api/v1/time-entries/export", allow_head=False)
+@routes.get("/time-entries/export", allow_head=False)
 @docs(
     tags=["time entries"],
     summary="Every matching time entry as a CSV or XLSX file (no pagination)",
@@ -130,8 +130,8 @@ async def _entry_rows(
 async def export_time_entries(request: web.Request) -> web.StreamResponse:
     query = request[query_key]
     caller = caller_of(request)
-    view = request.app[report_groups_view_key]
-    position = (await request.app[freshness_key].positions([READ_MODEL]))[READ_MODEL]
+    view = request.config_dict[report_groups_view_key]
+    position = (await request.config_dict[freshness_key].positions([READ_MODEL]))[READ_MODEL]
     tz = query.get("tz") or await view.user_timezone(caller.user_id) or "UTC"
     zone = ZoneInfo(tz)
     window = ReportWindow(
@@ -160,7 +160,7 @@ async def _listed(rows: list[Sequence[Any]]) -> AsyncIterator[list[Sequence[Any]
     yield rows
 
 
-@routes.get("/api/v1/reports/summary/export", allow_head=False)
+@routes.get("/reports/summary/export", allow_head=False)
 @docs(
     tags=["reports"],
     summary="A summary report as a CSV or XLSX file: one row per innermost group",
@@ -180,7 +180,7 @@ async def export_summary(request: web.Request) -> web.StreamResponse:
         asked_for = dataclasses.replace(asked_for, group_by=("project",))
     _, grouped = await grouped_reports(request, asked_for)
     assert grouped is not None
-    currency = request.app[settings_key].currency
+    currency = request.config_dict[settings_key].currency
     groups = innermost(grouped.groups, {})
     header = [*_key_columns(asked_for.group_by), *SUM_COLUMNS, "currency"]
     rows: list[Sequence[Any]] = [[*(g.get(c) for c in header[:-1]), currency] for g in groups]

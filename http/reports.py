@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
+from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
 from timetracker.http.as_of import position_at
 from timetracker.http.caller import Caller
@@ -28,7 +29,7 @@ from timetracker.http.keys import (
     settings_key,
 )
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, rfc3339
+from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse, TimeBound
 from timetracker.http.schemas.reports import ReportQuery, SummaryResponse
 from timetracker.http.time_entries import hours, user_filter
@@ -89,7 +90,7 @@ async def asked(request: web.Request) -> Asked:
     """Read a report's query: the zone (the caller's by default), days, filters, position."""
     query = request[query_key]
     caller = caller_of(request)
-    view = request.app[report_groups_view_key]
+    view = request.config_dict[report_groups_view_key]
     moment = query.get("as_of")
     position: int | None = None
     if moment is not None:
@@ -97,7 +98,7 @@ async def asked(request: web.Request) -> Asked:
         await _caught_up(request, position)
         shown = position
     else:
-        shown = (await request.app[freshness_key].positions([READ_MODEL]))[READ_MODEL]
+        shown = (await request.config_dict[freshness_key].positions([READ_MODEL]))[READ_MODEL]
     tz = query.get("tz") or await view.user_timezone(caller.user_id, position) or "UTC"
     zone = ZoneInfo(tz)
     today = (moment or datetime.now(UTC)).astimezone(zone).date()
@@ -129,8 +130,8 @@ async def asked(request: web.Request) -> Asked:
 
 async def _caught_up(request: web.Request, position: int) -> None:
     """Wait until the read model has applied `position` (as the time-travel one has)."""
-    freshness = request.app[freshness_key]
-    timeout = request.app[settings_key].read_your_writes_timeout
+    freshness = request.config_dict[freshness_key]
+    timeout = request.config_dict[settings_key].read_your_writes_timeout
     if not await freshness.wait_for([READ_MODEL], position, timeout):
         raise ApiError(
             503,
@@ -204,7 +205,7 @@ async def grouped_reports(
 ) -> tuple[GroupedReport, GroupedReport | None]:
     """The per-project report and, when grouped otherwise, the grouped one."""
     view, window, version = (
-        request.app[report_groups_view_key],
+        request.config_dict[report_groups_view_key],
         asked_for.window,
         asked_for.position,
     )
@@ -228,7 +229,7 @@ def innermost(groups: Sequence[Group], outer: dict[str, Any]) -> list[dict[str, 
     return rows
 
 
-@routes.get("/api/v1/reports/summary", allow_head=False)
+@routes.get("/reports/summary", allow_head=False)
 @docs(
     tags=["reports"],
     summary="Hours and money over a window of days, grouped by up to two keys",
@@ -250,6 +251,6 @@ def innermost(groups: Sequence[Group], outer: dict[str, Any]) -> list[dict[str, 
 async def get_summary(request: web.Request) -> web.Response:
     asked_for = await asked(request)
     by_project, grouped = await grouped_reports(request, asked_for)
-    currency = request.app[settings_key].currency
+    currency = request.config_dict[settings_key].currency
     summary = summary_json(asked_for, by_project, grouped, currency)
     return json_response({"summary": summary}, headers={POSITION_HEADER: str(asked_for.position)})

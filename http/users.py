@@ -59,11 +59,11 @@ async def _me(request: web.Request) -> dict[str, Any]:
     row = await request.config_dict[accounts_view_key].get_user(caller.user_id)
     if row is None:
         raise not_found("Your user record is not available yet.")
-    timezone = await request.app[report_groups_view_key].user_timezone(caller.user_id)
+    timezone = await request.config_dict[report_groups_view_key].user_timezone(caller.user_id)
     return {**user_json(row), "timezone": timezone or DEFAULT_TIMEZONE}
 
 
-@routes.patch("/api/v1/users/me")
+@routes.patch("/users/me")
 @docs(
     tags=["users"],
     summary="Set your own preferences: `timezone`, the default zone of reports and exports",
@@ -78,7 +78,7 @@ async def update_me(request: web.Request) -> web.Response:
         timezone=request[body_key]["timezone"],
         stamp=stamp_of(request),
     )
-    tracking = request.app[time_tracking_key]
+    tracking = request.config_dict[time_tracking_key]
     written = await execute(request, tracking.set_user_timezone, command)
     headers = await settle(request, written, ("accounts", ReportGroupsProjection.name))
     user = await shown(request, written, headers, lambda: _me(request))
