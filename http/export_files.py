@@ -9,11 +9,10 @@ CSV cells are escaped against formula injection as OWASP advises: a text cell be
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import xlsxwriter
 from aiohttp import web
+
+from timetracker.http.threads import in_thread
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_FIRST = frozenset(FORMULA_STARTS)
@@ -103,11 +104,6 @@ async def _write_csv(response: web.StreamResponse, header: Sequence[str], rows: 
         await response.write(buffer.getvalue().encode())
 
 
-async def _in_thread(call: Callable[[], Any]) -> Any:
-    """Run blocking file work off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, call)
-
-
 def _write_xlsx_rows(sheet: Any, first: int, chunk: list[Sequence[Any]]) -> None:
     for offset, row in enumerate(chunk):
         for column, value in enumerate(row):
@@ -134,19 +130,19 @@ async def _write_xlsx(path: Path, header: Sequence[str], rows: Rows) -> None:
     )
     try:
         sheet = workbook.add_worksheet("export")
-        await _in_thread(partial(_write_xlsx_rows, sheet, 0, [list(header)]))
+        await in_thread(partial(_write_xlsx_rows, sheet, 0, [list(header)]))
         written = 1
         async for chunk in rows:
-            await _in_thread(partial(_write_xlsx_rows, sheet, written, chunk))
+            await in_thread(partial(_write_xlsx_rows, sheet, written, chunk))
             written += len(chunk)
     finally:
-        await _in_thread(workbook.close)
+        await in_thread(workbook.close)
 
 
 async def _send_file(response: web.StreamResponse, path: Path) -> None:
     with path.open("rb") as file:
         while True:
-            data: bytes = await _in_thread(partial(file.read, FILE_CHUNK))
+            data: bytes = await in_thread(partial(file.read, FILE_CHUNK))
             if not data:
                 return
             await response.write(data)
