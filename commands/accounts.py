@@ -16,6 +16,7 @@ from timetracker.commands.messages import (
     RegisterUser,
     RevokeApiToken,
     SetPassword,
+    SetUserTimezone,
     Written,
 )
 from timetracker.commands.passwords import hash_password
@@ -115,3 +116,14 @@ class AccountCommands(EventStore):
         position = self.write(decide)
         user = self.load(User, "user", user_id)
         return Written(id=user_id, version=user.version, position=position)
+
+    def set_user_timezone(self, cmd: SetUserTimezone) -> Written:
+        """Set a user's time zone for reports and exports (an IANA name, checked by the caller)."""
+
+        def decide() -> list[Aggregate]:
+            user = self.load(User, "user", cmd.user_id)
+            return [user] if user.set_timezone(cmd.timezone, cmd.stamp) else []
+
+        position = self.write(decide)
+        user = self.load(User, "user", cmd.user_id)
+        return Written(id=cmd.user_id, version=user.version, position=position)

@@ -78,6 +78,13 @@ class DeactivateUser:
 
 
 @dataclass(frozen=True)
+class SetUserTimezone:
+    user_id: int
+    timezone: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
 class CreateClient:
     values: dict[str, Any]
     stamp: Stamp

@@ -15,6 +15,8 @@ from timetracker.domain.values import Stamp, aggregate_id
 
 ROLES = ("user", "admin")
 ARGON2ID_PREFIX = "$argon2id$"
+DEFAULT_TIMEZONE = "UTC"
+MAX_TIMEZONE_LENGTH = 64
 
 
 class User(Aggregate):
@@ -37,6 +39,11 @@ class User(Aggregate):
 
     class Deactivated(RecordedEvent):
         pass
+
+    class TimezoneChanged(RecordedEvent):
+        """The user's time zone (an IANA name) for reports and exports changed."""
+
+        timezone: str
 
     @staticmethod
     def create_id(number: int) -> UUID:
@@ -81,6 +88,7 @@ class User(Aggregate):
         self.role = role
         self.is_active = True
         self.password_hash: str | None = None
+        self.timezone = DEFAULT_TIMEZONE
 
     def set_password(self, password_hash: str, stamp: Stamp) -> None:
         """Record a new password hash (event UserPasswordSet); only argon2id hashes."""
@@ -121,6 +129,25 @@ class User(Aggregate):
     @event(Deactivated)
     def _deactivate(self, timestamp: datetime, actor: dict[str, Any], request_id: str) -> None:
         self.is_active = False
+
+    def set_timezone(self, timezone: str, stamp: Stamp) -> bool:
+        """Set the time zone reports and exports use by default (event UserTimezoneChanged).
+
+        The caller checks that the name is a known IANA zone (that needs the zone database,
+        which the domain does not read); returns whether it changed.
+        """
+        if not timezone or len(timezone) > MAX_TIMEZONE_LENGTH:
+            raise InvalidValueError("timezone", "Must be an IANA time zone name.")
+        if timezone == self.timezone:
+            return False
+        self._set_timezone(timezone=timezone, **stamp.event_fields())
+        return True
+
+    @event(TimezoneChanged)
+    def _set_timezone(
+        self, timezone: str, timestamp: datetime, actor: dict[str, Any], request_id: str
+    ) -> None:
+        self.timezone = timezone
 
     @property
     def is_admin(self) -> bool:

@@ -22,6 +22,7 @@ from timetracker.http import (
     admin,
     backups,
     clients,
+    exports,
     feed,
     history,
     projects,
@@ -50,6 +51,7 @@ from timetracker.http.keys import (
     read_pool_key,
     rebuild_jobs_key,
     redis_key,
+    report_groups_view_key,
     report_rollups_view_key,
     running_timers_view_key,
     settings_key,
@@ -83,6 +85,7 @@ from timetracker.projections.engine.runner import create_schema, drop_broken_con
 from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections
+from timetracker.projections.report_groups_view import ReportGroupsView
 from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
@@ -153,8 +156,9 @@ def create_api() -> web.Application:
             validation_middleware,
         ],
     )
-    modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (*modules, history, feed, backups):
+    # exports before time_entries: /time-entries/export is not /time-entries/{entry_id}
+    modules = (system, projects, clients, users, tasks, exports, time_entries, timers, reports)
+    for module in (*modules, quota, admin, history, feed, backups):
         api.router.add_routes(module.routes)
     return api
 
@@ -278,6 +282,7 @@ async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     app[tasks_view_key] = TasksView(pool)
     app[time_entries_view_key] = TimeEntriesView(pool)
     app[time_travel_view_key] = TimeTravelView(pool)
+    app[report_groups_view_key] = ReportGroupsView(pool)
     # Their tables are created with the event store's (`commands/schema.py`).
     app[idempotency_store_key] = IdempotencyStore(pool)
     app[token_usage_key] = TokenUsage(pool)

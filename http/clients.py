@@ -44,7 +44,7 @@ from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path
 from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
-CLIENTS = ("clients",)
+CLIENTS = ("clients", "report_groups")
 ClientPath = path_id("client_id")
 
 

@@ -24,6 +24,7 @@ from timetracker.projections.clients import ClientsView
 from timetracker.projections.engine.freshness import Freshness
 from timetracker.projections.engine.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
+from timetracker.projections.report_groups_view import ReportGroupsView
 from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
@@ -45,6 +46,7 @@ report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsVie
 freshness_key = web.AppKey("freshness_key", Freshness)
 event_log_key = web.AppKey("event_log_key", EventLog)
 time_travel_view_key = web.AppKey("time_travel_view_key", TimeTravelView)
+report_groups_view_key = web.AppKey("report_groups_view_key", ReportGroupsView)
 idempotency_store_key = web.AppKey("idempotency_store_key", IdempotencyStore)
 rate_limiter_key = web.AppKey("rate_limiter_key", RateLimiter)
 token_usage_key = web.AppKey("token_usage_key", TokenUsage)

@@ -51,7 +51,7 @@ from timetracker.http.schemas.projects import (
 from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
-PROJECTS = ("projects",)
+PROJECTS = ("projects", "report_groups")
 ProjectPath = path_id("project_id")
 
 

@@ -80,6 +80,7 @@ class Settings:
     console_signin_window_seconds: int = 15 * 60
     body_timeout: float = 30.0
     header_timeout: float = 60.0
+    currency: str = "EUR"  # the currency of reports' billable amounts
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +112,7 @@ class Settings:
             console_signin_window_seconds=_int(env, "CONSOLE_SIGNIN_WINDOW_SECONDS", 900, 1),
             body_timeout=_positive(env, "BODY_TIMEOUT", 30.0),
             header_timeout=_positive(env, "HEADER_TIMEOUT", 60.0),
+            currency=env.get("CURRENCY") or "EUR",
         )
 
     @property

@@ -50,7 +50,7 @@ from timetracker.http.schemas.tasks import (
 from timetracker.http.writes import etag, execute, expected_version, settle, shown, stamp_of
 
 routes = web.RouteTableDef()
-TASKS = ("tasks",)
+TASKS = ("tasks", "report_groups")
 TaskPath = path_id("task_id")
 
 

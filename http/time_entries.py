@@ -59,7 +59,7 @@ from timetracker.projections.time_entries import EntryFilter
 
 routes = web.RouteTableDef()
 # An entry write shows in the list, the running timer and the report rollups.
-ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_rollups")
+ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_rollups", "report_groups")
 EntryPath = path_id("entry_id")
 
 

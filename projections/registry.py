@@ -6,6 +6,7 @@ from timetracker.projections.accounts import AccountsProjection
 from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.clients import ClientsProjection
 from timetracker.projections.projects import ProjectsProjection
+from timetracker.projections.report_groups import ReportGroupsProjection
 from timetracker.projections.report_rollups import ReportRollupsProjection
 from timetracker.projections.running_timers import RunningTimersProjection
 from timetracker.projections.tasks import TasksProjection
@@ -22,6 +23,7 @@ def all_projections() -> list[Projection]:
         TasksProjection(),
         TimeEntriesProjection(),
         TimeTravelProjection(),
+        ReportGroupsProjection(),
     ]
 
 

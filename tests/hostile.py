@@ -131,7 +131,12 @@ def catalogue(project: int, entry: int, task: int, client: int) -> list[Hostile]
         "/api/v1/clients": ["status", "page"],
         "/api/v1/tasks": ["status", "project_id"],
         "/api/v1/time-entries": ["project_id", "user_id", "start_date", "end_date", "billable"],
-        "/api/v1/reports/summary": ["start_date", "end_date", "project_id", "user_id", "as_of"],
+        "/api/v1/reports/summary": [
+            *("start_date", "end_date", "project_id", "user_id", "as_of"),
+            *("group_by", "tz", "client_id", "task_id", "billable"),  # a tag is any text
+        ],
+        "/api/v1/reports/summary/export": ["format", "group_by", "tz"],
+        "/api/v1/time-entries/export": ["format", "tz", "start_date", "client_id"],
         "/api/v1/events": ["after", "limit", "type", "resource"],
         f"/api/v1/projects/{project}": ["as_of"],
     }

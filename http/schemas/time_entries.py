@@ -122,39 +122,3 @@ class TimerStatusResponse(Schema):
 class TimerStartResponse(Schema):
     message = fields.String(required=True)
     timer = fields.Nested(EntrySchema, required=True)
-
-
-class SummaryQuery(Schema):
-    start_date = DateOrDateTime()
-    end_date = DateOrDateTime()
-    as_of = UtcDateTime(
-        metadata={
-            "description": "The report as it stood at this moment (not in the future); the "
-            "window's default end is that day. The answer names its store position."
-        }
-    )
-    project_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
-    user_id = QueryInteger(validate=validate.Range(min=1, max=MAX_ID))
-
-
-class ProjectSummarySchema(Schema):
-    project_id = fields.Integer(required=True)
-    project_name = fields.String(allow_none=True, required=True)
-    hours = fields.Float(required=True)
-    billable_hours = fields.Float(required=True)
-    entries = fields.Integer(required=True)
-
-
-class SummarySchema(Schema):
-    start_date = fields.DateTime(required=True)
-    end_date = fields.DateTime(required=True)
-    total_hours = fields.Float(required=True)
-    billable_hours = fields.Float(required=True)
-    total_entries = fields.Integer(required=True)
-    by_project = fields.List(fields.Nested(ProjectSummarySchema), required=True)
-    as_of = fields.DateTime(metadata={"description": "With `as_of`: the moment asked for."})
-    position = fields.Integer(metadata={"description": "With `as_of`: its store position."})
-
-
-class SummaryResponse(Schema):
-    summary = fields.Nested(SummarySchema, required=True)

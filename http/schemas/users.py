@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from timetracker.domain.user import ROLES
 from timetracker.http.schemas.common import PaginationSchema
+from timetracker.http.schemas.reports import TimeZoneName
 
 
 class UserSchema(Schema):
@@ -16,9 +17,28 @@ class UserSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     is_active = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
+    timezone = fields.String(
+        metadata={"description": "`/users/me` only: the IANA zone of reports and exports."}
+    )
 
 
 class UserResponse(Schema):
+    user = fields.Nested(UserSchema, required=True)
+
+
+class UpdateMeRequest(Schema):
+    timezone = TimeZoneName(
+        required=True,
+        metadata={
+            "description": "An IANA time zone (default UTC): the default `tz` of reports and "
+            "exports. Unknown zones are a 400.",
+            "example": "Europe/Berlin",
+        },
+    )
+
+
+class UserWriteResponse(Schema):
+    message = fields.String(required=True)
     user = fields.Nested(UserSchema, required=True)
 
 

@@ -67,6 +67,7 @@ def _row(project: int, name: str, hours: float, billable: float, entries: int) -
         "hours": hours,
         "billable_hours": billable,
         "entries": entries,
+        "billable_amount": 0.0,  # no rates
     }
 
 
@@ -90,6 +91,9 @@ async def test_a_report_as_of_a_past_moment_stays_the_same_after_later_edits(
         "total_hours": 2.83,
         "billable_hours": 1.33,
         "total_entries": 3,
+        "tz": "UTC",
+        "billable_amount": 0.0,
+        "currency": "EUR",
         "by_project": [_row(web, "Web", 1.33, 1.33, 2), _row(app, "App", 1.5, 0.0, 1)],
         "as_of": _stamp(moment),
         "position": last_write,

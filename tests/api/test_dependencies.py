@@ -145,7 +145,7 @@ class Outcome:
     limited: bool  # carried the rate-limit headers
 
 
-async def test_redis_killed_under_load_writes_go_on_and_reports_come_back_right(
+async def test_redis_killed_under_load_writes_go_on_and_reports_stay_right(
     private_redis: PrivateRedis,  # noqa: F811
     api_with: ApiWith,
     settings: Settings,
@@ -203,12 +203,13 @@ async def test_redis_killed_under_load_writes_go_on_and_reports_come_back_right(
             assert outcome.status in (200, 201), outcome  # writes never fail
             assert outcome.limited, outcome  # limits hold, in the process while Redis is away
         elif outcome.status != 200:
-            # reads from Redis: 503 with Retry-After while it is away or being rebuilt
+            # reads from Redis (the timer): 503 with Retry-After while it is away or rebuilt
             assert outcome.status == 503, outcome
             assert outcome.body["error_code"] in ("service_unavailable", "read_model_unavailable")
     for kind in ("record", "start", "stop"):
         assert seen[("down", kind, 201 if kind != "stop" else 200)] >= 3, seen
-    assert seen[("down", "report", 503)] >= 1, seen
+    # reports sum the report_groups read model in PostgreSQL: Redis going away leaves them be
+    assert seen[("down", "report", 200)] >= 1, seen
     assert seen[("up", "report", 200)] >= 1, seen
 
     recorded = [o for o in outcomes if o.kind == "record"]

@@ -43,6 +43,7 @@ def _row(project: int, name: str, hours: float, billable: float, entries: int) -
         "hours": hours,
         "billable_hours": billable,
         "entries": entries,
+        "billable_amount": 0.0,  # no rates
     }
 
 
@@ -74,6 +75,9 @@ async def test_totals_are_exact_with_billable_split_and_per_project_rows(
         "total_hours": 3.75,
         "billable_hours": 2.25,
         "total_entries": 8,
+        "tz": "UTC",
+        "billable_amount": 0.0,
+        "currency": "EUR",
         "by_project": [
             _row(web, "Web", 1.0, 1.0, 3),
             _row(app, "App", 2.25, 0.75, 2),

@@ -29,6 +29,7 @@ async def test_me_describes_the_tokens_own_user(api: TestClient, make_user: Make
         "role": "user",
         "is_active": True,
         "created_at": user["created_at"],
+        "timezone": "UTC",
     }
     assert alice.id == 2
 

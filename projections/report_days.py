@@ -1,0 +1,165 @@
+"""Day sums of the report-groups read model: today's reports without summing every entry.
+
+`report_day_sums` holds, for UTC and each time zone in `report_zones` (every zone a user
+has chosen), the seconds, billable seconds, entries and billable cents (at the rates in
+force) of the current entries per local day, at three grains:
+- `upd`: per user, project and day (any mix of user, project and client keys and filters);
+- `pd`: per project and day (everyone's time by project or client, the plain summary);
+- `ud`: per user and day (everyone's time by user).
+
+They are derived rows: after each batch the writer recomputes the rows the batch touched
+from the entry and label versions (never by adding deltas), so a live build and a rebuild
+hold the same rows. A batch touches the days of the entries it changed (before and after),
+every row of a project whose rate or client changed (or whose client's rate did), and every
+row of a zone chosen for the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from psycopg import Cursor
+
+DAY_TABLES = ("report_day_sums", "report_zones")
+DEFAULT_ZONE = "UTC"
+_CENTS = (
+    "CASE WHEN e.billable THEN div(2 * e.seconds * coalesce(p.rate, c.rate, 0) + 36, 72) ELSE 0 END"
+)
+_LABELS = (
+    " LEFT JOIN report_labels p ON p.kind = 'project' AND p.id = e.project_id"
+    " AND p.valid_to IS NULL"
+    " LEFT JOIN report_labels c ON c.kind = 'client' AND c.id = p.client_id"
+    " AND c.valid_to IS NULL"
+)
+_ENTRY_SUMS = (
+    "sum(e.seconds), coalesce(sum(e.seconds) FILTER (WHERE e.billable), 0), count(*),"
+    f" sum({_CENTS})"
+)
+_ROW_SUMS = "sum(s.seconds), sum(s.billable_seconds), sum(s.entries), sum(s.cents)"
+
+
+def day_statements() -> list[str]:
+    """DDL of the day sums (and the zone everyone starts in)."""
+    return [
+        """
+        CREATE TABLE IF NOT EXISTS report_day_sums (
+            zone text NOT NULL,
+            grain text NOT NULL,
+            user_id integer NOT NULL,
+            project_id integer NOT NULL,
+            day date NOT NULL,
+            seconds bigint NOT NULL,
+            billable_seconds bigint NOT NULL,
+            entries bigint NOT NULL,
+            cents numeric NOT NULL,
+            PRIMARY KEY (zone, grain, day, user_id, project_id)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS report_day_sums_user_idx"
+        " ON report_day_sums (zone, grain, user_id, day)",
+        "CREATE INDEX IF NOT EXISTS report_day_sums_project_idx"
+        " ON report_day_sums (zone, grain, project_id, day)",
+        # The zones users chose besides UTC, which always has day sums (a table emptied by a
+        # reset or a restore must need no row to say so).
+        "CREATE TABLE IF NOT EXISTS report_zones (zone text PRIMARY KEY)",
+    ]
+
+
+# The keys a batch touched, for the statements that recompute them (one per session).
+_TOUCHED = (
+    "CREATE TEMP TABLE IF NOT EXISTS report_touched"
+    " (zone text, user_id integer, project_id integer, day date) ON COMMIT DELETE ROWS"
+)
+
+
+def refresh_days(
+    cursor: Cursor[Any],
+    entries: Iterable[tuple[int, int, datetime]],
+    projects: set[int],
+    clients: set[int],
+    zones: set[str],
+) -> None:
+    """Recompute the day sums a batch touched: the days of `entries` (user, project, start),
+    every day of `projects` and of the projects of `clients`, every day of new `zones`."""
+    cursor.execute(_TOUCHED)
+    new_zones = sorted(zones - {DEFAULT_ZONE})
+    if new_zones:
+        cursor.execute(
+            "INSERT INTO report_zones SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
+            " RETURNING zone",
+            (new_zones,),
+        )
+        added = [row[0] if not isinstance(row, dict) else row["zone"] for row in cursor]
+        if added:
+            cursor.execute(
+                "INSERT INTO report_touched SELECT DISTINCT z.zone, e.user_id, e.project_id,"
+                " (e.start_time AT TIME ZONE z.zone)::date FROM report_entries e,"
+                " unnest(%s::text[]) z(zone) WHERE e.valid_to IS NULL",
+                (added,),
+            )
+    users, project_ids, starts = [], [], []
+    for user_id, project_id, start in entries:
+        users.append(user_id)
+        project_ids.append(project_id)
+        starts.append(start)
+    if users:
+        cursor.execute(
+            "INSERT INTO report_touched SELECT DISTINCT z.zone, k.u, k.p,"
+            " (k.t AT TIME ZONE z.zone)::date FROM"
+            f" (SELECT zone FROM report_zones UNION SELECT '{DEFAULT_ZONE}') z,"
+            " unnest(%s::int[], %s::int[], %s::timestamptz[]) k(u, p, t)",
+            (users, project_ids, starts),
+        )
+    if clients:
+        cursor.execute(
+            "SELECT id FROM report_labels WHERE kind = 'project' AND valid_to IS NULL"
+            " AND client_id = ANY(%s)",
+            (sorted(clients),),
+        )
+        projects = projects | {row[0] if not isinstance(row, dict) else row["id"] for row in cursor}
+    if projects:
+        cursor.execute(
+            "INSERT INTO report_touched SELECT zone, user_id, project_id, day"
+            " FROM report_day_sums WHERE grain = 'upd' AND project_id = ANY(%s)",
+            (sorted(projects),),
+        )
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM report_touched) AS touched")
+    found = cursor.fetchone()
+    assert found is not None
+    if not (found["touched"] if isinstance(found, dict) else found[0]):
+        return
+    _recompute(cursor)
+    cursor.execute("DELETE FROM report_touched")
+
+
+def _recompute(cursor: Cursor[Any]) -> None:
+    cursor.execute(
+        "DELETE FROM report_day_sums s USING (SELECT DISTINCT * FROM report_touched) k"
+        " WHERE s.grain = 'upd' AND s.zone = k.zone AND s.day = k.day"
+        " AND s.user_id = k.user_id AND s.project_id = k.project_id"
+    )
+    cursor.execute(
+        "INSERT INTO report_day_sums SELECT k.zone, 'upd', k.user_id, k.project_id, k.day,"
+        f" {_ENTRY_SUMS} FROM (SELECT DISTINCT * FROM report_touched) k"
+        " JOIN report_entries e ON e.valid_to IS NULL AND e.seconds IS NOT NULL"
+        " AND e.user_id = k.user_id AND e.project_id = k.project_id"
+        " AND e.start_time >= (k.day::timestamp AT TIME ZONE k.zone)"
+        " AND e.start_time < ((k.day + 1)::timestamp AT TIME ZONE k.zone)"
+        f"{_LABELS} GROUP BY k.zone, k.user_id, k.project_id, k.day"
+    )
+    for grain, column in (("pd", "project_id"), ("ud", "user_id")):
+        other = "user_id" if column == "project_id" else "project_id"
+        keys = f"(SELECT DISTINCT zone, {column}, day FROM report_touched)"
+        cursor.execute(
+            f"DELETE FROM report_day_sums s USING {keys} k WHERE s.grain = '{grain}'"
+            f" AND s.zone = k.zone AND s.day = k.day AND s.{column} = k.{column}"
+        )
+        cursor.execute(
+            f"INSERT INTO report_day_sums (zone, grain, {column}, {other}, day, seconds,"
+            f" billable_seconds, entries, cents) SELECT s.zone, '{grain}', s.{column}, 0, s.day,"
+            f" {_ROW_SUMS} FROM {keys} k JOIN report_day_sums s"
+            f" ON s.grain = 'upd' AND s.zone = k.zone AND s.day = k.day"
+            f" AND s.{column} = k.{column} GROUP BY s.zone, s.{column}, s.day"
+        )
