@@ -130,6 +130,34 @@ class CreateEntry:
 
 
 @dataclass(frozen=True)
+class NewEntry:
+    """One finished entry of a batch: its owner, its values as a create takes them, and
+    (imports only) its key in the tool it came from."""
+
+    user_id: int
+    values: dict[str, Any]
+    external_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateEntries:
+    """Record finished entries all or nothing, in one transaction (`items` in order)."""
+
+    items: list[NewEntry]
+    stamp: Stamp
+    source: str = "api"
+    field_prefix: str = "time_entries"
+
+
+@dataclass(frozen=True)
+class WrittenEntries:
+    """The entries a batch recorded, in the batch's order, and the last event's position."""
+
+    entries: list[Any]
+    position: int | None
+
+
+@dataclass(frozen=True)
 class EditEntry:
     entry_id: int
     values: dict[str, Any]

@@ -21,6 +21,7 @@ from timetracker.eventlog.reader import EventLog
 from timetracker.http import (
     admin,
     backups,
+    bulk,
     clients,
     feed,
     history,
@@ -147,7 +148,7 @@ def create_api() -> web.Application:
         ],
     )
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (*modules, history, feed, backups):
+    for module in (bulk, *modules, history, feed, backups):
         api.router.add_routes(module.routes)
     return api
 
