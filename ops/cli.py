@@ -19,7 +19,7 @@ from timetracker.domain.errors import TimeTrackingError
 from timetracker.http.access_log import AccessLog
 from timetracker.http.app import create_serving_app
 from timetracker.http.settings import Settings, SettingsError
-from timetracker.ops import accounts, audit, backup, projections, workers
+from timetracker.ops import accounts, audit, backup, importing, projections, workers
 from timetracker.ops.bootstrap import bootstrap_admin
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.projections_process import projections_process
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit.add_parser(commands)
     backup.add_parser(commands)
+    importing.add_parser(commands)
     return parser
 
 
@@ -203,12 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(settings, args)
         if args.command == "backup":
             return backup.run(settings, args)
+        if args.command == "import":
+            return importing.run(settings, args)
         return _manage(settings, args)
     except (
         SettingsError,
         TimeTrackingError,
         accounts.OperatorLookupError,
         audit.AuditLookupError,
+        importing.ImportInputError,
         projections.UnknownProjectionError,
     ) as exc:
         print(f"timetracker: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from timetracker.projections.accounts import AccountsProjection
 from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.clients import ClientsProjection
+from timetracker.projections.imported_entries import ImportedEntriesProjection
 from timetracker.projections.projects import ProjectsProjection
 from timetracker.projections.report_rollups import ReportRollupsProjection
 from timetracker.projections.running_timers import RunningTimersProjection
@@ -22,6 +23,7 @@ def all_projections() -> list[Projection]:
         TasksProjection(),
         TimeEntriesProjection(),
         TimeTravelProjection(),
+        ImportedEntriesProjection(),
     ]
 
 
