@@ -25,6 +25,7 @@ from timetracker.http import (
     clients,
     feed,
     history,
+    imports,
     projects,
     quota,
     reports,
@@ -148,7 +149,7 @@ def create_api() -> web.Application:
         ],
     )
     modules = (system, projects, clients, users, tasks, time_entries, timers, reports, quota, admin)
-    for module in (bulk, *modules, history, feed, backups):
+    for module in (bulk, *modules, history, feed, backups, imports):
         api.router.add_routes(module.routes)
     return api
 
