@@ -74,9 +74,11 @@ class EntryCommands(TaskCommands):
         project = self.project_reference(values["project_id"])
         task = self._task_reference(values.get("task_id"))
         number = self.ids.next_id("time_entry")
+        saved: list[Entry] = []
 
         def decide() -> list[Aggregate]:
             entry = Entry.create(number, cmd.user_id, project, task, values, cmd.source, cmd.stamp)
+            saved.append(entry)
             if not entry.is_running:
                 return [entry]
             timer = self._timer(cmd.user_id, cmd.stamp)
@@ -84,7 +86,7 @@ class EntryCommands(TaskCommands):
             return [entry, timer]
 
         position = self.write(decide)
-        return Written(id=number, version=1, position=position)
+        return Written(id=number, version=1, position=position, saved=saved[-1])
 
     def create_entries(self, cmd: CreateEntries) -> WrittenEntries:
         """Record finished entries all or nothing: every item is checked as a single create
@@ -149,10 +151,12 @@ class EntryCommands(TaskCommands):
     def edit_entry(self, cmd: EditEntry) -> Written:
         """Change an entry; giving a running entry an end stops the user's timer."""
         versions: list[int] = []
+        saved: list[Entry] = []
         values = cmd.values
 
         def decide() -> list[Aggregate]:
             entry = self.load_entry(cmd.entry_id, cmd.stamp)
+            saved.append(entry)
             check_version(entry, cmd.expected_version)
             project_id = values.get("project_id", entry.project_id)
             project = self.project_reference(project_id)
@@ -175,7 +179,7 @@ class EntryCommands(TaskCommands):
             return [entry]
 
         position = self.write(decide)
-        return Written(id=cmd.entry_id, version=versions[-1], position=position)
+        return Written(id=cmd.entry_id, version=versions[-1], position=position, saved=saved[-1])
 
     def delete_entry(self, cmd: DeleteEntry) -> Written:
         """Delete an entry (a running one stops the timer); its history stays."""
@@ -243,6 +247,7 @@ class EntryCommands(TaskCommands):
         """Stop the user's running timer; the entry gets its end and duration."""
         versions: list[int] = []
         stopped: list[int] = []
+        saved: list[Entry] = []
 
         def decide() -> list[Aggregate]:
             timer = self.load_optional(Timer, timer_id(cmd.user_id))
@@ -254,9 +259,10 @@ class EntryCommands(TaskCommands):
                 # Asked for before this timer started (a start that raced ahead of it).
                 raise NoActiveTimerError("No timer was running when the stop was asked for.")
             entry.stop(cmd.stamp)
+            saved.append(entry)
             stopped.append(entry_id)
             versions.append(entry.version)
             return [timer, entry]
 
         position = self.write(decide)
-        return Written(id=stopped[-1], version=versions[-1], position=position)
+        return Written(id=stopped[-1], version=versions[-1], position=position, saved=saved[-1])

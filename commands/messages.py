@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +13,15 @@ from timetracker.domain.values import Stamp
 class Written:
     """What a command wrote: the resource's id and version, and the last event's position.
 
-    `position` is None when nothing changed (no event was written).
+    `position` is None when nothing changed (no event was written). `saved` is the
+    aggregate as saved, when a command offers it: a response can be built from it instead
+    of reading the resource back.
     """
 
     id: int
     version: int
     position: int | None
+    saved: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
