@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +17,7 @@ from timetracker.http.keys import backup_jobs_key, settings_key, time_tracking_k
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.threads import in_thread
 from timetracker.http.writes import stamp_of
 from timetracker.imports.formats import FORMATS, ImportFormatError
 from timetracker.imports.importer import Importer, ImportPlan, ImportUserError
@@ -128,10 +128,6 @@ def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
     return fmt, dry_run in ("true", "1"), values.get("user") or None, zone
 
 
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
-
-
 @routes.post("/admin/imports")
 @docs(
     tags=["admin"],
@@ -157,7 +153,7 @@ async def create_import(request: web.Request) -> web.Response:
         request.config_dict[time_tracking_key], request.config_dict[settings_key].conninfo
     )
     try:
-        plan: ImportPlan = await _in_thread(importer.plan, fmt, text, zone, username)
+        plan: ImportPlan = await in_thread(importer.plan, fmt, text, zone, username)
     except ImportFormatError as exc:
         raise validation_error({"file": [str(exc)]}, str(exc)) from None
     except ImportUserError as exc:
@@ -172,7 +168,7 @@ async def create_import(request: web.Request) -> web.Response:
 
     jobs = request.config_dict[backup_jobs_key]
     try:
-        job = await _in_thread(jobs.start, "import", fmt, caller_of(request).user_id, work)
+        job = await in_thread(jobs.start, "import", fmt, caller_of(request).user_id, work)
     except JobRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "job_running") from None
     return json_response(
