@@ -47,15 +47,15 @@ class ImportInputError(ValueError):
 
 def print_plan(plan: ImportPlan, dry_run: bool) -> None:
     """The plan (or what was done) in a few lines, then every unreadable row."""
-    would = "would create" if dry_run else "creates"
+    new = "to create" if dry_run else "created"
     print(f"{plan.rows_read} rows read from a {plan.format} export")
-    print(f"{len(plan.entries)} time entries {would}; {plan.already_imported} already imported")
+    print(f"{len(plan.entries)} time entries {new}; {plan.already_imported} already imported")
     for name in plan.clients_to_create:
-        print(f"client {would}: {name}")
+        print(f"client {new}: {name}")
     for name, client in plan.projects_to_create:
-        print(f"project {would}: {name}" + (f" (client {client})" if client else ""))
+        print(f"project {new}: {name}" + (f" (client {client})" if client else ""))
     for project, _, task in plan.tasks_to_create:
-        print(f"task {would}: {task} (project {project})")
+        print(f"task {new}: {task} (project {project})")
     for problem in plan.problems:
         print(f"line {problem.line}: {problem.message}")
 

@@ -24,8 +24,8 @@ def test_a_toggl_export_migrates_in_three_commands(
         env, tmp_path, "import", "toggl", str(SAMPLE), "--dry-run", "--timezone", "Europe/Berlin"
     )
     assert dry.returncode == 0, dry.stderr
-    assert "3 time entries would create; 0 already imported" in dry.stdout
-    assert "client would create: Acme Corp" in dry.stdout
+    assert "3 time entries to create; 0 already imported" in dry.stdout
+    assert "client to create: Acme Corp" in dry.stdout
     assert "line 5: Start '25:00:00' is not a time of day." in dry.stdout
 
     done = run_cli(env, tmp_path, "import", "toggl", str(SAMPLE), "--timezone", "Europe/Berlin")
