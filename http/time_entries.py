@@ -183,7 +183,12 @@ async def list_entries(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/time-entries/{entry_id}", allow_head=False)
+# `{entry_id}` takes digits only, so `/time-entries/bulk` with another method than POST is a
+# 405 (the bulk resource's), not a request for an entry named "bulk".
+ENTRY_PATH = r"/time-entries/{entry_id:\d+}"
+
+
+@routes.get(ENTRY_PATH, allow_head=False)
 @docs(
     tags=["time entries"],
     summary="Get one time entry (as it is, or as it was at `as_of`)",
@@ -239,8 +244,8 @@ async def create_entry(request: web.Request) -> web.Response:
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/time-entries/{entry_id}")
-@routes.patch("/time-entries/{entry_id}")
+@routes.put(ENTRY_PATH)
+@routes.patch(ENTRY_PATH)
 @docs(tags=["time entries"], summary="Edit a time entry (only the fields sent change)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)
@@ -263,7 +268,7 @@ async def edit_entry(request: web.Request) -> web.Response:
     return json_response(body, headers=headers)
 
 
-@routes.delete("/time-entries/{entry_id}")
+@routes.delete(ENTRY_PATH)
 @docs(tags=["time entries"], summary="Delete a time entry (gone from lists and reports)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)

@@ -207,3 +207,15 @@ async def test_bulk_needs_the_write_scope(
     )
     body = await error_body(response, 403, "forbidden")
     assert body["required_scope"] == "write:time_entries"
+
+
+async def test_other_methods_on_the_bulk_path_are_405_not_an_entry_named_bulk(
+    api: TestClient, admin: ApiUser
+) -> None:
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        response = await api.request(method, BULK, json={"time_entries": []}, headers=admin.headers)
+        await error_body(response, 405, "method_not_allowed")
+        assert response.headers["Allow"] == "POST"
+    document = await (await api.get("/api/docs/openapi.json")).json()
+    assert "/api/v1/time-entries/{entry_id}" in document["paths"]
+    assert set(document["paths"]["/api/v1/time-entries/bulk"]) == {"post"}
