@@ -15,6 +15,7 @@ COPY domain/ domain/
 COPY commands/ commands/
 COPY eventlog/ eventlog/
 COPY backups/ backups/
+COPY imports/ imports/
 COPY projections/ projections/
 COPY http/ http/
 COPY ops/ ops/

@@ -1,4 +1,5 @@
-"""Backups and restores started through the admin API: background threads, progress in a table.
+"""Backups, restores (and imports) started through the admin API: background threads,
+progress in a table.
 
 Progress is written to PostgreSQL, so any process of the service can report on a job,
 whichever process runs it. One job runs at a time: a backup is a long read, a restore
@@ -125,6 +126,18 @@ class BackupJobs:
                 if remove_after:
                     plan.archive.unlink(missing_ok=True)
 
+        self._run(job["id"], work)
+        return job
+
+    def start(
+        self,
+        kind: str,
+        label: str,
+        user_id: int | None,
+        work: Callable[[Callable[[str, int, int], None]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Run other work (an import) as a job of this table, one job at a time; the job."""
+        job = self._claim(kind, label, user_id)
         self._run(job["id"], work)
         return job
 

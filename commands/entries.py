@@ -6,8 +6,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from timetracker.commands.errors import NotFoundError, UnknownReferenceError
+from timetracker.commands.errors import ItemsInvalidError, NotFoundError, UnknownReferenceError
 from timetracker.commands.messages import (
+    CreateEntries,
     CreateEntry,
     DeleteEntry,
     EditEntry,
@@ -15,6 +16,7 @@ from timetracker.commands.messages import (
     RevertEntry,
     StopTimer,
     Written,
+    WrittenEntries,
 )
 from timetracker.commands.store import check_version
 from timetracker.commands.tasks import TaskCommands
@@ -24,6 +26,8 @@ from timetracker.domain.errors import (
     InvalidValueError,
     NoActiveTimerError,
     NotYourEntryError,
+    ProjectIsArchivedError,
+    TimeTrackingError,
 )
 from timetracker.domain.project import Project
 from timetracker.domain.task import Task
@@ -70,9 +74,11 @@ class EntryCommands(TaskCommands):
         project = self.project_reference(values["project_id"])
         task = self._task_reference(values.get("task_id"))
         number = self.ids.next_id("time_entry")
+        saved: list[Entry] = []
 
         def decide() -> list[Aggregate]:
             entry = Entry.create(number, cmd.user_id, project, task, values, cmd.source, cmd.stamp)
+            saved.append(entry)
             if not entry.is_running:
                 return [entry]
             timer = self._timer(cmd.user_id, cmd.stamp)
@@ -80,15 +86,77 @@ class EntryCommands(TaskCommands):
             return [entry, timer]
 
         position = self.write(decide)
-        return Written(id=number, version=1, position=position)
+        return Written(id=number, version=1, position=position, saved=saved[-1])
+
+    def create_entries(self, cmd: CreateEntries) -> WrittenEntries:
+        """Record finished entries all or nothing: every item is checked as a single create
+        would be, and any problem (named `<field_prefix>[i].<field>`) writes nothing. The
+        ids come in one round trip and the entries are saved in one transaction."""
+        errors: dict[str, list[str]] = {}
+        projects: dict[int, Project | TimeTrackingError] = {}
+        tasks: dict[int, Task | TimeTrackingError] = {}
+        users: dict[int, TimeTrackingError | None] = {}
+
+        def cached(cache: dict[int, Any], key: int, load: Any) -> Any:
+            if key not in cache:
+                try:
+                    cache[key] = load(key)
+                except TimeTrackingError as exc:
+                    cache[key] = exc
+            found = cache[key]
+            if isinstance(found, TimeTrackingError):
+                raise found
+            return found
+
+        numbers = self.ids.next_ids("time_entry", len(cmd.items)) if cmd.items else []
+        entries: list[Entry] = []
+        for index, (item, number) in enumerate(zip(cmd.items, numbers, strict=True)):
+            try:
+                if item.values.get("end_time") is None:
+                    raise InvalidValueError("end_time", "Required: a batch records finished time.")
+                if item.user_id != cmd.stamp.user_id:
+                    cached(users, item.user_id, self._check_user_exists)
+                project = cached(projects, item.values["project_id"], self.project_reference)
+                task_id = item.values.get("task_id")
+                task = None if task_id is None else cached(tasks, task_id, self._task_reference)
+                entries.append(
+                    Entry.create(
+                        number,
+                        item.user_id,
+                        project,
+                        task,
+                        item.values,
+                        cmd.source,
+                        cmd.stamp,
+                        external_key=item.external_key,
+                    )
+                )
+            except InvalidValueError as exc:
+                errors.setdefault(f"{cmd.field_prefix}[{index}].{exc.field}", []).append(
+                    exc.message
+                )
+            except ProjectIsArchivedError as exc:
+                errors.setdefault(f"{cmd.field_prefix}[{index}].project_id", []).append(str(exc))
+            except NotYourEntryError:
+                errors.setdefault(f"{cmd.field_prefix}[{index}].user_id", []).append(
+                    "Only admins may record time for other users."
+                )
+        if errors:
+            raise ItemsInvalidError(errors)
+        # New aggregates under fresh ids: nothing to conflict with, so no retry loop.
+        recordings = self.save(*entries) if entries else []
+        position = recordings[-1].notification.id if recordings else None
+        return WrittenEntries(entries=entries, position=position)
 
     def edit_entry(self, cmd: EditEntry) -> Written:
         """Change an entry; giving a running entry an end stops the user's timer."""
         versions: list[int] = []
+        saved: list[Entry] = []
         values = cmd.values
 
         def decide() -> list[Aggregate]:
             entry = self.load_entry(cmd.entry_id, cmd.stamp)
+            saved.append(entry)
             check_version(entry, cmd.expected_version)
             project_id = values.get("project_id", entry.project_id)
             project = self.project_reference(project_id)
@@ -111,7 +179,7 @@ class EntryCommands(TaskCommands):
             return [entry]
 
         position = self.write(decide)
-        return Written(id=cmd.entry_id, version=versions[-1], position=position)
+        return Written(id=cmd.entry_id, version=versions[-1], position=position, saved=saved[-1])
 
     def delete_entry(self, cmd: DeleteEntry) -> Written:
         """Delete an entry (a running one stops the timer); its history stays."""
@@ -179,6 +247,7 @@ class EntryCommands(TaskCommands):
         """Stop the user's running timer; the entry gets its end and duration."""
         versions: list[int] = []
         stopped: list[int] = []
+        saved: list[Entry] = []
 
         def decide() -> list[Aggregate]:
             timer = self.load_optional(Timer, timer_id(cmd.user_id))
@@ -190,9 +259,10 @@ class EntryCommands(TaskCommands):
                 # Asked for before this timer started (a start that raced ahead of it).
                 raise NoActiveTimerError("No timer was running when the stop was asked for.")
             entry.stop(cmd.stamp)
+            saved.append(entry)
             stopped.append(entry_id)
             versions.append(entry.version)
             return [timer, entry]
 
         position = self.write(decide)
-        return Written(id=stopped[-1], version=versions[-1], position=position)
+        return Written(id=stopped[-1], version=versions[-1], position=position, saved=saved[-1])

@@ -29,3 +29,11 @@ class VersionMismatchError(TimeTrackingError):
 
 class WriteContentionError(TimeTrackingError):
     """Other writers kept changing the same records; the command gave up (HTTP 409)."""
+
+
+class ItemsInvalidError(TimeTrackingError):
+    """Items of a batch break rules; `errors` names each by index (HTTP 400, nothing written)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the items; nothing was written.")
+        self.errors = errors

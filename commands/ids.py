@@ -25,6 +25,8 @@ class IdSequences(Protocol):
 
     def next_id(self, kind: str) -> int: ...
 
+    def next_ids(self, kind: str, count: int) -> list[int]: ...
+
 
 class MemoryIdSequences:
     """Ids for the in-memory store used by unit tests."""
@@ -36,6 +38,10 @@ class MemoryIdSequences:
     def next_id(self, kind: str) -> int:
         with self._lock:
             return next(self._counters[kind])
+
+    def next_ids(self, kind: str, count: int) -> list[int]:
+        with self._lock:
+            return [next(self._counters[kind]) for _ in range(count)]
 
 
 class PostgresIdSequences:
@@ -65,3 +71,14 @@ class PostgresIdSequences:
             ).fetchone()
         assert row is not None
         return int(row["id"])
+
+    def next_ids(self, kind: str, count: int) -> list[int]:
+        """`count` new ids of one kind in one round trip (ascending)."""
+        with self._datastore.get_connection() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT nextval({}) AS id FROM generate_series(1, %s)").format(
+                    sql.Literal(sequence_name(kind))
+                ),
+                (count,),
+            ).fetchall()
+        return sorted(int(row["id"]) for row in rows)

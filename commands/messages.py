@@ -13,12 +13,15 @@ from timetracker.domain.values import Stamp
 class Written:
     """What a command wrote: the resource's id and version, and the last event's position.
 
-    `position` is None when nothing changed (no event was written).
+    `position` is None when nothing changed (no event was written). `saved` is the
+    aggregate as saved, when a command offers it: a response can be built from it instead
+    of reading the resource back.
     """
 
     id: int
     version: int
     position: int | None
+    saved: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,34 @@ class CreateEntry:
     values: dict[str, Any]
     stamp: Stamp
     source: str = "api"
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One finished entry of a batch: its owner, its values as a create takes them, and
+    (imports only) its key in the tool it came from."""
+
+    user_id: int
+    values: dict[str, Any]
+    external_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateEntries:
+    """Record finished entries all or nothing, in one transaction (`items` in order)."""
+
+    items: list[NewEntry]
+    stamp: Stamp
+    source: str = "api"
+    field_prefix: str = "time_entries"
+
+
+@dataclass(frozen=True)
+class WrittenEntries:
+    """The entries a batch recorded, in the batch's order, and the last event's position."""
+
+    entries: list[Any]
+    position: int | None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@
   `create_statements`, run by `projections/engine/runner.py::create_schema` when the app
   starts and by a rebuild;
 - `projection_rebuild_jobs`: `projections/engine/jobs.py`, when the app starts;
-- `backup_jobs`: `backups/jobs.py`, when the app starts.
+- `backup_jobs` (backups, restores and imports): `backups/jobs.py`, when the app starts.
 
 The two tables created here are written through the write side's store connection or by
 the HTTP layer, which never runs DDL:

@@ -78,10 +78,20 @@ class Entry(Aggregate):
     """A time entry; `number` is the public id. Without an end it is a running timer."""
 
     class Created(RecordedCreation):
+        """EntryCreated. Version 2 added `external_key` (None unless imported): the key
+        of the entry in the tool it was imported from, which makes a re-import a no-op."""
+
+        class_version = 2
+
         number: int
         user_id: int
         fields: dict[str, Any]
         source: str
+        external_key: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["external_key"] = None
 
     class Edited(RecordedEvent):
         changes: dict[str, Any]
@@ -112,6 +122,7 @@ class Entry(Aggregate):
         values: dict[str, Any],
         source: str,
         stamp: Stamp,
+        external_key: str | None = None,
     ) -> Entry:
         """Record an entry (event EntryCreated); without `end_time` it starts running."""
         _check_actor(user_id, stamp)
@@ -129,7 +140,12 @@ class Entry(Aggregate):
             "billable": values.get("billable", True),
         }
         return cls(
-            number=number, user_id=user_id, fields=fields, source=source, **stamp.event_fields()
+            number=number,
+            user_id=user_id,
+            fields=fields,
+            source=source,
+            external_key=external_key,
+            **stamp.event_fields(),
         )
 
     @event(Created)
@@ -139,6 +155,7 @@ class Entry(Aggregate):
         user_id: int,
         fields: dict[str, Any],
         source: str,
+        external_key: str | None,
         timestamp: datetime,
         actor: dict[str, Any],
         request_id: str,
@@ -146,6 +163,7 @@ class Entry(Aggregate):
         self.number = number
         self.user_id = user_id
         self.source = source
+        self.external_key = external_key
         self.project_id: int = fields["project_id"]
         self.task_id: int | None = fields["task_id"]
         self.start_time: datetime = fields["start_time"]

@@ -55,6 +55,8 @@ _NOT_DATA = frozenset(
         "password_hash",
     }
 )
+# Attributes added in a later event version, shown only when set (an imported entry's key).
+_SHOWN_WHEN_SET = frozenset({"external_key"})
 IDENTITY_CACHE_SIZE = 100_000
 MAX_SCAN = 5_000  # log events one feed page reads at most, visible or not
 SCAN_BATCH = 500
@@ -131,11 +133,15 @@ class Logged:
 
     def data(self) -> dict[str, Any]:
         """What the event recorded, besides who, when and which resource."""
-        return {
+        data = {
             f.name: getattr(self.event, f.name)
             for f in dataclasses.fields(self.event)  # type: ignore[arg-type]
             if f.name not in _NOT_DATA
         }
+        for name in _SHOWN_WHEN_SET:
+            if name in data and data[name] is None:
+                del data[name]
+        return data
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,12 @@ from timetracker.eventlog.reader import EventLog
 from timetracker.http import (
     admin,
     backups,
+    bulk,
     clients,
     exports,
     feed,
     history,
+    imports,
     projects,
     quota,
     reports,
@@ -158,7 +160,7 @@ def create_api() -> web.Application:
     )
     # exports before time_entries: /time-entries/export is not /time-entries/{entry_id}
     modules = (system, projects, clients, users, tasks, exports, time_entries, timers, reports)
-    for module in (*modules, quota, admin, history, feed, backups):
+    for module in (bulk, *modules, quota, admin, history, feed, backups, imports):
         api.router.add_routes(module.routes)
     return api
 

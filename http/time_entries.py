@@ -19,6 +19,7 @@ from timetracker.commands.messages import (
     EditEntry,
     RestoreEntry,
     RevertEntry,
+    Written,
 )
 from timetracker.domain.entry import Entry
 from timetracker.http.access import caller_of, requires
@@ -92,6 +93,16 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": utc(row["updated_at"]),
         "version": row["version"],
     }
+
+
+async def written_entry(
+    request: web.Request, written: Written, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The written entry for a write's response: built from the aggregate the command saved
+    (the read model shows exactly this once settled), else read back from the read model."""
+    if isinstance(written.saved, Entry):
+        return entry_json(entry_row(written.saved))
+    return await shown(request, written, headers, lambda: entry_or_404(request, written.id))
 
 
 def _visible_to(caller: Caller, user_id: int) -> bool:
@@ -172,7 +183,12 @@ async def list_entries(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/time-entries/{entry_id}", allow_head=False)
+# `{entry_id}` takes digits only, so `/time-entries/bulk` with another method than POST is a
+# 405 (the bulk resource's), not a request for an entry named "bulk".
+ENTRY_PATH = r"/time-entries/{entry_id:\d+}"
+
+
+@routes.get(ENTRY_PATH, allow_head=False)
 @docs(
     tags=["time entries"],
     summary="Get one time entry (as it is, or as it was at `as_of`)",
@@ -223,13 +239,13 @@ async def create_entry(request: web.Request) -> web.Response:
     written = await execute(request, request.config_dict[time_tracking_key].create_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     headers["Location"] = api_path(f"/time-entries/{written.id}")
-    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
+    entry = await written_entry(request, written, headers)
     body = {"message": "Time entry created successfully", "time_entry": entry}
     return json_response(body, status=201, headers=headers)
 
 
-@routes.put("/time-entries/{entry_id}")
-@routes.patch("/time-entries/{entry_id}")
+@routes.put(ENTRY_PATH)
+@routes.patch(ENTRY_PATH)
 @docs(tags=["time entries"], summary="Edit a time entry (only the fields sent change)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)
@@ -247,12 +263,12 @@ async def edit_entry(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.config_dict[time_tracking_key].edit_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
+    entry = await written_entry(request, written, headers)
     body = {"message": "Time entry updated successfully", "time_entry": entry}
     return json_response(body, headers=headers)
 
 
-@routes.delete("/time-entries/{entry_id}")
+@routes.delete(ENTRY_PATH)
 @docs(tags=["time entries"], summary="Delete a time entry (gone from lists and reports)")
 @requires("write:time_entries")
 @match_info_schema(EntryPath)
@@ -323,6 +339,6 @@ async def revert_entry(request: web.Request) -> web.Response:
     )
     written = await execute(request, request.config_dict[time_tracking_key].revert_entry, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
+    entry = await written_entry(request, written, headers)
     body = {"message": f"Time entry reverted to version {version}", "time_entry": entry}
     return json_response(body, headers=headers)

@@ -18,8 +18,8 @@ from timetracker.http.schemas.time_entries import (
     TimerStartResponse,
     TimerStatusResponse,
 )
-from timetracker.http.time_entries import ENTRY_READ_MODELS, entry_or_404
-from timetracker.http.writes import execute, settle, shown, stamp_of
+from timetracker.http.time_entries import ENTRY_READ_MODELS, entry_or_404, written_entry
+from timetracker.http.writes import execute, settle, stamp_of
 
 routes = web.RouteTableDef()
 
@@ -51,7 +51,7 @@ async def start_timer(request: web.Request) -> web.Response:
     written = await execute(request, request.config_dict[time_tracking_key].start_timer, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
     headers["Location"] = api_path(f"/time-entries/{written.id}")
-    timer = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
+    timer = await written_entry(request, written, headers)
     body = {"message": "Timer started successfully", "timer": timer}
     return json_response(body, status=201, headers=headers)
 
@@ -65,6 +65,6 @@ async def stop_timer(request: web.Request) -> web.Response:
     command = StopTimer(user_id=caller_of(request).user_id, stamp=stamp_of(request))
     written = await execute(request, request.config_dict[time_tracking_key].stop_timer, command)
     headers = await settle(request, written, ENTRY_READ_MODELS)
-    entry = await shown(request, written, headers, lambda: entry_or_404(request, written.id))
+    entry = await written_entry(request, written, headers)
     body = {"message": "Timer stopped successfully", "time_entry": entry}
     return json_response(body, headers=headers)

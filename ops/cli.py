@@ -31,6 +31,7 @@ from timetracker.ops import (
     backup,
     cli_values,
     embedded,
+    importing,
     passwords,
     progress,
     projections,
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit.add_parser(commands)
     backup.add_parser(commands)
+    importing.add_parser(commands)
     return parser
 
 
@@ -337,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(settings, args)
         if args.command == "backup":
             return backup.run(settings, args)
+        if args.command == "import":
+            return importing.run(settings, args)
         return _manage(settings, args)
     except (
         SettingsError,
@@ -345,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts.OperatorLookupError,
         audit.AuditLookupError,
         passwords.PasswordInputError,
+        importing.ImportInputError,
         projections.UnknownProjectionError,
         embedded.EmbeddedUnavailableError,
     ) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from timetracker.projections.accounts import AccountsProjection
 from timetracker.projections.base import Projection, RedisProjection
 from timetracker.projections.clients import ClientsProjection
+from timetracker.projections.imported_entries import ImportedEntriesProjection
 from timetracker.projections.projects import ProjectsProjection
 from timetracker.projections.report_groups import ReportGroupsProjection
 from timetracker.projections.report_rollups import ReportRollupsProjection
@@ -24,6 +25,7 @@ def all_projections() -> list[Projection]:
         TimeEntriesProjection(),
         TimeTravelProjection(),
         ReportGroupsProjection(),
+        ImportedEntriesProjection(),
     ]
 
 

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from timetracker.commands.errors import (
+    ItemsInvalidError,
     NotFoundError,
     VersionMismatchError,
     WriteContentionError,
@@ -77,6 +78,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
             return exc
         case InvalidValueError():
             return validation_error({exc.field: [exc.message]}, exc.message)
+        case ItemsInvalidError():
+            return validation_error(exc.errors, str(exc))
         case NotFoundError() | NotYourEntryError() | EntryDeletedError() | TaskDeletedError():
             return not_found(str(exc))
         case VersionMismatchError():

@@ -33,7 +33,12 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
         for field, problems in messages.items():
             if isinstance(problems, dict):
                 for inner, inner_problems in _flatten(problems).items():
-                    flat[f"{field}.{inner}"] = inner_problems
+                    # An item of a list is named by its index: `time_entries[3].end_time`.
+                    head, dot, rest = inner.partition(".")
+                    if head.isdigit():
+                        flat[f"{field}[{head}]{dot}{rest}"] = inner_problems
+                    else:
+                        flat[f"{field}.{inner}"] = inner_problems
             else:
                 flat[str(field)] = [str(p) for p in problems]
         return flat

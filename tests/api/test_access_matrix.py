@@ -160,6 +160,12 @@ PROBES = [
         {},
         admin_only=True,
     ),
+    Probe(  # not a multipart upload
+        "POST", "/api/v1/admin/imports", "/api/v1/admin/imports", "admin:all", 415, admin_only=True
+    ),
+    Probe(  # no items
+        "POST", f"{ENTRIES}/bulk", f"{ENTRIES}/bulk", "write:time_entries", 400, {}
+    ),
     Probe(
         "GET",
         "/api/v1/admin/jobs/{job_id}",

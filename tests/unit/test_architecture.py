@@ -12,18 +12,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("domain", "commands", "eventlog", "backups", "projections", "http", "ops")
+LAYERS = ("domain", "commands", "eventlog", "backups", "imports", "projections", "http", "ops")
 
 # What each layer must not import. `ops` is the composition root: it may import anything,
 # and nothing imports it. Only `ops` and `http` itself import `http`.
 # `eventlog` reads the store `commands` writes; `backups` restores into that store and replays
 # the read models; the read models know only the domain.
 FORBIDDEN = {
-    "domain": {"commands", "eventlog", "backups", "projections", "http", "ops"},
-    "commands": {"eventlog", "backups", "projections", "http", "ops"},
-    "eventlog": {"backups", "projections", "http", "ops"},
-    "backups": {"http", "ops"},
-    "projections": {"commands", "eventlog", "backups", "http", "ops"},
+    "domain": {"commands", "eventlog", "backups", "imports", "projections", "http", "ops"},
+    "commands": {"eventlog", "backups", "imports", "projections", "http", "ops"},
+    "eventlog": {"backups", "imports", "projections", "http", "ops"},
+    "backups": {"imports", "http", "ops"},
+    # `imports` reads other tools' files and writes through the commands (a feature folder).
+    "imports": {"eventlog", "backups", "http", "ops"},
+    "projections": {"commands", "eventlog", "backups", "imports", "http", "ops"},
     "http": {"ops"},
     "ops": set(),
 }

@@ -1,0 +1,178 @@
+"""/api/v1/admin/imports: import another tracker's CSV export (a dry run, or a job)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import BodyPartReader, web
+from aiohttp_apigami import docs, response_schema
+
+from timetracker.backups.jobs import JobRunningError
+from timetracker.http.access import caller_of, requires
+from timetracker.http.backups import BackupJobResponse, DryRunResponse, job_json
+from timetracker.http.errors import ApiError, validation_error
+from timetracker.http.keys import backup_jobs_key, settings_key, time_tracking_key
+from timetracker.http.paths import api_path
+from timetracker.http.responses import json_response
+from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.threads import in_thread
+from timetracker.http.writes import stamp_of
+from timetracker.imports.formats import FORMATS, ImportFormatError
+from timetracker.imports.importer import Importer, ImportPlan, ImportUserError
+
+routes = web.RouteTableDef()
+
+FORM_FIELDS = frozenset({"format", "dry_run", "user", "timezone"})
+MAX_FIELD_BYTES = 256
+CHUNK = 256 * 1024
+IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "format"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The CSV export (UTF-8).",
+                    },
+                    "format": {"type": "string", "enum": list(FORMATS)},
+                    "dry_run": {"type": "boolean", "description": "Only say what would happen."},
+                    "user": {
+                        "type": "string",
+                        "description": "Record every entry for this username.",
+                    },
+                    "timezone": {
+                        "type": "string",
+                        "description": "IANA zone of the file's times (default UTC).",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+async def _field(part: BodyPartReader) -> str:
+    data = await part.read()
+    if len(data) > MAX_FIELD_BYTES:
+        raise validation_error({part.name or "_form": ["Too long."]})
+    try:
+        return data.decode().strip()
+    except UnicodeDecodeError:
+        raise validation_error({part.name or "_form": ["Not UTF-8 text."]}) from None
+
+
+async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
+    """The text fields and the file's text (at most BACKUP_UPLOAD_MAX_BYTES)."""
+    if request.content_type != "multipart/form-data":
+        raise ApiError(
+            415,
+            "Unsupported media type",
+            "Send the export as multipart/form-data with a `file` part.",
+            "unsupported_media_type",
+        )
+    limit = request.config_dict[settings_key].backup_upload_max_bytes
+    values: dict[str, str] = {}
+    content: bytearray | None = None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
+            if part.name == "file" and content is None:
+                content = bytearray()
+                while chunk := await part.read_chunk(CHUNK):
+                    content += chunk
+                    if len(content) > limit:
+                        raise ApiError(
+                            413,
+                            "Payload too large",
+                            f"The file is larger than the upload limit of {limit:,} bytes.",
+                            "payload_too_large",
+                        )
+            elif part.name in FORM_FIELDS and part.name not in values:
+                values[part.name] = await _field(part)
+            else:
+                raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
+    except (ValueError, AssertionError) as exc:
+        raise validation_error({"_form": [f"Malformed multipart body ({exc})."]}) from None
+    if content is None:
+        raise validation_error({"file": ["Missing data for required field."]})
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise validation_error({"file": ["Not UTF-8 text."]}) from None
+    return values, text
+
+
+def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
+    errors: dict[str, list[str]] = {}
+    fmt = values.get("format", "")
+    if fmt not in FORMATS:
+        errors["format"] = [f"Must be one of: {', '.join(FORMATS)}."]
+    dry_run = values.get("dry_run", "false").lower()
+    if dry_run not in ("true", "false", "1", "0"):
+        errors["dry_run"] = ["Must be true or false."]
+    zone = ZoneInfo("UTC")
+    try:
+        zone = ZoneInfo(values.get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = ["Not an IANA time zone."]
+    if errors:
+        raise validation_error(errors)
+    return fmt, dry_run in ("true", "1"), values.get("user") or None, zone
+
+
+@routes.post("/admin/imports")
+@docs(
+    tags=["admin"],
+    summary="Import time entries from a CSV export of Toggl, Clockify, Harvest, Kimai or "
+    "TimeTracker (a dry run, or a background job)",
+    description="Missing clients, projects and tasks are created by name; users are matched "
+    "by email or name (`user` maps every row to one user). Entries imported before from the "
+    "same file are skipped. Answers 200 with the plan (and each unreadable row with its line) "
+    "when `dry_run` is true, else 202 with the job (`GET /admin/jobs/{id}` for progress).",
+    requestBody=IMPORT_BODY,
+)
+@requires("admin:all", admin=True)
+@response_schema(DryRunResponse, 200)
+@response_schema(BackupJobResponse, 202)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 409)
+@response_schema(ErrorResponse, 413)
+@response_schema(ErrorResponse, 415)
+async def create_import(request: web.Request) -> web.Response:
+    values, text = await _read_form(request)
+    fmt, dry_run, username, zone = _options(values)
+    importer = Importer(
+        request.config_dict[time_tracking_key], request.config_dict[settings_key].conninfo
+    )
+    try:
+        plan: ImportPlan = await in_thread(importer.plan, fmt, text, zone, username)
+    except ImportFormatError as exc:
+        raise validation_error({"file": [str(exc)]}, str(exc)) from None
+    except ImportUserError as exc:
+        raise validation_error({"user": [str(exc)]}, str(exc)) from None
+    if dry_run:
+        return json_response({"dry_run": plan.summary()})
+    stamp = stamp_of(request)
+
+    def work(progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+        result = importer.run(plan, stamp, lambda done, total: progress("import", done, total))
+        return result.summary()
+
+    jobs = request.config_dict[backup_jobs_key]
+    try:
+        job = await in_thread(jobs.start, "import", fmt, caller_of(request).user_id, work)
+    except JobRunningError as exc:
+        raise ApiError(409, "Conflict", str(exc), "job_running") from None
+    return json_response(
+        {"job": job_json(job), "dry_run": plan.summary()},
+        status=202,
+        headers={"Location": api_path(f"/admin/jobs/{job['id']}")},
+    )

@@ -1,0 +1,1 @@
+"""Imports of time entries from the CSV exports of other trackers (Toggl, Clockify, ...)."""

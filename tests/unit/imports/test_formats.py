@@ -1,0 +1,72 @@
+"""Reading each tool's export: columns, dates, durations, time zones, keys (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from timetracker.imports.formats import (
+    FORMATS,
+    ImportFormatError,
+    RowError,
+    duration_seconds,
+    parse,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "imports"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("01:30:00", 5400), ("1:30", 5400), ("0:06", 360), ("1.5", 5400), ("1,25", 4500)],
+)
+def test_durations_are_read_as_each_tool_writes_them(text: str, seconds: int) -> None:
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["one", "-1", "nan", ""])
+def test_unreadable_durations_are_refused(text: str) -> None:
+    with pytest.raises(RowError):
+        duration_seconds(text)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_sample_reads_three_rows_and_names_its_bad_line(fmt: str) -> None:
+    text = (SAMPLES / f"{fmt}.csv").read_text(encoding="utf-8")
+    parsed = parse(fmt, text, ZoneInfo("America/New_York"))
+    assert [r.line for r in parsed.rows] == [2, 3, 4]
+    assert [p.line for p in parsed.problems] == [5]
+    hours = [(r.end - r.start) / timedelta(hours=1) for r in parsed.rows]
+    assert hours == [1.5, 0.25, 1.0]
+    if fmt != "harvest":
+        assert parsed.rows[0].start == datetime(2024, 1, 15, 14, 0, tzinfo=UTC)  # 09:00 EST
+    assert len({r.external_key for r in parsed.rows}) == 3
+
+
+def test_keys_are_stable_and_identical_rows_get_one_each() -> None:
+    header = "User,Email,Client,Project,Task,Description,Billable,Start date,Start time,"
+    header += "End date,End time,Duration,Tags,Amount (EUR)"
+    row = "A,a@x.io,,P,,same,Yes,2024-01-15,09:00:00,2024-01-15,10:00:00,01:00:00,,1"
+    first = parse("toggl", "\n".join([header, row, row]))
+    again = parse("toggl", "\n".join([header, row[:-1] + "2", row]))  # amount changed
+    keys = [r.external_key for r in first.rows]
+    assert len(set(keys)) == 2
+    assert [r.external_key for r in again.rows] == keys
+
+
+def test_a_semicolon_export_with_a_bom_reads_too() -> None:
+    text = "\ufeffID;User;Project;Client;Task;Start Time;End Time;Notes\n"
+    text += "7;alice;P;;;2024-01-15T09:00:00+01:00;2024-01-15T10:00:00+01:00;x\n"
+    parsed = parse("timetracker", text)
+    assert parsed.rows[0].external_key == "id:7"
+    assert parsed.rows[0].start == datetime(2024, 1, 15, 8, 0, tzinfo=UTC)  # offset kept
+
+
+def test_a_file_of_another_format_is_refused_whole() -> None:
+    with pytest.raises(ImportFormatError, match="lacks Date, Hours"):
+        parse("harvest", (SAMPLES / "toggl.csv").read_text(encoding="utf-8"))
+    with pytest.raises(ImportFormatError):
+        parse("excel", "a,b\n")
