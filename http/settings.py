@@ -27,6 +27,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -60,6 +69,10 @@ class Settings:
     snapshot_interval: int = 100
     backup_dir: Path | None = None
     backup_upload_max_bytes: int = 1024**3
+    webhooks_allow_http: bool = False
+    webhooks_allow_private_networks: bool = False
+    webhooks_retry_scale: float = 1.0  # multiplies every retry delay and the 24 h limit
+    webhooks_max_per_host: int = 50  # concurrent deliveries to one host
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +96,10 @@ class Settings:
             snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
             backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
             backup_upload_max_bytes=_int(env, "BACKUP_UPLOAD_MAX_BYTES", 1024**3, minimum=1024),
+            webhooks_allow_http=_bool(env, "WEBHOOKS_ALLOW_HTTP"),
+            webhooks_allow_private_networks=_bool(env, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS"),
+            webhooks_retry_scale=_float(env, "WEBHOOKS_RETRY_SCALE", 1.0),
+            webhooks_max_per_host=_int(env, "WEBHOOKS_MAX_PER_HOST", 50, minimum=1),
         )
 
     @property

@@ -33,9 +33,9 @@ from timetracker.commands import maintenance
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.schemas.common import parse_utc
 from timetracker.http.settings import Settings
+from timetracker.http.webhook_dispatch import replay_after_restore
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.engine.replay import replay_all
 
 
 def _moment(text: str) -> datetime:
@@ -212,9 +212,7 @@ def _restore(
         bars = PhaseBars()
 
         def replay(progress: Any) -> dict[str, int]:
-            return replay_all(
-                store, settings.conninfo, settings.redis_url, settings.redis_prefix, progress
-            )
+            return replay_after_restore(store, settings, progress)
 
         restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
         try:
