@@ -303,7 +303,7 @@ class Dispatcher:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             self.conninfo,
             min_size=1,
-            max_size=4,
+            max_size=2,  # its queries are short; every connection counts on a shared server
             kwargs={"autocommit": True},
             open=False,
         )
