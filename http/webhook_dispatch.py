@@ -21,6 +21,7 @@ from timetracker.http.projects import project_json
 from timetracker.http.settings import Settings
 from timetracker.http.tasks import task_json
 from timetracker.http.time_entries import entry_json
+from timetracker.projections.engine.leadership import Leadership
 from timetracker.projections.engine.replay import replay_all
 from timetracker.webhooks.dispatcher import Dispatcher, DispatchSettings
 from timetracker.webhooks.ssrf import AddressGuard
@@ -79,9 +80,13 @@ def resource_data(log: EventLog, logged: Logged, identity: Identity, state: Any)
 
 
 def create_dispatcher(
-    store: TimeTracking, settings: Settings, guard: AddressGuard | None = None
+    store: TimeTracking,
+    settings: Settings,
+    guard: AddressGuard | None = None,
+    leadership: Leadership | None = None,
 ) -> Dispatcher:
-    """The dispatcher for this service's settings."""
+    """The dispatcher for this service's settings (sharing the projection service's
+    leadership connection when given it)."""
     return Dispatcher(
         store,
         settings.conninfo,
@@ -91,6 +96,7 @@ def create_dispatcher(
             retry_scale=settings.webhooks_retry_scale,
             max_per_host=settings.webhooks_max_per_host,
         ),
+        leadership,
     )
 
 

@@ -141,7 +141,7 @@ def run_projections(store: TimeTracking, settings: Settings) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    webhooks = DispatcherThread(create_dispatcher(store, settings))
+    webhooks = DispatcherThread(create_dispatcher(store, settings, leadership=service.leadership))
     print("Running projections and the webhook dispatcher; stop with Ctrl+C", flush=True)
     service.start()
     webhooks.start()

@@ -52,7 +52,7 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     service = ProjectionService.for_every_read_model(
         store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )
-    webhooks = DispatcherThread(create_dispatcher(store, settings))
+    webhooks = DispatcherThread(create_dispatcher(store, settings, leadership=service.leadership))
     freeze_startup_objects()
     service.start()
     webhooks.start()

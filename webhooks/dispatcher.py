@@ -281,8 +281,11 @@ class Dispatcher:
         guard: AddressGuard,
         render: Render,
         settings: DispatchSettings | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.store = store
+        # The projection service's, where there is one: its connection holds this lead too.
+        self.leadership = leadership
         self.conninfo = conninfo
         self.guard = guard
         self.settings = settings or DispatchSettings()
@@ -299,7 +302,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Lead (or stand by) and dispatch until `stop` is set."""
         loop = asyncio.get_running_loop()
-        leadership = Leadership(self.conninfo)
+        leadership = self.leadership or Leadership(self.conninfo)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             self.conninfo,
             min_size=1,
@@ -352,7 +355,8 @@ class Dispatcher:
                     await task
             await session.close()
             await pool.close()
-            await loop.run_in_executor(self._executor, leadership.close)
+            if self.leadership is None:
+                await loop.run_in_executor(self._executor, leadership.close)
             self._executor.shutdown(wait=True)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
