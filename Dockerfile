@@ -16,6 +16,7 @@ COPY commands/ commands/
 COPY eventlog/ eventlog/
 COPY backups/ backups/
 COPY imports/ imports/
+COPY webhooks/ webhooks/
 COPY projections/ projections/
 COPY http/ http/
 COPY ops/ ops/

@@ -1,7 +1,7 @@
 # Developer tasks. Run them with the project's virtualenv (.venv, see README) or set PYTHON.
 PYTHON ?= $(shell test -x .venv/bin/python && echo .venv/bin/python || echo python3)
 MYPY_TREE := build/mypy
-PACKAGES := domain commands eventlog backups projections http ops imports
+PACKAGES := domain commands eventlog backups projections http ops imports webhooks
 
 .PHONY: lint fmt mypy test test-unit test-integration test-e2e test-browser
 

@@ -11,11 +11,12 @@ from eventsourcing.persistence import PersistenceError
 from timetracker.commands.accounts import AccountCommands
 from timetracker.commands.catalogue import CatalogueCommands
 from timetracker.commands.entries import EntryCommands
+from timetracker.commands.webhooks import WebhookCommands
 
 STARTUP_ATTEMPTS = 3
 
 
-class TimeTracking(AccountCommands, CatalogueCommands, EntryCommands):
+class TimeTracking(AccountCommands, CatalogueCommands, EntryCommands, WebhookCommands):
     """Every command of the service, on one event store."""
 
 

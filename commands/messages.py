@@ -227,3 +227,46 @@ class RevertEntry:
 class StopTimer:
     user_id: int
     stamp: Stamp
+
+
+@dataclass(frozen=True)
+class CreateWebhook:
+    values: dict[str, Any]
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class CreatedWebhook(Written):
+    """A webhook with a new signing secret, shown once in the response."""
+
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class UpdateWebhook:
+    webhook_id: int
+    values: dict[str, Any]
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteWebhook:
+    webhook_id: int
+    stamp: Stamp
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RotateWebhookSecret:
+    webhook_id: int
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class DisableWebhook:
+    """Stop a subscription whose deliveries kept failing (the dispatcher's command)."""
+
+    webhook_id: int
+    reason: str
+    stamp: Stamp

@@ -12,6 +12,10 @@
   starts and by a rebuild;
 - `projection_rebuild_jobs`: `projections/engine/jobs.py`, when the app starts;
 - `backup_jobs` (backups, restores and imports): `backups/jobs.py`, when the app starts.
+- `webhook_dispatch`, `webhook_subscriptions`, `webhook_deliveries`: the webhook
+  dispatcher's position, its subscriptions (with their secrets) and every delivery:
+  `webhooks/store.py`, when the dispatcher or the app starts (the app through the
+  dispatcher's store, `DeliveriesView.create_tables`) and after a restore.
 
 The two tables created here are written through the write side's store connection or by
 the HTTP layer, which never runs DDL:

@@ -97,6 +97,15 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind(
         "api_token", "timetracker.domain.api_token:ApiToken", numbered=True, feed_scope=AUDIT_SCOPE
     ),
+    ResourceKind(
+        "webhook",
+        "timetracker.domain.webhook:Webhook",
+        numbered=True,
+        scope="webhooks",
+        feed_scope="read:webhooks",
+        own_only=True,
+        collection="webhooks",
+    ),
 )
 
 BY_NAME: dict[str, ResourceKind] = {kind.name: kind for kind in KINDS}

@@ -34,6 +34,7 @@ from timetracker.domain.task import Task
 from timetracker.domain.timer import Timer
 from timetracker.domain.user import User
 from timetracker.domain.values import aggregate_id
+from timetracker.domain.webhook import Webhook
 
 # The resource kind of each aggregate shown outside (NameClaim is not among them), from the
 # registry of kinds.
@@ -53,6 +54,7 @@ _NOT_DATA = frozenset(
         "number",
         "token_hash",
         "password_hash",
+        "secret",
     }
 )
 # Attributes added in a later event version, shown only when set (an imported entry's key).
@@ -211,6 +213,13 @@ def tracked_state(aggregate: Aggregate) -> dict[str, Any]:
                 "expires_at": aggregate.expires_at,
                 "revoked_at": aggregate.revoked_at,
             }
+        case Webhook():
+            return {
+                "owner_id": aggregate.owner_id,
+                **aggregate.current(),
+                "disabled_reason": aggregate.disabled_reason,
+                "deleted": aggregate.deleted,
+            }
     return {name: value for name, value in vars(aggregate).items() if not name.startswith("_")}
 
 
@@ -220,6 +229,8 @@ def _identity(event: Aggregate.Event, kind: str) -> Identity:
         user_id = int(event.user_id)  # type: ignore[attr-defined]
         return Identity(kind, user_id, user_id)
     number = int(event.number)  # type: ignore[attr-defined]
+    if kind == "webhook":
+        return Identity(kind, number, int(event.owner_id))  # type: ignore[attr-defined]
     if kind == "user":
         return Identity(kind, number, number, str(event.username))  # type: ignore[attr-defined]
     owner = getattr(event, "user_id", None)
@@ -367,6 +378,19 @@ class EventLog:
             for n in notifications
             if n.topic in _BY_TOPIC
         ]
+
+    def read_all(self, after: int, limit: int) -> tuple[list[Logged], int]:
+        """Up to `limit` events after position `after`, and the last position read (name
+        claims, never shown, are read past and left out)."""
+        notifications: Sequence[Notification] = self._recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        logged = [
+            Logged(n.id, _BY_TOPIC[n.topic], self._decode(n))
+            for n in notifications
+            if n.topic in _BY_TOPIC
+        ]
+        return logged, notifications[-1].id if notifications else after
 
     def records(self, logged: Sequence[Logged]) -> list[Record]:
         """The events with their streams' identities and their actors."""

@@ -35,6 +35,7 @@ from timetracker.http import (
     time_entries,
     timers,
     users,
+    webhooks,
 )
 from timetracker.http.console.app import mount_console
 from timetracker.http.heap import freeze_after_startup
@@ -62,6 +63,10 @@ from timetracker.http.keys import (
     time_tracking_key,
     time_travel_view_key,
     token_usage_key,
+    webhook_deliverer_key,
+    webhook_deliveries_key,
+    webhook_guard_key,
+    webhooks_view_key,
 )
 from timetracker.http.middlewares.auth import auth_middleware
 from timetracker.http.middlewares.body_timeout import body_timeout_middleware
@@ -78,6 +83,7 @@ from timetracker.http.swagger_ui import setup_swagger_ui
 from timetracker.http.threads import in_thread
 from timetracker.http.token_cache import token_cache_ctx
 from timetracker.http.token_usage import TokenUsage
+from timetracker.http.webhook_dispatch import address_guard, create_dispatcher, resource_data
 from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.accounts import AccountsView
 from timetracker.projections.clients import ClientsView
@@ -93,6 +99,9 @@ from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
 from timetracker.projections.time_travel import TimeTravelView
+from timetracker.projections.webhooks import WebhooksView
+from timetracker.webhooks.dispatcher import Deliverer
+from timetracker.webhooks.store import DeliveriesView
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +145,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(token_cache_ctx)
     app.cleanup_ctx.append(idempotency_sweep_ctx)
     app.cleanup_ctx.append(backups.backups_ctx)
+    app[webhook_guard_key] = address_guard(settings)
+    app.cleanup_ctx.append(_webhooks)
     app.add_subapp(API_PREFIX, create_api())
     mount_console(app)
     _setup_docs(app)
@@ -160,7 +171,7 @@ def create_api() -> web.Application:
     )
     # exports before time_entries: /time-entries/export is not /time-entries/{entry_id}
     modules = (system, projects, clients, users, tasks, exports, time_entries, timers, reports)
-    for module in (bulk, *modules, quota, admin, history, feed, backups, imports):
+    for module in (bulk, *modules, quota, admin, history, feed, backups, imports, webhooks):
         api.router.add_routes(module.routes)
     return api
 
@@ -360,3 +371,26 @@ async def _read_models(app: web.Application) -> AsyncIterator[None]:
         yield
         await in_thread(service.stop)
     await in_thread(jobs.wait)
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook views; the dispatcher in this process's loop where the projections run
+    in threads of this process (a `serve` process runs it in its projections process)."""
+    settings = app[settings_key]
+    pool = app[read_pool_key]
+    app[webhooks_view_key] = WebhooksView(pool)
+    deliveries = DeliveriesView(pool)
+    await deliveries.create_tables()
+    app[webhook_deliveries_key] = deliveries
+    store = app[time_tracking_key]
+    app[webhook_deliverer_key] = Deliverer(EventLog(store), resource_data)
+    in_child = settings.projections_process and child_projections_key in app
+    if not settings.run_projections or in_child:
+        yield
+        return
+    stop = asyncio.Event()
+    dispatcher = create_dispatcher(store, settings, app[webhook_guard_key])
+    task = asyncio.create_task(dispatcher.run(stop))
+    yield
+    stop.set()
+    await task

@@ -59,7 +59,7 @@ from timetracker.http.schemas.common import (
     path_id,
 )
 from timetracker.http.threads import in_thread
-from timetracker.projections.engine.replay import replay_all
+from timetracker.http.webhook_dispatch import replay_after_restore
 
 routes = web.RouteTableDef()
 
@@ -517,9 +517,7 @@ async def backups_ctx(app: web.Application) -> AsyncIterator[None]:
     app[maintenance_key] = MaintenanceFlag(app[read_pool_key])
 
     def replay(progress: Any) -> dict[str, int]:
-        return replay_all(
-            store, settings.conninfo, settings.redis_url, settings.redis_prefix, progress
-        )
+        return replay_after_restore(store, settings, progress)
 
     directory = BackupDirectory(settings.backups_path)
     await in_thread(directory.secure)  # 0700 folders, 0600 files, checked at start-up

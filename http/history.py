@@ -22,7 +22,7 @@ from timetracker.http.positions import reads
 from timetracker.http.projects import ProjectPath
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.audit import HistoryResponse
-from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.schemas.common import ErrorResponse, path_id
 from timetracker.http.tasks import TaskPath
 from timetracker.http.time_entries import EntryPath
 from timetracker.http.writes import POSITION_HEADER, execute
@@ -42,7 +42,8 @@ async def _history(request: web.Request, kind: str, number: int, label: str) -> 
     caller = caller_of(request)
     if not versions:
         raise not_found(f"{label} {number} not found.")
-    owner = getattr(versions[0].logged.event, "user_id", None)
+    first = versions[0].logged.event
+    owner = getattr(first, "user_id", getattr(first, "owner_id", None))
     if kind_named(kind).own_only and owner != caller.user_id and not caller.is_admin:
         raise not_found(f"{label} {number} not found.")
     body = {
@@ -118,3 +119,21 @@ async def get_task_history(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 404)
 async def get_client_history(request: web.Request) -> web.Response:
     return await _history(request, "client", request[path_key]["client_id"], "Client")
+
+
+@routes.get("/webhooks/{webhook_id}/history", allow_head=False)
+@docs(
+    tags=["webhooks"],
+    summary="Every version of a webhook subscription, deleted ones too (never its secret)",
+    description=_DESCRIPTION.format(
+        event="WebhookUpdated", extra="Normal users see their own webhooks' history only. "
+    ),
+)
+@requires("read:webhooks")
+@reads()
+@match_info_schema(path_id("webhook_id"))
+@response_schema(HistoryResponse, 200)
+@response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 404)
+async def get_webhook_history(request: web.Request) -> web.Response:
+    return await _history(request, "webhook", request[path_key]["webhook_id"], "Webhook")

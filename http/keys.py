@@ -30,6 +30,10 @@ from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
 from timetracker.projections.time_travel import TimeTravelView
+from timetracker.projections.webhooks import WebhooksView
+from timetracker.webhooks.dispatcher import Deliverer
+from timetracker.webhooks.ssrf import AddressGuard
+from timetracker.webhooks.store import DeliveriesView
 
 settings_key = web.AppKey("settings_key", Settings)
 time_tracking_key = web.AppKey("time_tracking_key", TimeTracking)
@@ -54,6 +58,10 @@ rebuild_jobs_key = web.AppKey("rebuild_jobs_key", RebuildJobs)
 rate_windows_key = web.AppKey("rate_windows_key", list[Window])
 backup_jobs_key = web.AppKey("backup_jobs_key", BackupJobs)
 maintenance_key = web.AppKey("maintenance_key", MaintenanceFlag)
+webhooks_view_key = web.AppKey("webhooks_view_key", WebhooksView)
+webhook_deliveries_key = web.AppKey("webhook_deliveries_key", DeliveriesView)
+webhook_guard_key = web.AppKey("webhook_guard_key", AddressGuard)
+webhook_deliverer_key = web.AppKey("webhook_deliverer_key", Deliverer)
 
 # Per-request values the middlewares put on the request.
 request_id_key = web.RequestKey("request_id_key", str)

@@ -31,6 +31,15 @@ def _int(
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -81,6 +90,10 @@ class Settings:
     body_timeout: float = 30.0
     header_timeout: float = 60.0
     currency: str = "EUR"  # the currency of reports' billable amounts
+    webhooks_allow_http: bool = False
+    webhooks_allow_private_networks: bool = False
+    webhooks_retry_scale: float = 1.0  # multiplies every retry delay and the 24 h limit
+    webhooks_max_per_host: int = 50  # concurrent deliveries to one host
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +126,10 @@ class Settings:
             body_timeout=_positive(env, "BODY_TIMEOUT", 30.0),
             header_timeout=_positive(env, "HEADER_TIMEOUT", 60.0),
             currency=env.get("CURRENCY") or "EUR",
+            webhooks_allow_http=_bool(env, "WEBHOOKS_ALLOW_HTTP"),
+            webhooks_allow_private_networks=_bool(env, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS"),
+            webhooks_retry_scale=_float(env, "WEBHOOKS_RETRY_SCALE", 1.0),
+            webhooks_max_per_host=_int(env, "WEBHOOKS_MAX_PER_HOST", 50, minimum=1),
         )
 
     @property

@@ -13,9 +13,10 @@ from marshmallow import Schema, fields
 
 from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import open_in_maintenance
-from timetracker.http.keys import freshness_key, maintenance_key, redis_key
+from timetracker.http.keys import freshness_key, maintenance_key, read_pool_key, redis_key
 from timetracker.http.paths import API_PREFIX
 from timetracker.http.responses import json_response
+from timetracker.webhooks.status import dispatcher_status
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -106,6 +107,10 @@ async def get_health(request: web.Request) -> web.Response:
         log.warning("Health: Redis unreachable: %s", exc)
         checks["redis"] = {"status": "down", "error": type(exc).__name__}
         healthy = False
+    try:  # shown, never a reason for 503: deliveries wait in PostgreSQL until sent
+        checks["webhooks"] = await dispatcher_status(request.config_dict[read_pool_key], head)
+    except Exception as exc:  # noqa: BLE001
+        checks["webhooks"] = {"state": "unknown", "error": type(exc).__name__}
     status = "healthy" if healthy else "unhealthy"
     headers = {} if healthy else {"Retry-After": "5"}
     maintenance = await request.config_dict[maintenance_key].fresh()

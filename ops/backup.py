@@ -30,10 +30,10 @@ from timetracker.backups.restore import (
 from timetracker.commands import maintenance
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.settings import Settings
+from timetracker.http.webhook_dispatch import replay_after_restore
 from timetracker.ops import cli_values
 from timetracker.ops.embedded import embedded_services
 from timetracker.ops.progress import ProgressBar
-from timetracker.projections.engine.replay import replay_all
 
 
 def add_parser(commands: Any) -> None:
@@ -205,9 +205,7 @@ def _restore(
         bars = PhaseBars()
 
         def replay(progress: Any) -> dict[str, int]:
-            return replay_all(
-                store, settings.conninfo, settings.redis_url, settings.redis_prefix, progress
-            )
+            return replay_after_restore(store, settings, progress)
 
         restorer = Restorer(settings.conninfo, store.mapper, directory, replay)
         try:

@@ -6,8 +6,12 @@ import signal
 import threading
 from collections.abc import Sequence
 
+import psycopg
+from psycopg.rows import dict_row
+
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
+from timetracker.http.webhook_dispatch import create_dispatcher
 from timetracker.ops.progress import ProgressBar
 from timetracker.projections.engine.rebuild import rebuild, rebuild_redis
 from timetracker.projections.engine.runner import create_schema
@@ -15,6 +19,9 @@ from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.engine.status import projection_status
 from timetracker.projections.engine.verify import verify, verify_redis
 from timetracker.projections.registry import all_projections, redis_projections
+from timetracker.webhooks.dispatcher import DispatcherThread
+from timetracker.webhooks.status import dispatcher_status_sync
+from timetracker.webhooks.store import SCHEMA as WEBHOOK_SCHEMA
 
 NAMES = [p.name for p in all_projections()] + [p.name for p in redis_projections()]
 
@@ -43,7 +50,30 @@ def print_status(store: TimeTracking, settings: Settings) -> int:
             f"{row.name:16} {row.store:8} {row.position:>10} {row.head:>10} "
             f"{row.lag_events:>8} {row.lag_seconds:>8.1f}  {row.state}"
         )
+    print_webhooks_status(settings, rows[0].head if rows else 0)
     return 0
+
+
+def print_webhooks_status(settings: Settings, head: int) -> None:
+    """The webhook dispatcher's line of the status table, and its failing subscriptions."""
+    with psycopg.connect(settings.conninfo, autocommit=True, row_factory=dict_row) as conn:
+        for statement in WEBHOOK_SCHEMA:
+            conn.execute(statement)  # type: ignore[arg-type]
+        status = dispatcher_status_sync(conn, head)
+    print(
+        f"{'dispatcher':16} {'webhooks':8} {status['position']:>10} {status['head']:>10} "
+        f"{status['lag_events']:>8} {'':>8}  {status['state']}"
+        f" ({status['pending_deliveries']} pending deliveries,"
+        f" {len(status['failing_subscriptions'])} failing and"
+        f" {status['disabled_subscriptions']} disabled subscriptions)"
+    )
+    for failing in status["failing_subscriptions"]:
+        last = failing["last_error"] or f"HTTP {failing['last_status_code']}"
+        since = f"{failing['failing_since']:%Y-%m-%d %H:%M:%S}"
+        print(
+            f"  webhook {failing['webhook_id']}: failing since {since} UTC"
+            f" ({failing['attempts']} attempts), last: {last}"
+        )
 
 
 def rebuild_projections(store: TimeTracking, settings: Settings, names: Sequence[str]) -> int:
@@ -107,8 +137,11 @@ def run_projections(store: TimeTracking, settings: Settings) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    print("Running projections; stop with Ctrl+C", flush=True)
+    webhooks = DispatcherThread(create_dispatcher(store, settings, leadership=service.leadership))
+    print("Running projections and the webhook dispatcher; stop with Ctrl+C", flush=True)
     service.start()
+    webhooks.start()
     stopped.wait()
+    webhooks.stop()
     service.stop()
     return 0

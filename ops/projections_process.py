@@ -30,7 +30,9 @@ from timetracker.commands.application import open_time_tracking
 from timetracker.http.heap import freeze_startup_objects
 from timetracker.http.settings import Settings
 from timetracker.http.threads import in_thread
+from timetracker.http.webhook_dispatch import create_dispatcher
 from timetracker.projections.engine.service import ProjectionService
+from timetracker.webhooks.dispatcher import DispatcherThread
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ STOP_SECONDS = 10.0  # then SIGKILL
 
 
 def run_projections(settings: Settings, parent_pid: int) -> None:
-    """In the child: run every projection until SIGTERM or the parent's death."""
+    """In the child: run every projection and the webhook dispatcher until SIGTERM or the
+    parent's death."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s [projections] %(name)s: %(message)s"
     )
@@ -54,14 +57,17 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     service = ProjectionService.for_every_read_model(
         store, settings.conninfo, settings.redis_url, settings.redis_prefix
     )
+    webhooks = DispatcherThread(create_dispatcher(store, settings, leadership=service.leadership))
     freeze_startup_objects()
     service.start()
+    webhooks.start()
     try:
         while not stopped.wait(CHECK_SECONDS):
             if os.getppid() != parent_pid:
                 log.warning("The serving process is gone; stopping the projections")
                 break
     finally:
+        webhooks.stop()
         service.stop()
         store.close()
 

@@ -13,6 +13,7 @@ from timetracker.projections.running_timers import RunningTimersProjection
 from timetracker.projections.tasks import TasksProjection
 from timetracker.projections.time_entries import TimeEntriesProjection
 from timetracker.projections.time_travel import TimeTravelProjection
+from timetracker.projections.webhooks import WebhooksProjection
 
 
 def all_projections() -> list[Projection]:
@@ -26,6 +27,7 @@ def all_projections() -> list[Projection]:
         TimeTravelProjection(),
         ReportGroupsProjection(),
         ImportedEntriesProjection(),
+        WebhooksProjection(),
     ]
 
 

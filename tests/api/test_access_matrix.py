@@ -37,6 +37,7 @@ PUBLIC = "public"
 ANY = "*"
 ADMIN_BACKUPS = "/api/v1/admin/backups"
 ADMIN_RESTORE = "/api/v1/admin/restore"
+HOOK = "/api/v1/webhooks/{webhook_id}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class Probe:
         if self.admin_only:
             return {"admin:all"} if admin_user else set()
         if self.feed:
-            readers = {f"read:{r}" for r in ("projects", "time_entries", "tasks", "clients")}
+            kinds = ("projects", "time_entries", "tasks", "clients", "webhooks")
+            readers = {f"read:{r}" for r in kinds}
             return readers | {"read:*", "admin:all"} | ({"read:audit"} if admin_user else set())
         if self.scope == ANY:
             return set(ALL_GRANTS)
@@ -90,6 +92,27 @@ PROBES = [
     *_resource("clients", "client_id", "clients", {"name": "x"}),
     *_resource("tasks", "task_id", "tasks", {"name": "x"}),
     *_resource("time-entries", "entry_id", "time_entries", {"notes": "x"}),
+    *_resource("webhooks", "webhook_id", "webhooks", {"description": "x"}),
+    Probe(
+        "POST", f"{HOOK}/rotate-secret", "/api/v1/webhooks/99/rotate-secret", "write:webhooks", 404
+    ),
+    Probe("POST", f"{HOOK}/test", "/api/v1/webhooks/99/test", "write:webhooks", 404),
+    Probe("GET", f"{HOOK}/deliveries", "/api/v1/webhooks/99/deliveries", "read:webhooks", 404),
+    Probe(
+        "POST",
+        f"{HOOK}/deliveries/{{delivery_id}}/retry",
+        "/api/v1/webhooks/99/deliveries/1/retry",
+        "write:webhooks",
+        404,
+    ),
+    Probe(
+        "POST",
+        f"{HOOK}/replay",
+        "/api/v1/webhooks/99/replay",
+        "write:webhooks",
+        404,
+        {"from_position": 1},
+    ),
     Probe(
         "POST",
         "/api/v1/time-entries/{entry_id}/restore",

@@ -24,6 +24,8 @@ SINGLE_SCOPES = [
     "read:reports",
     "read:users",
     "read:audit",
+    "read:webhooks",
+    "write:webhooks",
 ]
 ALL_GRANTS = [*SINGLE_SCOPES, "read:*", "write:*", "admin:all"]
 
@@ -60,6 +62,11 @@ ROUTES = [
     Route("PUT", "/api/v1/clients/99", {"name": "x"}, "write:clients", 404),
     Route("PATCH", "/api/v1/clients/99", {"name": "x"}, "write:clients", 404),
     Route("DELETE", "/api/v1/clients/99", None, "write:clients", 404),
+    Route("GET", "/api/v1/webhooks", None, "read:webhooks", 200),
+    Route("GET", "/api/v1/webhooks/99", None, "read:webhooks", 404),
+    Route("POST", "/api/v1/webhooks", {}, "write:webhooks", 400),
+    Route("PATCH", "/api/v1/webhooks/99", {"description": "x"}, "write:webhooks", 404),
+    Route("DELETE", "/api/v1/webhooks/99", None, "write:webhooks", 404),
     Route("GET", "/api/v1/users/me", None, "read:users", 200),
     Route("GET", "/api/v1/users", None, "admin:all", 200, admin_only=True),
 ]

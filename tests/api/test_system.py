@@ -71,7 +71,7 @@ async def test_health_reports_event_store_redis_and_each_projection_caught_up(
     assert body["status"] == "healthy"
     assert RFC3339_UTC.match(body["timestamp"]), body["timestamp"]
     checks = body["checks"]
-    assert set(checks) == {"event_store", "redis", "projections"}
+    assert set(checks) == {"event_store", "redis", "projections", "webhooks"}
     assert checks["event_store"] == {"status": "up", "head": head}
     assert checks["redis"] == {"status": "up"}
     assert set(checks["projections"]) >= FOUNDATION_PROJECTIONS

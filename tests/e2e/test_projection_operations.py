@@ -77,7 +77,10 @@ def test_a_standby_runner_takes_over_when_the_leader_is_killed(
                     project = created.body["project"]["id"]
                     assert _visible(api, token, f"/api/v1/projects/{project}")
                 status = run_cli(configured_env, tmp_path, "projections", "status")
-                rows = [line.split() for line in status.stdout.splitlines()[1:]]
+                lines = status.stdout.splitlines()[1:]
+                rows = [line.split() for line in lines if line.split()[0] in PROJECTIONS]
+                (webhooks,) = [line for line in lines if line.startswith("dispatcher ")]
+                assert " running (" in webhooks, status.stdout
                 assert len(rows) == len(PROJECTIONS), status.stdout
                 assert {row[-1] for row in rows} == {"running"}, status.stdout
                 assert {row[3] for row in rows} == {row[2] for row in rows}, status.stdout

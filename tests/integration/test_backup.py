@@ -359,6 +359,7 @@ async def test_a_backup_restored_into_a_fresh_database_is_the_same_store_and_ans
         "project": 2,
         "task": 1,
         "time_entry": 13,  # alice: 5 and 2 timers; bob: 5 and 1 timer
+        "webhook": 0,
     }
 
     again = await started(fresh)

@@ -12,23 +12,48 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("domain", "commands", "eventlog", "backups", "imports", "projections", "http", "ops")
+LAYERS = (
+    "domain",
+    "commands",
+    "eventlog",
+    "backups",
+    "imports",
+    "projections",
+    "webhooks",
+    "http",
+    "ops",
+)
 
 # What each layer must not import. `ops` is the composition root: it may import anything,
 # and nothing imports it. Only `ops` and `http` itself import `http`.
 # `eventlog` reads the store `commands` writes; `backups` restores into that store and replays
-# the read models; the read models know only the domain.
+# the read models; the read models know only the domain. `webhooks` (the dispatcher) follows
+# the log through `eventlog`, disables a subscription through `commands`, and is led as the
+# projection runners are (their leadership, nothing else of `projections`); `http` serves
+# its deliveries and `ops` runs it.
 FORBIDDEN = {
-    "domain": {"commands", "eventlog", "backups", "imports", "projections", "http", "ops"},
-    "commands": {"eventlog", "backups", "imports", "projections", "http", "ops"},
-    "eventlog": {"backups", "imports", "projections", "http", "ops"},
-    "backups": {"imports", "http", "ops"},
+    "domain": {
+        "commands",
+        "eventlog",
+        "backups",
+        "imports",
+        "projections",
+        "webhooks",
+        "http",
+        "ops",
+    },
+    "commands": {"eventlog", "backups", "imports", "projections", "webhooks", "http", "ops"},
+    "eventlog": {"backups", "imports", "projections", "webhooks", "http", "ops"},
+    "backups": {"imports", "webhooks", "http", "ops"},
     # `imports` reads other tools' files and writes through the commands (a feature folder).
-    "imports": {"eventlog", "backups", "http", "ops"},
-    "projections": {"commands", "eventlog", "backups", "imports", "http", "ops"},
+    "imports": {"eventlog", "backups", "webhooks", "http", "ops"},
+    "projections": {"commands", "eventlog", "backups", "imports", "webhooks", "http", "ops"},
+    "webhooks": {"backups", "imports", "http", "ops"},
     "http": {"ops"},
     "ops": set(),
 }
+# What `webhooks` may use of `projections`: the advisory-lock leadership of log followers.
+WEBHOOKS_FROM_PROJECTIONS = {"timetracker.projections.engine.leadership"}
 
 # The domain is pure: no I/O and no framework besides `eventsourcing.domain`.
 DOMAIN_FORBIDDEN_LIBRARIES = (
@@ -126,6 +151,18 @@ def test_every_layer_has_source_to_check(layer: str) -> None:
 @pytest.mark.parametrize("layer", [layer for layer in LAYERS if FORBIDDEN[layer]])
 def test_the_layer_imports_nothing_outside_its_direction(layer: str) -> None:
     assert violations(layer) == []
+
+
+def test_the_dispatcher_uses_only_the_leadership_of_the_projections() -> None:
+    found = sorted(
+        f"{module} imports {imported}"
+        for module, imported_modules in layer_imports("webhooks").items()
+        for imported in imported_modules
+        if within(imported, "timetracker.projections")
+        and not any(within(imported, allowed) for allowed in WEBHOOKS_FROM_PROJECTIONS)
+        and imported != "timetracker.projections.engine"
+    )
+    assert found == []
 
 
 def test_the_domain_uses_no_io_or_framework_library() -> None:

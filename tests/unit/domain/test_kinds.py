@@ -51,7 +51,7 @@ def test_the_event_log_shows_every_kind_and_only_them() -> None:
 
 def test_the_feed_shows_each_kind_under_its_scope() -> None:
     assert {k.name: k.feed_scope for k in KINDS} == feed.SCOPE_OF_KIND
-    assert {"time_entry", "timer"} == feed.OWN_ONLY
+    assert {"time_entry", "timer", "webhook"} == feed.OWN_ONLY
     assert {k.name for k in KINDS if k.feed_scope == AUDIT_SCOPE} == {"user", "api_token"}
 
 

@@ -20,6 +20,8 @@ def test_the_known_scopes_are_the_contracts_list() -> None:
         "read:reports",
         "read:users",
         "read:audit",
+        "read:webhooks",
+        "write:webhooks",
         "admin:all",
         "read:*",
         "write:*",
