@@ -36,6 +36,13 @@ _COLUMNS = (
 )
 
 
+# Hours as `http/time_entries.py::hours` writes them: a float, so a whole number is `3.0`.
+_HUNDREDTHS = "((duration_seconds + 18) / 36)"
+_HOURS = (
+    f"(CASE WHEN mod({_HUNDREDTHS}, 100) = 0 THEN (({_HUNDREDTHS} / 100)::text || '.0')::json"
+    f" ELSE to_json({_HUNDREDTHS}::float8 / 100) END)"
+)
+
 # An entry as the API shows it (`http/time_entries.py::entry_json`): the derived fields too
 # (hours rounded as `hours` does: hundredths of an hour are 36 seconds, halves up).
 BODY = json_object(
@@ -47,7 +54,7 @@ BODY = json_object(
         "start_time": time("start_time"),
         "end_time": time("end_time"),
         "duration_seconds": "duration_seconds",
-        "duration_hours": "((duration_seconds + 18) / 36)::float8 / 100",
+        "duration_hours": _HOURS,
         "notes": "notes",
         "tags": "tags",
         "tag_list": "(CASE WHEN coalesce(tags, '') = '' THEN '[]'::json"
