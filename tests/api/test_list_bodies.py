@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import ApiUser
+from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import created
 
 
@@ -110,3 +110,15 @@ async def test_a_renamed_client_is_shown_by_its_projects_in_the_list(
     for project in listed.values():
         single = await _single(api, admin, f"projects/{project['id']}", "project")
         assert _canonical(project) == _canonical(single)
+
+
+async def test_the_users_list_shows_each_user_as_the_api_does(
+    api: TestClient, admin: ApiUser, make_user: MakeUser
+) -> None:
+    await make_user("ann", ["read:users"])
+
+    listed = await _listed(api, admin, "users", "users")
+
+    assert [user["username"] for user in listed] == ["root", "ann"]
+    me = await _single(api, admin, "users/me", "user")
+    assert _canonical(listed[0]) == _canonical(me)
