@@ -106,9 +106,11 @@ def _notify(channel: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _refresh(table: str, body: LiteralString, condition: LiteralString) -> sql.Composed:
-    return sql.SQL("UPDATE {} SET body = {} WHERE {}").format(
-        sql.Identifier(table), sql.SQL(body), sql.SQL(condition)
+def _refresh(table: str, body: LiteralString, condition: LiteralString) -> str:
+    return (
+        sql.SQL("UPDATE {} SET body = {} WHERE {}")
+        .format(sql.Identifier(table), sql.SQL(body), sql.SQL(condition))
+        .as_string(None)
     )
 
 
