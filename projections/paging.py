@@ -66,6 +66,13 @@ async def fetch_bodies(
     row here), and runs `count` in the same statement only when the page leaves the total
     open (a `CASE` runs its subquery only in the branch taken).
     """
+    return await fetch_bodies_with(
+        pool, bodies_statement(select, order, count), params, page, per_page
+    )
+
+
+def bodies_statement(select: sql.Composable, order: sql.Composable, count: sql.Composable) -> str:
+    """The one statement of `fetch_bodies`, as text (a read model may keep it per filter)."""
     joined = (
         sql.SQL("SELECT '[' || coalesce(string_agg(s.body::text, ',' ORDER BY ")
         + order
@@ -78,9 +85,20 @@ async def fetch_bodies(
         + select
         + sql.SQL(") s")
     )
+    return joined.as_string(None)
+
+
+async def fetch_bodies_with(
+    pool: AsyncConnectionPool[Any],
+    statement: str,
+    params: dict[str, Any],
+    page: int,
+    per_page: int,
+) -> BodyPage:
+    """`fetch_bodies` with its statement already made by `bodies_statement`."""
     values = {**params, "limit": per_page, "offset": (page - 1) * per_page}
     async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-        await cursor.execute(joined, values)
+        await cursor.execute(statement, values)  # type: ignore[arg-type]
         found = await cursor.fetchone()
     assert found is not None
     return BodyPage(json=found[0].encode(), total=int(found[1]))

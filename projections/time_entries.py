@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,8 @@ from timetracker.projections.bodies import body_statements, json_object, refresh
 from timetracker.projections.paging import (
     BodyPage,
     Page,
-    fetch_bodies,
+    bodies_statement,
+    fetch_bodies_with,
     fetch_one,
     fetch_page,
     where,
@@ -293,18 +295,31 @@ class TimeEntriesView:
 
     async def list_json(self, where_: EntryFilter, page: int, per_page: int) -> BodyPage:
         """Entries, latest start first, as their stored API JSON (what a list answers)."""
-        conditions, params = _conditions(where_)
-        return await fetch_bodies(
-            self.pool,
-            sql.SQL("SELECT body, start_time, id FROM time_entries")
-            + where(conditions)
-            + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
-            sql.SQL("start_time DESC, id DESC"),
-            sql.SQL("SELECT count(*) FROM time_entries") + where(conditions),
-            params,
-            page,
-            per_page,
+        _, params = _conditions(where_)
+        shape = (*(params[name] is not None for name in _FILTERS), where_.include_active)
+        return await fetch_bodies_with(self.pool, _page_statement(shape), params, page, per_page)
+
+
+_FILTERS = ("user_id", "project_id", "start", "end", "billable")
+
+
+@functools.lru_cache(maxsize=64)
+def _page_statement(shape: tuple[bool, ...]) -> str:
+    """The page statement for a filter's shape (which filters are set), made once."""
+    present = dict(zip(_FILTERS, shape, strict=False))
+    conditions, _ = _conditions(
+        EntryFilter(
+            **{name: 1 if present[name] else None for name in _FILTERS},  # type: ignore[arg-type]
+            include_active=shape[-1],
         )
+    )
+    return bodies_statement(
+        sql.SQL("SELECT body, start_time, id FROM time_entries")
+        + where(conditions)
+        + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("start_time DESC, id DESC"),
+        sql.SQL("SELECT count(*) FROM time_entries") + where(conditions),
+    )
 
 
 def _conditions(where_: EntryFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
