@@ -30,7 +30,7 @@ from timetracker.http.keys import body_key, clients_view_key, path_key, query_ke
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, utc
+from timetracker.http.responses import json_response, list_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.clients import (
     ClientListQuery,
@@ -83,13 +83,10 @@ async def _client_or_404(request: web.Request, client_id: int) -> dict[str, Any]
 async def list_clients(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.config_dict[clients_view_key].list(query.get("status"), page, per_page)
-    return json_response(
-        {
-            "clients": [client_json(row) for row in result.rows],
-            "pagination": pagination(page, per_page, result.total),
-        }
+    result = await request.config_dict[clients_view_key].list_json(
+        query.get("status"), page, per_page
     )
+    return list_response("clients", result.json, pagination(page, per_page, result.total))
 
 
 @routes.get("/clients/{client_id}", allow_head=False)

@@ -37,7 +37,7 @@ from timetracker.http.keys import (
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, utc
+from timetracker.http.responses import json_response, list_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.projects import (
@@ -91,15 +91,10 @@ async def _project_or_404(request: web.Request, project_id: int) -> dict[str, An
 async def list_projects(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.config_dict[projects_view_key].list(
+    result = await request.config_dict[projects_view_key].list_json(
         query.get("status"), query.get("client_id"), page, per_page
     )
-    return json_response(
-        {
-            "projects": [project_json(row) for row in result.rows],
-            "pagination": pagination(page, per_page, result.total),
-        }
-    )
+    return list_response("projects", result.json, pagination(page, per_page, result.total))
 
 
 @routes.get("/projects/{project_id}", allow_head=False)

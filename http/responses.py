@@ -38,3 +38,12 @@ def json_response(
         content_type="application/json",
         headers=headers,
     )
+
+
+def list_response(key: str, rows: bytes, pagination: dict[str, Any]) -> web.Response:
+    """A list's envelope, `{"<key>": [...], "pagination": {...}}`, around a page already in
+    JSON (`projections/paging.py::BodyPage`): the rows are copied, not encoded again."""
+    body = b"".join(
+        (b'{"', key.encode(), b'":', rows, b',"pagination":', orjson.dumps(pagination), b"}")
+    )
+    return web.Response(body=body, content_type="application/json")

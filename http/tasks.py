@@ -36,7 +36,7 @@ from timetracker.http.keys import (
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, utc
+from timetracker.http.responses import json_response, list_response, utc
 from timetracker.http.schemas.audit import AsOfQuery
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.tasks import (
@@ -96,15 +96,10 @@ async def _task_or_404(request: web.Request, task_id: int) -> dict[str, Any]:
 async def list_tasks(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
-    result = await request.config_dict[tasks_view_key].list(
+    result = await request.config_dict[tasks_view_key].list_json(
         query.get("project_id"), query.get("status"), page, per_page
     )
-    return json_response(
-        {
-            "tasks": [task_json(row) for row in result.rows],
-            "pagination": pagination(page, per_page, result.total),
-        }
-    )
+    return list_response("tasks", result.json, pagination(page, per_page, result.total))
 
 
 @routes.get("/tasks/{task_id}", allow_head=False)

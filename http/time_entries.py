@@ -44,7 +44,7 @@ from timetracker.http.keys import (
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path, history_url
 from timetracker.http.positions import reads
-from timetracker.http.responses import json_response, utc
+from timetracker.http.responses import json_response, list_response, utc
 from timetracker.http.schemas.audit import AsOfQuery, RevertEntryRequest
 from timetracker.http.schemas.common import ErrorResponse, MessageResponse, path_id
 from timetracker.http.schemas.time_entries import (
@@ -174,13 +174,10 @@ async def list_entries(request: web.Request) -> web.Response:
         billable=query.get("billable"),
         include_active=query["include_active"],
     )
-    result = await request.config_dict[time_entries_view_key].list(entry_filter, page, per_page)
-    return json_response(
-        {
-            "time_entries": [entry_json(row) for row in result.rows],
-            "pagination": pagination(page, per_page, result.total),
-        }
+    result = await request.config_dict[time_entries_view_key].list_json(
+        entry_filter, page, per_page
     )
+    return list_response("time_entries", result.json, pagination(page, per_page, result.total))
 
 
 # `{entry_id}` takes digits only, so `/time-entries/bulk` with another method than POST is a

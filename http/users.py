@@ -19,7 +19,7 @@ from timetracker.http.keys import (
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
-from timetracker.http.responses import json_response, utc
+from timetracker.http.responses import json_response, list_response, utc
 from timetracker.http.schemas.common import ErrorResponse, PageQuery
 from timetracker.http.schemas.users import (
     UpdateMeRequest,
@@ -93,10 +93,5 @@ async def update_me(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 async def list_users(request: web.Request) -> web.Response:
     page, per_page = page_args(request[query_key])
-    result = await request.config_dict[accounts_view_key].list_users(page, per_page)
-    return json_response(
-        {
-            "users": [user_json(row) for row in result.rows],
-            "pagination": pagination(page, per_page, result.total),
-        }
-    )
+    result = await request.config_dict[accounts_view_key].list_users_json(page, per_page)
+    return list_response("users", result.json, pagination(page, per_page, result.total))

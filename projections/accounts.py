@@ -12,7 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.api_token import ApiToken
 from timetracker.domain.user import User
 from timetracker.projections.base import Projection
-from timetracker.projections.paging import Page, fetch_one, fetch_page
+from timetracker.projections.bodies import json_object, time
+from timetracker.projections.paging import BodyPage, Page, fetch_bodies, fetch_one, fetch_page
 from timetracker.projections.rows import Insert, Notify, RowChange, Update
 
 # Revocations reach every server process's token cache (http/token_cache.py) two ways: a
@@ -129,6 +130,22 @@ _USER_COLUMNS = sql.SQL(
 )
 
 
+# A user as the API shows it (`http/users.py::user_json`), built by the list's query: the
+# users table has no stored body, because every change to a user's row would have to
+# refresh it, and a users page is admin-only and small.
+USER_BODY = json_object(
+    {
+        "id": "id",
+        "username": "username",
+        "email": "email",
+        "full_name": "full_name",
+        "role": "role",
+        "is_active": "is_active",
+        "created_at": time("created_at"),
+    }
+)
+
+
 class AccountsView:
     """Queries on users and tokens."""
 
@@ -183,6 +200,20 @@ class AccountsView:
                 " password_hash IS NOT NULL AS has_password FROM users ORDER BY id"
             )
             return list(await cursor.fetchall())
+
+    async def list_users_json(self, page: int, per_page: int) -> BodyPage:
+        """Users in id order, as the API shows them (one JSON array built by the query)."""
+        return await fetch_bodies(
+            self.pool,
+            sql.SQL("SELECT ")
+            + sql.SQL(USER_BODY)
+            + sql.SQL(" AS body, id FROM users ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("id"),
+            sql.SQL("SELECT count(*) FROM users"),
+            {},
+            page,
+            per_page,
+        )
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""

@@ -10,8 +10,27 @@ from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.client import CLIENT_FIELDS, Client
 from timetracker.projections.base import Projection
-from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
+from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
 from timetracker.projections.rows import Insert, RowChange, Update
+
+# A client as the API shows it (`http/clients.py::client_json`).
+BODY = json_object(
+    {
+        "id": "id",
+        "name": "name",
+        "email": "email",
+        "company": "company",
+        "phone": "phone",
+        "contact_person": "contact_person",
+        "address": "address",
+        "default_hourly_rate": number("default_hourly_rate"),
+        "status": "status",
+        "created_at": time("created_at"),
+        "updated_at": time("updated_at"),
+        "version": "version",
+    }
+)
 
 
 class ClientsProjection(Projection):
@@ -36,10 +55,12 @@ class ClientsProjection(Projection):
                 status text NOT NULL,
                 created_at timestamptz NOT NULL,
                 updated_at timestamptz NOT NULL,
-                version integer NOT NULL
+                version integer NOT NULL,
+                body json
             )
             """,
             "CREATE INDEX IF NOT EXISTS clients_status_idx ON clients (status, id)",
+            *body_statements("clients", BODY),
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -52,13 +73,19 @@ class ClientsProjection(Projection):
                 "updated_at": event.timestamp,
                 "version": event.originator_version,
             }
-            return [Insert("clients", row)]
+            return [Insert("clients", row), refresh_row("clients", BODY, event.originator_id)]
         if isinstance(event, Client.Updated):
             values = {name: change["to"] for name, change in event.changes.items()}
-            return [Update("clients", event.originator_id, {**values, **_stamped(event)})]
+            return [
+                Update("clients", event.originator_id, {**values, **_stamped(event)}),
+                refresh_row("clients", BODY, event.originator_id),
+            ]
         if isinstance(event, Client.Archived):
             values = {"status": "archived", **_stamped(event)}
-            return [Update("clients", event.originator_id, values)]
+            return [
+                Update("clients", event.originator_id, values),
+                refresh_row("clients", BODY, event.originator_id),
+            ]
         return []
 
 
@@ -78,16 +105,17 @@ class ClientsView:
             self.pool, sql.SQL("SELECT * FROM clients WHERE id = %(id)s"), {"id": client_id}
         )
 
-    async def list(self, status: str | None, page: int, per_page: int) -> Page:
-        """Clients in id order, optionally filtered by status."""
+    async def list_json(self, status: str | None, page: int, per_page: int) -> BodyPage:
+        """Clients in id order, optionally filtered by status, as their bodies."""
         conditions: list[sql.Composable] = []
         if status is not None:
             conditions.append(sql.SQL("status = %(status)s"))
-        return await fetch_page(
+        return await fetch_bodies(
             self.pool,
-            sql.SQL("SELECT * FROM clients")
+            sql.SQL("SELECT body, id FROM clients")
             + where(conditions)
             + sql.SQL(" ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("id"),
             sql.SQL("SELECT count(*) FROM clients") + where(conditions),
             {"status": status},
             page,

@@ -10,10 +10,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from timetracker.domain.client import Client
 from timetracker.domain.project import Project
 from timetracker.projections.base import Projection
-from timetracker.projections.paging import Page, fetch_one, fetch_page, where
-from timetracker.projections.rows import Insert, RowChange, Update
+from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
+from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
+from timetracker.projections.rows import Insert, Refresh, RowChange, Update
 
 _COLUMNS = (
     "name",
@@ -26,11 +28,36 @@ _COLUMNS = (
 )
 
 
+# A project as the API shows it (`http/projects.py::project_json`). The client's name comes
+# from this read model's own copy of the client names (`project_clients`), so a rebuild or a
+# verify of this read model alone needs no other.
+BODY = json_object(
+    {
+        "id": "id",
+        "name": "name",
+        "description": "description",
+        "client_id": "client_id",
+        "client": "(SELECT c.name FROM project_clients c WHERE c.id = projects.client_id)",
+        "hourly_rate": number("hourly_rate"),
+        "estimated_hours": number("estimated_hours"),
+        "billable": "billable",
+        "status": "status",
+        "created_at": time("created_at"),
+        "updated_at": time("updated_at"),
+        "archived_at": time("archived_at"),
+        "version": "version",
+    }
+)
+# The projects of the client with this aggregate id (a client renamed: their bodies change).
+OF_CLIENT = "client_id = (SELECT c.id FROM project_clients c WHERE c.aggregate_id = %s)"
+
+
 class ProjectsProjection(Projection):
-    """Keeps the `projects` table in step with Project events."""
+    """Keeps the `projects` table in step with Project events, and the client names the
+    projects show (`project_clients`) with Client events."""
 
     name = "projects"
-    tables = ("projects",)
+    tables = ("projects", "project_clients")
 
     def create_statements(self) -> list[str]:
         return [
@@ -48,11 +75,20 @@ class ProjectsProjection(Projection):
                 created_at timestamptz NOT NULL,
                 updated_at timestamptz NOT NULL,
                 archived_at timestamptz,
-                version integer NOT NULL
+                version integer NOT NULL,
+                body json
             )
             """,
             "CREATE INDEX IF NOT EXISTS projects_status_idx ON projects (status, id)",
             "CREATE INDEX IF NOT EXISTS projects_client_idx ON projects (client_id, id)",
+            """
+            CREATE TABLE IF NOT EXISTS project_clients (
+                id integer PRIMARY KEY,
+                aggregate_id uuid NOT NULL UNIQUE,
+                name text NOT NULL
+            )
+            """,
+            *body_statements("projects", BODY),
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -65,13 +101,16 @@ class ProjectsProjection(Projection):
                 "updated_at": event.timestamp,
                 "version": event.originator_version,
             }
-            return [Insert("projects", row)]
+            return [Insert("projects", row), refresh_row("projects", BODY, event.originator_id)]
         if isinstance(event, Project.Updated):
             values = {name: change["to"] for name, change in event.changes.items()}
             if "status" in event.changes:
                 values["archived_at"] = None
             values |= {"updated_at": event.timestamp, "version": event.originator_version}
-            return [Update("projects", event.originator_id, values)]
+            return [
+                Update("projects", event.originator_id, values),
+                refresh_row("projects", BODY, event.originator_id),
+            ]
         if isinstance(event, Project.Archived):
             values = {
                 "status": "archived",
@@ -79,7 +118,27 @@ class ProjectsProjection(Projection):
                 "updated_at": event.timestamp,
                 "version": event.originator_version,
             }
-            return [Update("projects", event.originator_id, values)]
+            return [
+                Update("projects", event.originator_id, values),
+                refresh_row("projects", BODY, event.originator_id),
+            ]
+        return self._client_changes(event)
+
+    def _client_changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
+        """A client's name as its projects show it: a new name changes their bodies."""
+        if isinstance(event, Client.Created):
+            row = {
+                "id": event.number,
+                "aggregate_id": event.originator_id,
+                "name": event.fields["name"],
+            }
+            return [Insert("project_clients", row)]
+        if isinstance(event, Client.Updated) and "name" in event.changes:
+            name = event.changes["name"]["to"]
+            return [
+                Update("project_clients", event.originator_id, {"name": name}),
+                Refresh("projects", BODY, OF_CLIENT, event.originator_id),
+            ]
         return []
 
 
@@ -100,21 +159,22 @@ class ProjectsView:
             self.pool, _SELECT + sql.SQL(" WHERE p.id = %(id)s"), {"id": project_id}
         )
 
-    async def list(
+    async def list_json(
         self, status: str | None, client_id: int | None, page: int, per_page: int
-    ) -> Page:
-        """Projects in id order, optionally filtered by status and client."""
+    ) -> BodyPage:
+        """Projects in id order, optionally filtered by status and client, as their bodies."""
         conditions: list[sql.Composable] = []
         if status is not None:
             conditions.append(sql.SQL("p.status = %(status)s"))
         if client_id is not None:
             conditions.append(sql.SQL("p.client_id = %(client_id)s"))
         params = {"status": status, "client_id": client_id}
-        return await fetch_page(
+        return await fetch_bodies(
             self.pool,
-            _SELECT
+            sql.SQL("SELECT p.body, p.id FROM projects p")
             + where(conditions)
             + sql.SQL(" ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("id"),
             sql.SQL("SELECT count(*) FROM projects p") + where(conditions),
             params,
             page,

@@ -1,10 +1,10 @@
 """What a PostgreSQL read model does to its tables, as plain data, and where it is written.
 
 A read model's `changes(event)` is pure: it turns one event into `Insert`, `Update`,
-`Delete` and `Notify` values, which a unit test can compare without a database. The runner
-hands them to `write_rows`, which runs one statement each on the batch's cursor (inside the
-transaction that also moves the projection's position). Every row of these read models is
-keyed by its aggregate's id (`aggregate_id`).
+`Delete`, `Refresh` and `Notify` values, which a unit test can compare without a database.
+The runner hands them to `write_rows`, which runs one statement each on the batch's
+cursor (inside the transaction that also moves the projection's position). Every row of
+these read models is keyed by its aggregate's id (`aggregate_id`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg import Cursor, sql
@@ -50,7 +50,20 @@ class Notify:
     channel: str
 
 
-RowChange = Insert | Update | Delete | Notify
+@dataclass(frozen=True)
+class Refresh:
+    """Recompute the stored API JSON (`body`) of the rows of `table` that `condition` (SQL
+    with one `%s`, bound to `value`) selects, from their columns with `body` (a SQL
+    expression, the read model's constant): after the columns, or what `body` reads
+    elsewhere, changed."""
+
+    table: str
+    body: LiteralString
+    condition: LiteralString
+    value: Any
+
+
+RowChange = Insert | Update | Delete | Notify | Refresh
 
 
 # Statements are built once per table and set of columns, as plain text: a statement
@@ -92,6 +105,15 @@ def _notify(channel: str) -> str:
     return sql.SQL("NOTIFY {}").format(sql.Identifier(channel)).as_string(None)
 
 
+@functools.lru_cache(maxsize=64)
+def _refresh(table: str, body: LiteralString, condition: LiteralString) -> str:
+    return (
+        sql.SQL("UPDATE {} SET body = {} WHERE {}")
+        .format(sql.Identifier(table), sql.SQL(body), sql.SQL(condition))
+        .as_string(None)
+    )
+
+
 def write_rows(cursor: Cursor[Any], changes: Iterable[RowChange]) -> None:
     """Run each change as one statement on `cursor`, in order."""
     for change in changes:
@@ -102,5 +124,7 @@ def write_rows(cursor: Cursor[Any], changes: Iterable[RowChange]) -> None:
                 cursor.execute(_update(table, tuple(values)), [*values.values(), aggregate_id])
             case Delete(table, aggregate_id):
                 cursor.execute(_delete(table), (aggregate_id,))
+            case Refresh(table, body, condition, value):
+                cursor.execute(_refresh(table, body, condition), (value,))
             case Notify(channel):
                 cursor.execute(_notify(channel))

@@ -10,11 +10,27 @@ from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.task import TASK_FIELDS, TASK_PRIORITIES, Task
 from timetracker.projections.base import Projection
-from timetracker.projections.paging import Page, fetch_one, fetch_page, where
+from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
+from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
 from timetracker.projections.rows import Delete, Insert, RowChange, Update
 
 # low 0 ... urgent 3; lists sort by rank descending, so urgent comes first
 _RANK = {priority: rank for rank, priority in enumerate(TASK_PRIORITIES)}
+
+# A task as the API shows it (`http/tasks.py::task_json`).
+BODY = json_object(
+    {
+        "id": "id",
+        "project_id": "project_id",
+        "name": "name",
+        "description": "description",
+        "status": "status",
+        "priority": "priority",
+        "created_at": time("created_at"),
+        "updated_at": time("updated_at"),
+        "version": "version",
+    }
+)
 
 
 class TasksProjection(Projection):
@@ -37,12 +53,14 @@ class TasksProjection(Projection):
                 priority_rank smallint NOT NULL,
                 created_at timestamptz NOT NULL,
                 updated_at timestamptz NOT NULL,
-                version integer NOT NULL
+                version integer NOT NULL,
+                body json
             )
             """,
             "CREATE INDEX IF NOT EXISTS tasks_order_idx ON tasks (priority_rank, name, id)",
             "CREATE INDEX IF NOT EXISTS tasks_project_idx"
             " ON tasks (project_id, priority_rank, name, id)",
+            *body_statements("tasks", BODY),
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -61,7 +79,7 @@ class TasksProjection(Projection):
                 "updated_at": event.timestamp,
                 "version": event.originator_version,
             }
-            return [Insert("tasks", row)]
+            return [Insert("tasks", row), refresh_row("tasks", BODY, event.originator_id)]
         if isinstance(event, Task.Updated):
             values: dict[str, Any] = {}
             for name, change in event.changes.items():
@@ -70,7 +88,10 @@ class TasksProjection(Projection):
                 if name == "priority":
                     values["priority_rank"] = _RANK[change["to"]]
             values |= {"updated_at": event.timestamp, "version": event.originator_version}
-            return [Update("tasks", event.originator_id, values)]
+            return [
+                Update("tasks", event.originator_id, values),
+                refresh_row("tasks", BODY, event.originator_id),
+            ]
         if isinstance(event, Task.Deleted):
             return [Delete("tasks", event.originator_id)]
         return []
@@ -88,20 +109,21 @@ class TasksView:
             self.pool, sql.SQL("SELECT * FROM tasks WHERE id = %(id)s"), {"id": task_id}
         )
 
-    async def list(
+    async def list_json(
         self, project_id: int | None, status: str | None, page: int, per_page: int
-    ) -> Page:
-        """Tasks by priority (urgent first), then name."""
+    ) -> BodyPage:
+        """Tasks by priority (urgent first), then name, as their bodies."""
         conditions: list[sql.Composable] = []
         if project_id is not None:
             conditions.append(sql.SQL("project_id = %(project_id)s"))
         if status is not None:
             conditions.append(sql.SQL("status = %(status)s"))
-        return await fetch_page(
+        return await fetch_bodies(
             self.pool,
-            sql.SQL("SELECT * FROM tasks")
+            sql.SQL("SELECT body, priority_rank, name, id FROM tasks")
             + where(conditions)
             + sql.SQL(" ORDER BY priority_rank DESC, name, id LIMIT %(limit)s OFFSET %(offset)s"),
+            sql.SQL("priority_rank DESC, name, id"),
             sql.SQL("SELECT count(*) FROM tasks") + where(conditions),
             {"project_id": project_id, "status": status},
             page,

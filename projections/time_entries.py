@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +14,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.entry import Entry
 from timetracker.projections.base import Projection
-from timetracker.projections.paging import Page, fetch_one, fetch_page, where
-from timetracker.projections.rows import Delete, Insert, RowChange, Update, write_rows
+from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
+from timetracker.projections.paging import (
+    BodyPage,
+    Page,
+    bodies_statement,
+    fetch_bodies_with,
+    fetch_one,
+    fetch_page,
+    where,
+)
+from timetracker.projections.rows import Delete, Insert, Refresh, RowChange, Update, write_rows
 
 _COLUMNS = (
     "project_id",
@@ -25,6 +35,39 @@ _COLUMNS = (
     "tags",
     "billable",
     "duration_seconds",
+)
+
+
+# Hours as `http/time_entries.py::hours` writes them: a float, so a whole number is `3.0`.
+_HUNDREDTHS = "((duration_seconds + 18) / 36)"
+_HOURS = (
+    f"(CASE WHEN mod({_HUNDREDTHS}, 100) = 0 THEN (({_HUNDREDTHS} / 100)::text || '.0')::json"
+    f" ELSE to_json({_HUNDREDTHS}::float8 / 100) END)"
+)
+
+# An entry as the API shows it (`http/time_entries.py::entry_json`): the derived fields too
+# (hours rounded as `hours` does: hundredths of an hour are 36 seconds, halves up).
+BODY = json_object(
+    {
+        "id": "id",
+        "user_id": "user_id",
+        "project_id": "project_id",
+        "task_id": "task_id",
+        "start_time": time("start_time"),
+        "end_time": time("end_time"),
+        "duration_seconds": "duration_seconds",
+        "duration_hours": _HOURS,
+        "notes": "notes",
+        "tags": "tags",
+        "tag_list": "(CASE WHEN coalesce(tags, '') = '' THEN '[]'::json"
+        " ELSE to_json(string_to_array(tags, ',')) END)",
+        "billable": "billable",
+        "is_active": "end_time IS NULL",
+        "source": "source",
+        "created_at": time("created_at"),
+        "updated_at": time("updated_at"),
+        "version": "version",
+    }
 )
 
 
@@ -124,7 +167,8 @@ class TimeEntriesProjection(Projection):
                 source text NOT NULL,
                 created_at timestamptz NOT NULL,
                 updated_at timestamptz NOT NULL,
-                version integer NOT NULL
+                version integer NOT NULL,
+                body json
             )
             """,
             "CREATE INDEX IF NOT EXISTS time_entries_user_idx"
@@ -137,24 +181,32 @@ class TimeEntriesProjection(Projection):
             # without it, a 30-day page visits every entry of the user or of the project.
             "CREATE INDEX IF NOT EXISTS time_entries_user_project_idx"
             " ON time_entries (user_id, project_id, start_time DESC, id DESC)",
+            *body_statements("time_entries", BODY),
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
         if isinstance(event, Entry.Created | Entry.Restored):
-            return [Insert("time_entries", dict(zip(_ROW_INDEX, _row(event), strict=True)))]
+            return [
+                Insert("time_entries", dict(zip(_ROW_INDEX, _row(event), strict=True))),
+                refresh_row("time_entries", BODY, event.originator_id),
+            ]
         if isinstance(event, Entry.Edited):
             values = {name: c["to"] for name, c in event.changes.items() if name in _COLUMNS}
             values |= {"updated_at": event.timestamp, "version": event.originator_version}
-            return [Update("time_entries", event.originator_id, values)]
+            return [
+                Update("time_entries", event.originator_id, values),
+                refresh_row("time_entries", BODY, event.originator_id),
+            ]
         if isinstance(event, Entry.Deleted):
             return [Delete("time_entries", event.originator_id)]
         return []
 
     def batch_changes(
         self, events: Sequence[DomainEventProtocol[Any]]
-    ) -> tuple[list[RowChange], list[list[Any]]]:
-        """A batch as the changes to rows already in the table, in order, and the rows of
-        the entries it creates, each folded in memory to its final state (pure).
+    ) -> tuple[list[RowChange], list[list[Any]], list[RowChange]]:
+        """A batch as the changes to rows already in the table, in order, the rows of
+        the entries it creates, each folded in memory to its final state, and what follows
+        their COPY: one `Refresh` of their bodies (pure).
 
         An entry created in the batch is inserted once, in its final state, by one COPY;
         only events on rows already in the table cost a statement each. A rebuild is
@@ -177,7 +229,12 @@ class TimeEntriesProjection(Projection):
                 del new_rows[key]
             else:
                 changes.extend(self.changes(event))
-        return changes, list(new_rows.values())
+        rows = list(new_rows.values())
+        after: list[RowChange] = []
+        if rows:
+            ids = [row[_ROW_INDEX["id"]] for row in rows]
+            after.append(Refresh("time_entries", BODY, "id = ANY(%s)", ids))
+        return changes, rows, after
 
     def apply_batch(
         self,
@@ -186,13 +243,14 @@ class TimeEntriesProjection(Projection):
         positions: Sequence[int],
     ) -> None:
         """Apply a batch: `batch_changes`, the new rows by one binary COPY."""
-        changes, new_rows = self.batch_changes(events)
+        changes, new_rows, after = self.batch_changes(events)
         write_rows(cursor, changes)
         if new_rows:
             with cursor.copy(_COPY) as copy:
                 copy.set_types(_COPY_TYPES)
                 for row in new_rows:
                     copy.write_row(row)
+        write_rows(cursor, after)
 
 
 @dataclass(frozen=True)
@@ -222,27 +280,8 @@ class TimeEntriesView:
         )
 
     async def list(self, where_: EntryFilter, page: int, per_page: int) -> Page:
-        """Entries, latest start first."""
-        conditions: list[sql.Composable] = []
-        if where_.user_id is not None:
-            conditions.append(sql.SQL("user_id = %(user_id)s"))
-        if where_.project_id is not None:
-            conditions.append(sql.SQL("project_id = %(project_id)s"))
-        if where_.start is not None:
-            conditions.append(sql.SQL("start_time >= %(start)s"))
-        if where_.end is not None:
-            conditions.append(sql.SQL("start_time < %(end)s"))  # `end` is exclusive
-        if where_.billable is not None:
-            conditions.append(sql.SQL("billable = %(billable)s"))
-        if not where_.include_active:
-            conditions.append(sql.SQL("end_time IS NOT NULL"))
-        params = {
-            "user_id": where_.user_id,
-            "project_id": where_.project_id,
-            "start": where_.start,
-            "end": where_.end,
-            "billable": where_.billable,
-        }
+        """Entries, latest start first, as rows (what an export reads)."""
+        conditions, params = _conditions(where_)
         return await fetch_page(
             self.pool,
             sql.SQL("SELECT * FROM time_entries")
@@ -253,3 +292,56 @@ class TimeEntriesView:
             page,
             per_page,
         )
+
+    async def list_json(self, where_: EntryFilter, page: int, per_page: int) -> BodyPage:
+        """Entries, latest start first, as their stored API JSON (what a list answers)."""
+        _, params = _conditions(where_)
+        shape = (*(params[name] is not None for name in _FILTERS), where_.include_active)
+        return await fetch_bodies_with(self.pool, _page_statement(shape), params, page, per_page)
+
+
+_FILTERS = ("user_id", "project_id", "start", "end", "billable")
+
+
+@functools.lru_cache(maxsize=64)
+def _page_statement(shape: tuple[bool, ...]) -> str:
+    """The page statement for a filter's shape (which filters are set), made once."""
+    present = dict(zip(_FILTERS, shape, strict=False))
+    conditions, _ = _conditions(
+        EntryFilter(
+            **{name: 1 if present[name] else None for name in _FILTERS},  # type: ignore[arg-type]
+            include_active=shape[-1],
+        )
+    )
+    return bodies_statement(
+        sql.SQL("SELECT body, start_time, id FROM time_entries")
+        + where(conditions)
+        + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("start_time DESC, id DESC"),
+        sql.SQL("SELECT count(*) FROM time_entries") + where(conditions),
+    )
+
+
+def _conditions(where_: EntryFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The WHERE conditions of a filter and their parameters."""
+    conditions: list[sql.Composable] = []
+    if where_.user_id is not None:
+        conditions.append(sql.SQL("user_id = %(user_id)s"))
+    if where_.project_id is not None:
+        conditions.append(sql.SQL("project_id = %(project_id)s"))
+    if where_.start is not None:
+        conditions.append(sql.SQL("start_time >= %(start)s"))
+    if where_.end is not None:
+        conditions.append(sql.SQL("start_time < %(end)s"))  # `end` is exclusive
+    if where_.billable is not None:
+        conditions.append(sql.SQL("billable = %(billable)s"))
+    if not where_.include_active:
+        conditions.append(sql.SQL("end_time IS NOT NULL"))
+    params = {
+        "user_id": where_.user_id,
+        "project_id": where_.project_id,
+        "start": where_.start,
+        "end": where_.end,
+        "billable": where_.billable,
+    }
+    return conditions, params

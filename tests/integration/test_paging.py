@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
@@ -13,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.http.settings import Settings
-from timetracker.projections.paging import fetch_page
+from timetracker.projections.paging import fetch_bodies, fetch_page
 
 ROWS = 7
 SELECT = sql.SQL("SELECT n FROM paging_rows ORDER BY n LIMIT %(limit)s OFFSET %(offset)s")
@@ -78,3 +79,33 @@ async def test_a_page_that_is_not_full_gives_the_total_without_counting(
     for page, per_page in ((1, 3), (4, 3), (1, 7)):
         with pytest.raises(DivisionByZero):
             await fetch_page(pool, SELECT, FAILING_COUNT, {}, page, per_page)
+
+
+# Not a constant (the planner would fold `1 / 0` before running anything): fails when run.
+FAILING_SCAN = sql.SQL("SELECT 1 / (count(*) - count(*)) FROM paging_rows")
+BODIES = sql.SQL(
+    "SELECT json_build_object('n', n) AS body, n FROM paging_rows"
+    " ORDER BY n LIMIT %(limit)s OFFSET %(offset)s"
+)
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page", "numbers"),
+    [(1, 3, [1, 2, 3]), (3, 3, [7]), (4, 3, []), (1, 50, [1, 2, 3, 4, 5, 6, 7])],
+)
+async def test_a_page_of_bodies_is_one_json_array_in_order_with_the_whole_total(
+    pool: AsyncConnectionPool[Any], page: int, per_page: int, numbers: list[int]
+) -> None:
+    found = await fetch_bodies(pool, BODIES, sql.SQL("n"), COUNT, {}, page, per_page)
+    assert orjson.loads(found.json) == [{"n": n} for n in numbers]
+    assert found.total == ROWS
+
+
+async def test_a_page_of_bodies_counts_in_the_same_statement_only_when_the_page_needs_it(
+    pool: AsyncConnectionPool[Any],
+) -> None:
+    last = await fetch_bodies(pool, BODIES, sql.SQL("n"), FAILING_SCAN, {}, 3, 3)
+    assert (orjson.loads(last.json), last.total) == ([{"n": 7}], ROWS)
+    for page, per_page in ((1, 3), (4, 3), (1, 7)):
+        with pytest.raises(DivisionByZero):
+            await fetch_bodies(pool, BODIES, sql.SQL("n"), FAILING_SCAN, {}, page, per_page)

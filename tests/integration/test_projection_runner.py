@@ -184,6 +184,7 @@ def test_a_rebuild_from_position_zero_gives_identical_tables(
             "api_tokens": 10,
             "clients": 20,
             "projects": 300,
+            "project_clients": 20,
         }
 
         reset(settings.conninfo, projections)

@@ -90,3 +90,19 @@ def test_a_live_copy_that_moved_before_the_snapshot_is_caught_up_with_and_looked
     assert looks == [head, head]  # found ahead of the scratch copy, then level with it
     assert checked.ok, checked.mismatches
     assert checked.position == head
+
+
+def test_a_row_whose_stored_json_disagrees_with_its_columns_is_a_difference(
+    store: TimeTracking, live_projects: Projection, settings: Settings
+) -> None:
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE projects SET body = json_build_object('id', id, 'name', 'tampered')"
+            " WHERE id = (SELECT min(id) FROM projects)"
+        )
+
+    checked = verify(store, live_projects, settings.conninfo)
+
+    assert not checked.ok
+    assert any("tampered" in line and "only live" in line for line in checked.mismatches)
+    assert any("only replayed" in line for line in checked.mismatches)

@@ -10,9 +10,11 @@ from timetracker.domain.client import Client
 from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.values import aggregate_id
+from timetracker.projections import clients, projects, tasks
+from timetracker.projections.bodies import refresh_row
 from timetracker.projections.clients import ClientsProjection
 from timetracker.projections.projects import ProjectsProjection
-from timetracker.projections.rows import Delete, Insert, Update
+from timetracker.projections.rows import Delete, Insert, Refresh, Update
 from timetracker.projections.tasks import TasksProjection
 from timetracker.projections.time_entries import TimeEntriesProjection
 
@@ -24,8 +26,9 @@ TASK = aggregate_id("task", 3)
 def test_a_created_client_is_one_row_with_every_field() -> None:
     client = Client.create(2, {"name": "Acme", "email": "a@acme.example"}, stamp())
 
-    [change] = ClientsProjection().changes(events_of(client)[0])
+    [change, refresh] = ClientsProjection().changes(events_of(client)[0])
 
+    assert refresh == refresh_row("clients", clients.BODY, CLIENT)
     assert change == Insert(
         "clients",
         {
@@ -66,10 +69,12 @@ def test_an_updated_client_changes_only_its_changed_columns_then_archiving_sets_
                 "updated_at": stamp(5).at,
                 "version": 2,
             },
-        )
+        ),
+        refresh_row("clients", clients.BODY, CLIENT),
     ]
     assert projection.changes(archived) == [
-        Update("clients", CLIENT, {"status": "archived", "updated_at": stamp(9).at, "version": 3})
+        Update("clients", CLIENT, {"status": "archived", "updated_at": stamp(9).at, "version": 3}),
+        refresh_row("clients", clients.BODY, CLIENT),
     ]
 
 
@@ -81,7 +86,8 @@ def test_a_projects_status_change_clears_its_archived_at_and_archiving_sets_it()
     archived, reopened = events_of(made)
     projection = ProjectsProjection()
 
-    [insert] = projection.changes(created)
+    [insert, refresh] = projection.changes(created)
+    assert refresh == refresh_row("projects", projects.BODY, PROJECT)
     assert isinstance(insert, Insert) and insert.table == "projects"
     assert insert.row["id"] == 5 and insert.row["billable"] is False
     assert insert.row["status"] == "active" and "archived_at" not in insert.row
@@ -95,9 +101,10 @@ def test_a_projects_status_change_clears_its_archived_at_and_archiving_sets_it()
                 "updated_at": stamp(1).at,
                 "version": 2,
             },
-        )
+        ),
+        refresh_row("projects", projects.BODY, PROJECT),
     ]
-    [reopen] = projection.changes(reopened)
+    [reopen, _] = projection.changes(reopened)
     assert isinstance(reopen, Update)
     assert reopen.values["status"] == "active" and reopen.values["archived_at"] is None
 
@@ -110,7 +117,8 @@ def test_a_tasks_priority_is_ranked_for_the_list_order_and_a_deleted_task_goes()
     updated, deleted = events_of(task)
     projection = TasksProjection()
 
-    [insert] = projection.changes(created)
+    [insert, refresh] = projection.changes(created)
+    assert refresh == refresh_row("tasks", tasks.BODY, TASK)
     assert isinstance(insert, Insert)
     assert insert.row["project_id"] == 5
     assert (insert.row["priority"], insert.row["priority_rank"]) == ("urgent", 3)
@@ -125,7 +133,8 @@ def test_a_tasks_priority_is_ranked_for_the_list_order_and_a_deleted_task_goes()
                 "updated_at": stamp(1).at,
                 "version": 2,
             },
-        )
+        ),
+        refresh_row("tasks", tasks.BODY, TASK),
     ]
     assert projection.changes(deleted) == [Delete("tasks", TASK)]
 
@@ -133,6 +142,25 @@ def test_a_tasks_priority_is_ranked_for_the_list_order_and_a_deleted_task_goes()
 def test_a_read_model_ignores_the_events_of_other_aggregates() -> None:
     [created] = events_of(Client.create(2, {"name": "Acme"}, stamp()))
 
-    assert ProjectsProjection().changes(created) == []
     assert TasksProjection().changes(created) == []
     assert TimeEntriesProjection().changes(created) == []
+
+
+def test_the_projects_keep_their_clients_names_and_a_renamed_client_refreshes_its_projects() -> (
+    None
+):
+    client = Client.create(2, {"name": "Acme"}, stamp())
+    [created] = events_of(client)
+    client.update({"name": "Acme Corp"}, stamp(1))
+    client.update({"email": "a@acme.example"}, stamp(2))
+    renamed, other_change = events_of(client)
+    projection = ProjectsProjection()
+
+    assert projection.changes(created) == [
+        Insert("project_clients", {"id": 2, "aggregate_id": CLIENT, "name": "Acme"})
+    ]
+    assert projection.changes(renamed) == [
+        Update("project_clients", CLIENT, {"name": "Acme Corp"}),
+        Refresh("projects", projects.BODY, projects.OF_CLIENT, CLIENT),
+    ]
+    assert projection.changes(other_change) == []

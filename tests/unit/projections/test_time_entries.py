@@ -7,7 +7,9 @@ from datetime import timedelta
 from tests.unit.domain.stamps import T0, stamp
 from tests.unit.projections.events import USER, entry, events_of, project
 from timetracker.domain.values import aggregate_id
-from timetracker.projections.rows import Delete, Insert, Update
+from timetracker.projections import time_entries
+from timetracker.projections.bodies import refresh_row
+from timetracker.projections.rows import Delete, Insert, Refresh, Update
 from timetracker.projections.time_entries import TimeEntriesProjection
 
 ENTRY = aggregate_id("time_entry", 1)
@@ -17,8 +19,9 @@ START = T0 - timedelta(hours=3)
 def test_a_created_entry_is_a_row_with_its_duration() -> None:
     [created] = events_of(entry(notes="inbox", tags="a, b"))
 
-    [insert] = TimeEntriesProjection().changes(created)
+    [insert, refresh] = TimeEntriesProjection().changes(created)
 
+    assert refresh == refresh_row("time_entries", time_entries.BODY, ENTRY)
     assert insert == Insert(
         "time_entries",
         {
@@ -59,7 +62,8 @@ def test_an_edit_updates_the_changed_columns_and_a_delete_removes_the_row() -> N
                 "updated_at": stamp(1).at,
                 "version": 2,
             },
-        )
+        ),
+        refresh_row("time_entries", time_entries.BODY, ENTRY),
     ]
     assert projection.changes(deleted) == [Delete("time_entries", ENTRY)]
 
@@ -71,7 +75,7 @@ def test_a_restored_entry_comes_back_with_its_first_creation_time() -> None:
     made.restore(project(), stamp(2))
     _, restored = events_of(made)
 
-    [insert] = TimeEntriesProjection().changes(restored)
+    [insert, _] = TimeEntriesProjection().changes(restored)
 
     assert isinstance(insert, Insert)
     assert insert.row["created_at"] == T0 and insert.row["updated_at"] == stamp(2).at
@@ -88,15 +92,17 @@ def test_a_batch_inserts_its_new_entries_once_in_their_final_state() -> None:
     older.edit({"billable": False}, project(), None, stamp(2))
     batch = events_of(edited_in_batch) + events_of(gone_in_batch) + events_of(older)
 
-    changes, new_rows = TimeEntriesProjection().batch_changes(batch)
+    changes, new_rows, after = TimeEntriesProjection().batch_changes(batch)
 
     assert changes == [
         Update(
             "time_entries",
             aggregate_id("time_entry", 3),
             {"billable": False, "updated_at": stamp(2).at, "version": 2},
-        )
+        ),
+        refresh_row("time_entries", time_entries.BODY, aggregate_id("time_entry", 3)),
     ]
+    assert after == [Refresh("time_entries", time_entries.BODY, "id = ANY(%s)", [1])]
     [row] = new_rows
     assert row[0] == 1  # id
     assert "later" in row and row[-1] == 2  # notes, version
