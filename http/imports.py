@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,9 +12,16 @@ from aiohttp_apigami import docs, response_schema
 
 from timetracker.backups.jobs import JobRunningError
 from timetracker.http.access import caller_of, requires
-from timetracker.http.backups import BackupJobResponse, DryRunResponse, job_json
+from timetracker.http.backups import (
+    BackupJobResponse,
+    DryRunResponse,
+    UploadClock,
+    UploadTooSlowError,
+    job_json,
+)
 from timetracker.http.errors import ApiError, validation_error
 from timetracker.http.keys import backup_jobs_key, settings_key, time_tracking_key
+from timetracker.http.middlewares.body_timeout import request_timeout, send_and_close, streams_body
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
@@ -76,31 +84,37 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
             "Send the export as multipart/form-data with a `file` part.",
             "unsupported_media_type",
         )
-    limit = request.config_dict[settings_key].backup_upload_max_bytes
+    settings = request.config_dict[settings_key]
+    limit = settings.backup_upload_max_bytes
     values: dict[str, str] = {}
     content: bytearray | None = None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
-            if part.name == "file" and content is None:
-                content = bytearray()
-                while chunk := await part.read_chunk(CHUNK):
-                    content += chunk
-                    if len(content) > limit:
-                        raise ApiError(
-                            413,
-                            "Payload too large",
-                            f"The file is larger than the upload limit of {limit:,} bytes.",
-                            "payload_too_large",
-                        )
-            elif part.name in FORM_FIELDS and part.name not in values:
-                values[part.name] = await _field(part)
-            else:
-                raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
+        async with asyncio.timeout(None) as timeout:
+            clock = UploadClock(timeout, settings.body_timeout)  # as an archive upload's
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
+                if part.name == "file" and content is None:
+                    content = bytearray()
+                    while chunk := await part.read_chunk(CHUNK):
+                        clock.got(len(chunk))
+                        content += chunk
+                        if len(content) > limit:
+                            raise ApiError(
+                                413,
+                                "Payload too large",
+                                f"The file is larger than the upload limit of {limit:,} bytes.",
+                                "payload_too_large",
+                            )
+                elif part.name in FORM_FIELDS and part.name not in values:
+                    values[part.name] = await _field(part)
+                else:
+                    raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
     except (ValueError, AssertionError) as exc:
         raise validation_error({"_form": [f"Malformed multipart body ({exc})."]}) from None
+    except TimeoutError:
+        raise UploadTooSlowError(settings.body_timeout) from None
     if content is None:
         raise validation_error({"file": ["Missing data for required field."]})
     try:
@@ -140,14 +154,19 @@ def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
     requestBody=IMPORT_BODY,
 )
 @requires("admin:all", admin=True)
+@streams_body
 @response_schema(DryRunResponse, 200)
 @response_schema(BackupJobResponse, 202)
 @response_schema(ErrorResponse, 400)
+@response_schema(ErrorResponse, 408)
 @response_schema(ErrorResponse, 409)
 @response_schema(ErrorResponse, 413)
 @response_schema(ErrorResponse, 415)
-async def create_import(request: web.Request) -> web.Response:
-    values, text = await _read_form(request)
+async def create_import(request: web.Request) -> web.StreamResponse:
+    try:
+        values, text = await _read_form(request)
+    except UploadTooSlowError as slow:
+        return await send_and_close(request, request_timeout(slow.seconds))
     fmt, dry_run, username, zone = _options(values)
     importer = Importer(
         request.config_dict[time_tracking_key], request.config_dict[settings_key].conninfo
