@@ -238,6 +238,7 @@ async def _finish_document(app: web.Application) -> None:
         POSITION_HEADER_DOC
     )
     position_ref = {"$ref": f"#/components/headers/{POSITION_HEADER}"}
+    finish_document(app, document)  # first: the responses it adds get the header below too
     for path in document["paths"].values():
         for method, operation in path.items():
             if not isinstance(operation, dict):
@@ -263,7 +264,6 @@ async def _finish_document(app: web.Application) -> None:
                 )
             for response in operation.get("responses", {}).values():
                 response.setdefault("headers", {})[POSITION_HEADER] = position_ref
-    finish_document(app, document)
 
 
 async def _command_executor(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ added later gets them too:
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -115,7 +116,7 @@ def finish_document(app: web.Application, document: dict[str, Any]) -> None:
                 if not response.get("description"):
                     response["description"] = RESPONSES.get(status, f"HTTP {status}")
             if "requestBody" in operation:
-                operation["responses"].setdefault("415", UNSUPPORTED_MEDIA_TYPE)
+                operation["responses"].setdefault("415", copy.deepcopy(UNSUPPORTED_MEDIA_TYPE))
     _link_creates(document)
 
 
