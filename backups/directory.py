@@ -66,12 +66,14 @@ class BackupDirectory:
         return path
 
     def secure(self) -> list[Path]:
-        """Create the directory and `uploads/` as 0700 and make every file in them 0600;
-        what had to be tightened (logged, for the operator to look into)."""
+        """Make the directory and `uploads/` 0700 and every file in them 0600, where they
+        exist (they are created 0700 when first used); what had to be tightened (logged,
+        for the operator to look into)."""
         tightened: list[Path] = []
         for folder in (self.path, self.path / UPLOADS):
-            existed = folder.is_dir()
-            if existed and stat.S_IMODE(folder.stat().st_mode) != DIRECTORY_MODE:
+            if not folder.is_dir():
+                continue
+            if stat.S_IMODE(folder.stat().st_mode) != DIRECTORY_MODE:
                 tightened.append(folder)
             self._ensure(folder)
             for path in folder.iterdir():

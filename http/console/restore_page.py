@@ -107,7 +107,7 @@ async def show_restore(request: web.Request) -> web.Response:
 @routes.post("/restore/upload")
 async def upload_archive(request: web.Request) -> web.Response:
     """Receive an archive and dry-run it; the upload's name and the findings."""
-    destination: Path = await in_thread(jobs_of(request).directory.upload_path)
+    destination: Path = await in_thread(jobs_of(request).directory.create_upload)  # 0600
     try:
         values = await _receive(request, destination)
         plan = await dry_run(request, destination, point_in_time(values.get("until")))
