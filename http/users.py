@@ -8,14 +8,12 @@ from aiohttp import web
 from aiohttp_apigami import docs, json_schema, querystring_schema, response_schema
 
 from timetracker.commands.messages import SetUserTimezone
-from timetracker.domain.user import DEFAULT_TIMEZONE
 from timetracker.http.access import caller_of, requires
 from timetracker.http.errors import not_found
 from timetracker.http.keys import (
     accounts_view_key,
     body_key,
     query_key,
-    report_groups_view_key,
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
@@ -43,6 +41,7 @@ def user_json(row: dict[str, Any]) -> dict[str, Any]:
         "role": row["role"],
         "is_active": row["is_active"],
         "created_at": utc(row["created_at"]),
+        "timezone": row["timezone"],
     }
 
 
@@ -59,8 +58,7 @@ async def _me(request: web.Request) -> dict[str, Any]:
     row = await request.config_dict[accounts_view_key].get_user(caller.user_id)
     if row is None:
         raise not_found("Your user record is not available yet.")
-    timezone = await request.config_dict[report_groups_view_key].user_timezone(caller.user_id)
-    return {**user_json(row), "timezone": timezone or DEFAULT_TIMEZONE}
+    return user_json(row)
 
 
 @routes.patch("/users/me")

@@ -72,6 +72,8 @@ class AccountsProjection(Projection):
             "CREATE INDEX IF NOT EXISTS api_tokens_prefix_idx ON api_tokens (prefix)",
             # Added with console sign-in: stores created before it gain the column.
             "ALTER TABLE users ADD COLUMN IF NOT EXISTS password_hash text",
+            # Added with the users' time zones (reports): older stores gain the column.
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'UTC'",
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -88,6 +90,9 @@ class AccountsProjection(Projection):
                 "version": event.originator_version,
             }
             return [Insert("users", row)]
+        if isinstance(event, User.TimezoneChanged):
+            values = {"timezone": event.timezone, "version": event.originator_version}
+            return [Update("users", event.originator_id, values)]
         if isinstance(event, User.PasswordSet):
             values = {"password_hash": event.password_hash, "version": event.originator_version}
             return [Update("users", event.originator_id, values)]
@@ -126,7 +131,8 @@ class AccountsProjection(Projection):
 
 
 _USER_COLUMNS = sql.SQL(
-    "SELECT id, username, email, full_name, role, is_active, created_at, version FROM users"
+    "SELECT id, username, email, full_name, role, is_active, created_at, timezone, version"
+    " FROM users"
 )
 
 
@@ -142,6 +148,7 @@ USER_BODY = json_object(
         "role": "role",
         "is_active": "is_active",
         "created_at": time("created_at"),
+        "timezone": "timezone",
     }
 )
 

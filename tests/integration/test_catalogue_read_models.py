@@ -81,6 +81,8 @@ def test_the_accounts_read_model_holds_users_and_token_hashes(
             "is_active": True,
             "created_at": at(0),
             "version": 1,
+            "password_hash": None,
+            "timezone": "UTC",
         },
         {
             "id": 2,
@@ -92,6 +94,8 @@ def test_the_accounts_read_model_holds_users_and_token_hashes(
             "is_active": True,
             "created_at": at(1),
             "version": 1,
+            "password_hash": None,
+            "timezone": "UTC",
         },
     ]
     assert rows(settings.conninfo, "SELECT * FROM api_tokens ORDER BY id") == [
