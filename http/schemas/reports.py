@@ -40,13 +40,14 @@ class TimeZoneName(fields.String):
 class CommaList(fields.String):
     """Comma-separated values in a query string (`1,2`); a single value is a list of one."""
 
-    def __init__(self, item: fields.Field, **kwargs: Any) -> None:
+    def __init__(self, item: fields.Field, strip: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.item = item
+        self.strip = strip  # ids take no spaces, as a single id filter never did
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
-        parts = [p.strip() for p in text.split(",")]
+        parts = [p.strip() if self.strip else p for p in text.split(",")]
         if not text or any(not p for p in parts):
             raise ValidationError("Must be one value or several separated by commas.")
         if len(parts) > MAX_LISTED:
@@ -67,6 +68,7 @@ class _Id(fields.Integer):
 def _ids(what: str) -> CommaList:
     return CommaList(
         _Id(),
+        strip=False,
         metadata={
             "description": f"Only these {what} (one id, or several separated by commas).",
             "pattern": r"^[0-9]+(,[0-9]+)*$",
