@@ -10,6 +10,7 @@ transaction (see `rebuild.py`).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -48,8 +49,27 @@ def create_tables(cursor: psycopg.Cursor[Any], projection: Projection, schema: s
     cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     cursor.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))
     for statement in projection.create_statements():
+        added = _ADDED_COLUMN.match(statement)
+        if added and _has_column(cursor, schema, added["table"], added["column"]):
+            # ALTER TABLE takes an ACCESS EXCLUSIVE lock even when the column is there:
+            # at every CLI command's start it would wait for, and then hold up, every read.
+            continue
         cursor.execute(statement)  # type: ignore[arg-type]
     cursor.execute("SET LOCAL search_path TO public")
+
+
+_ADDED_COLUMN = re.compile(
+    r"^\s*ALTER TABLE (?P<table>\w+) ADD COLUMN IF NOT EXISTS (?P<column>\w+)\b", re.IGNORECASE
+)
+
+
+def _has_column(cursor: psycopg.Cursor[Any], schema: str, table: str, column: str) -> bool:
+    cursor.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (schema, table, column),
+    )
+    return cursor.fetchone() is not None
 
 
 def point_views(cursor: psycopg.Cursor[Any], projection: Projection, schema: str) -> None:
