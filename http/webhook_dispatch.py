@@ -84,6 +84,7 @@ def create_dispatcher(
     settings: Settings,
     guard: AddressGuard | None = None,
     leadership: Leadership | None = None,
+    listen: bool = True,
 ) -> Dispatcher:
     """The dispatcher for this service's settings (sharing the projection service's
     leadership connection when given it)."""
@@ -97,6 +98,7 @@ def create_dispatcher(
             max_per_host=settings.webhooks_max_per_host,
         ),
         leadership,
+        listen,
     )
 
 

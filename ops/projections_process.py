@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.context import SpawnProcess
 
 from timetracker.commands.application import open_time_tracking
@@ -54,10 +54,24 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     # most, whatever the serving process's own pool may hold (README: Connection budget).
     pooled = dataclasses.replace(settings, db_pool_size=RUNNER_POOL_SIZE, db_max_overflow=0)
     store = open_time_tracking(pooled.event_store_env(pre_ping=False))
+    wakes: list[Callable[[str, int], None]] = []  # the dispatcher's, once it exists
+
+    def advanced(name: str, position: int) -> None:
+        for wake in wakes:
+            wake(name, position)
+
     service = ProjectionService.for_every_read_model(
-        store, settings.conninfo, settings.redis_url, settings.redis_prefix
+        store,
+        settings.conninfo,
+        settings.redis_url,
+        settings.redis_prefix,
+        on_advance=advanced,
     )
-    webhooks = DispatcherThread(create_dispatcher(store, settings, leadership=service.leadership))
+    # The dispatcher hears of new events from the runners beside it, not from a listening
+    # connection of its own: one PostgreSQL connection fewer (README "Connection budget").
+    dispatcher = create_dispatcher(store, settings, leadership=service.leadership, listen=False)
+    wakes.append(dispatcher.wake)
+    webhooks = DispatcherThread(dispatcher)
     freeze_startup_objects()
     service.start()
     webhooks.start()

@@ -80,6 +80,9 @@ AGGREGATE_CACHE_SIZE = 10_000
 Render = Callable[[EventLog, Logged, Identity, Any], dict[str, Any]]
 
 
+UNHEARD_POLL = 1.0  # seconds between looks for the API's news without a listener
+
+
 @dataclass(frozen=True)
 class DispatchSettings:
     """How the dispatcher works (the `WEBHOOKS_*` settings)."""
@@ -282,8 +285,14 @@ class Dispatcher:
         render: Render,
         settings: DispatchSettings | None = None,
         leadership: Leadership | None = None,
+        listen: bool = True,
     ) -> None:
         self.store = store
+        # Without a listening connection of its own (the projections process, where every
+        # connection counts: README "Connection budget"), the projection service wakes it on
+        # each batch (`wake`) and it looks for news from the API at least every second.
+        self.listen = listen
+        self._loop: asyncio.AbstractEventLoop | None = None
         # The projection service's, where there is one: its connection holds this lead too.
         self.leadership = leadership
         self.conninfo = conninfo
@@ -302,6 +311,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Lead (or stand by) and dispatch until `stop` is set."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         leadership = self.leadership or Leadership(self.conninfo)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             self.conninfo,
@@ -313,7 +323,7 @@ class Dispatcher:
         await pool.open(wait=True, timeout=10)
         async with pool.connection() as conn:
             await create_tables(conn)
-        listener = asyncio.create_task(self._listen(stop))
+        listener = asyncio.create_task(self._listen(stop) if self.listen else stop.wait())
         writer = asyncio.create_task(self._write_results(pool))
         session = aiohttp.ClientSession(
             connector=self.guard.connector(
@@ -346,7 +356,7 @@ class Dispatcher:
                     await self._pause(stop, 1.0)
                     continue
                 if not moved:
-                    await self._pause(stop, wait)
+                    await self._pause(stop, wait if self.listen else min(wait, UNHEARD_POLL))
         finally:
             for task in [*self._workers.values(), listener, writer]:
                 task.cancel()
@@ -358,6 +368,13 @@ class Dispatcher:
             if self.leadership is None:
                 await loop.run_in_executor(self._executor, leadership.close)
             self._executor.shutdown(wait=True)
+
+    def wake(self, *_: object) -> None:
+        """Look at the log now (from any thread): the log has moved on."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._wake.set)
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         self._wake.clear()
