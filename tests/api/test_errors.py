@@ -55,7 +55,7 @@ async def test_a_wrong_method_is_405_with_allow_and_the_json_error_body(
         ("POST", "/api/v1/projects/1", {"GET", "PUT", "PATCH", "DELETE"}),
         ("PATCH", "/api/v1/clients", {"GET", "POST"}),
         ("POST", "/api/v1/clients/1", {"GET", "PUT", "PATCH", "DELETE"}),
-        ("POST", "/api/v1/users/me", {"GET"}),
+        ("POST", "/api/v1/users/me", {"GET", "PATCH"}),
         ("DELETE", "/api/v1/users", {"GET"}),
         ("HEAD", "/api/v1/projects", {"GET", "POST"}),
     ]:

@@ -126,7 +126,7 @@ def _check(step: Step, output: str) -> None:
         assert status.startswith("2"), where
 
 
-def test_the_readme_walkthrough_answers_as_the_readme_says(server: Server) -> None:
+def test_the_readme_walkthrough_answers_as_the_readme_says(server: Server, tmp_path: Path) -> None:
     token = server.admin_token()
     assert token is not None and TOKEN_LINE.match(token)
     # As a newcomer would be: the runners have started by the time the first curl comes.
@@ -145,6 +145,7 @@ def test_the_readme_walkthrough_answers_as_the_readme_says(server: Server) -> No
         done = subprocess.run(
             ["bash", "-c", CURL + assignments + command],
             env={"TOKEN": token, "PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,  # where the export examples save their files
             capture_output=True,
             text=True,
             timeout=60,
@@ -162,6 +163,7 @@ def test_the_start_banner_is_what_serve_prints(server: Server) -> None:
     printed = [line for line in server.stdout if line.strip()]
     assert printed[0] == shown[0]
     assert TOKEN_LINE.match(printed[1]) and TOKEN_LINE.match(shown[1])
-    pattern = re.escape(shown[2]).replace("8080", r"\d+").replace("2", r"\d+")
-    assert re.fullmatch(pattern, printed[2]), (shown, printed)
-    assert printed[3] == shown[3] == "(Press CTRL+C to quit)"
+    assert printed[2] == shown[2]  # how to set the admin's console password
+    pattern = re.escape(shown[3]).replace("8080", r"\d+").replace("2", r"\d+")
+    assert re.fullmatch(pattern, printed[3]), (shown, printed)
+    assert printed[4] == shown[4] == "(Press CTRL+C to quit)"

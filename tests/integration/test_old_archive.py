@@ -56,6 +56,7 @@ async def test_an_archive_of_the_old_layout_restores_and_the_api_shows_it(
         "project": 1,
         "task": 1,
         "time_entry": 3,
+        "webhook": 0,
     }
 
     api = await started(fresh)

@@ -14,6 +14,7 @@ from timetracker.commands.messages import (
     CreateEntry,
     CreateProject,
     CreateTask,
+    CreateWebhook,
     IssueApiToken,
     RegisterUser,
 )
@@ -37,6 +38,8 @@ def _one_of_each_numbered_kind(store: TimeTracking, count: int) -> None:
         store.create_task(CreateTask(project, {"name": f"Task {n}"}, _stamp(user)))
         values = {"project_id": project, "start_time": NOW, "end_time": NOW + timedelta(hours=1)}
         store.create_entry(CreateEntry(user, values, _stamp(user)))
+        hook = {"url": f"https://hooks.example.test/{n}", "events": ["*"]}
+        store.create_webhook(CreateWebhook(hook, _stamp(user)))
 
 
 def test_a_restore_moves_every_numbered_kinds_sequence_past_the_restored_ids(
