@@ -36,7 +36,9 @@ from timetracker.webhooks.dispatcher import DispatcherThread
 
 log = logging.getLogger(__name__)
 
-RUNNER_POOL_SIZE = 3  # event-store connections of the child at most: a log reader per runner
+# Event-store connections of the child at most, shared by its log readers (three runners and
+# the webhook dispatcher): a read holds one for milliseconds (README "Connection budget").
+RUNNER_POOL_SIZE = 2
 CHECK_SECONDS = 1.0  # how often the parent checks its child, and the child its parent
 STOP_SECONDS = 10.0  # then SIGKILL
 
@@ -50,8 +52,8 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
-    # The runners read the log through the event store's pool: one connection each at
-    # most, whatever the serving process's own pool may hold (README: Connection budget).
+    # The runners and the dispatcher read the log through the event store's pool, of its
+    # own size whatever the serving process's pool may hold (README: Connection budget).
     pooled = dataclasses.replace(settings, db_pool_size=RUNNER_POOL_SIZE, db_max_overflow=0)
     store = open_time_tracking(pooled.event_store_env(pre_ping=False))
     wakes: list[Callable[[str, int], None]] = []  # the dispatcher's, once it exists
