@@ -30,6 +30,15 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FILE_CHUNK = 64 * 1024
+FILE_RESPONSES = {
+    200: {
+        "description": "The file, sent as an attachment (`Content-Disposition` names it)",
+        "content": {
+            media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+            for media in CONTENT_TYPES.values()
+        },
+    }
+}
 
 Rows = AsyncIterator[list[Sequence[Any]]]
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
 
 from timetracker.http.access import caller_of, requires
-from timetracker.http.export_files import stream_table
+from timetracker.http.export_files import FILE_RESPONSES, stream_table
 from timetracker.http.keys import (
     freshness_key,
     query_key,
@@ -122,6 +122,7 @@ async def _entry_rows(
     "in `tz`. Columns: " + ", ".join(f"`{c}`" for c in ENTRY_COLUMNS) + ". `hourly_rate` is "
     "the rate in force (project's, else client's default, else 0); `billable_amount` the "
     "entry's billable seconds times it, in cents rounded once (0 when not billable)." + _FORMAT_DOC,
+    responses=FILE_RESPONSES,
 )
 @requires("read:time_entries")
 @reads()  # the handler sets the header before the body streams
@@ -169,6 +170,7 @@ async def _listed(rows: list[Sequence[Any]]) -> AsyncIterator[list[Sequence[Any]
     + ", ".join(f"`{c}`" for c in SUM_COLUMNS)
     + " and `currency`; the same numbers as `GET /reports/summary`."
     + _FORMAT_DOC,
+    responses=FILE_RESPONSES,
 )
 @requires("read:reports")
 @reads()  # the handler sets the header before the body streams

@@ -180,10 +180,10 @@ async def list_entries(request: web.Request) -> web.Response:
     return list_response("time_entries", result.json, pagination(page, per_page, result.total))
 
 
-# `{entry_id}` takes anything but "bulk", so `/time-entries/bulk` with another method than POST
-# is a 405 (the bulk resource's), not a request for an entry named "bulk"; any other bad id is
-# still a 400 naming `entry_id`.
-ENTRY_PATH = r"/time-entries/{entry_id:(?!bulk$)[^{}/]+}"
+# `{entry_id}` takes anything but "bulk" and "export", so another method on those resources
+# (`PUT /time-entries/export`) is their 405, not a request for an entry of that name; any
+# other bad id is still a 400 naming `entry_id`.
+ENTRY_PATH = r"/time-entries/{entry_id:(?!(?:bulk|export)$)[^{}/]+}"
 
 
 @routes.get(ENTRY_PATH, allow_head=False)

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from timetracker.http.schemas.common import (
     DateOrDateTime,
     QueryBoolean,
+    Text,
     UtcDateTime,
 )
 from timetracker.projections.report_groups_view import GROUP_KEYS
@@ -134,7 +135,7 @@ class ReportFilterQuery(Schema):
     task_id = _ids("tasks")
     user_id = _ids("users (admins; a normal user sees only their own time)")
     tag = CommaList(
-        fields.String(validate=validate.Length(min=1, max=1000)),
+        Text(max_length=1000, validate=validate.Length(min=1)),
         metadata={
             "description": "Entries with any of these tags (comma-separated).",
             "example": "meeting",

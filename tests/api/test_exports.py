@@ -200,3 +200,18 @@ async def test_exports_need_their_scopes(api: TestClient, make_user: MakeUser) -
     assert body.startswith(b"id,date,start_time")
     body, _ = await _download(api, SUMMARY_EXPORT, reporter, "text/csv")
     assert body.startswith(b"project_id,project_name,hours")
+
+
+async def test_a_bad_filter_is_a_400_before_any_byte_and_other_methods_a_405(
+    api: TestClient, make_user: MakeUser
+) -> None:
+    """A tag PostgreSQL cannot hold (NUL) is refused up front: a stream broken mid-way
+    would leave a client with half a file and no status to tell it so."""
+    lister = await make_user("lister", ["read:time_entries", "read:reports", "write:time_entries"])
+    for path in (ENTRY_EXPORT, SUMMARY_EXPORT):
+        response = await api.get(f"{path}?tag=a,%00", headers=lister.headers)
+        body = await error_body(response, 400, "validation_error")
+        assert "tag" in body["errors"], body
+    for method in ("PUT", "PATCH", "DELETE"):
+        response = await api.request(method, ENTRY_EXPORT, headers=lister.headers, json={})
+        assert response.status == 405, (method, await response.text())

@@ -19,7 +19,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SCENARIOS = ("projects", "time_entries", "summary", "timer_status", "create_entry")
+SCENARIOS = (
+    "projects",
+    "time_entries",
+    "time_entries_page",
+    "summary",
+    "timer_status",
+    "create_entry",
+)
 
 
 @pytest.fixture
@@ -77,11 +84,11 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_scenario(
         for name in (*SCENARIOS, "timer_start_stop"):
             ceiling = config["scenarios"][name]["ceiling"]
             assert ceiling["requests_per_second"] > 0, (config["workers"], name, ceiling)
-        for name in ("projects", "time_entries", "summary", "timer_status"):
+        for name in ("projects", "time_entries", "time_entries_page", "summary", "timer_status"):
             floor = config["scenarios"][name]["floor"]  # the reads' I/O floor, answered
             assert floor["requests"] > 0 and floor["errors"] == 0, (config["workers"], name, floor)
         assert config["rss_after_run"]["max_serving_mb"] > 0
     # One table: a row per scenario and worker count, with its ceiling and ratio.
     table = report["table"]
     assert table in done.stdout
-    assert table.count("(http)") == 8 and table.count("(store)") == 4, table
+    assert table.count("(http)") == 10 and table.count("(store)") == 4, table
