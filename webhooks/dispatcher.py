@@ -47,6 +47,7 @@ from yarl import URL
 
 from timetracker.commands.application import TimeTracking
 from timetracker.commands.messages import DisableWebhook
+from timetracker.domain.user import User
 from timetracker.domain.values import Stamp
 from timetracker.domain.webhook import Webhook
 from timetracker.eventlog.reader import Actor, EventLog, Identity, Logged
@@ -199,6 +200,10 @@ class Deliverer:
                     subs[number].apply(event)
                     changed[number] = subs[number]
                 continue
+            if item.type.kind == "user":
+                for s in subs.values():
+                    if User.create_id(s.owner_id) == event.originator_id and s.follow_owner(event):
+                        changed[s.id] = s
             identity = identities.get(event.originator_id)
             if identity is None or item.position <= quiet_until:
                 continue
@@ -206,7 +211,7 @@ class Deliverer:
                 (event_type, s)
                 for event_type in webhook_types(item)
                 for s in subs.values()
-                if s.active
+                if s.sends
                 and subscribed(s.events, event_type)
                 and may_receive(s.owner_id, s.owner_is_admin, identity)
             ]
@@ -251,6 +256,8 @@ class Deliverer:
             last = upto
         identities = self.log.identities(item.event.originator_id for item in logged)
         wanted: list[tuple[Logged, list[str]]] = []
+        if not subscription.owner_active:
+            return [], last
         for item in logged:
             identity = identities.get(item.event.originator_id)
             if identity is None or not may_receive(
@@ -434,7 +441,8 @@ class Dispatcher:
             cursor = await conn.execute(
                 "SELECT DISTINCT ON (d.webhook_id) d.webhook_id, d.next_attempt_at"
                 " FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.webhook_id"
-                " WHERE d.state = 'pending' AND s.active ORDER BY d.webhook_id, d.id"
+                " WHERE d.state = 'pending' AND s.active AND s.owner_active"
+                " ORDER BY d.webhook_id, d.id"
             )
             heads = await cursor.fetchall()
         now = datetime.now(UTC)
@@ -458,7 +466,8 @@ class Dispatcher:
                 async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                     await cur.execute(
                         "SELECT d.id, d.body, d.attempts, d.next_attempt_at, d.first_attempt_at,"
-                        " s.url, s.secret, s.active FROM webhook_deliveries d"
+                        " s.url, s.secret, s.active AND s.owner_active AS active"
+                        " FROM webhook_deliveries d"
                         " JOIN webhook_subscriptions s ON s.id = d.webhook_id"
                         " WHERE d.webhook_id = %s AND d.state = 'pending' ORDER BY d.id LIMIT %s",
                         (webhook_id, FETCH_PER_WORKER),

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from timetracker.domain.user import User
 from timetracker.domain.webhook import Webhook
 
 DISPATCHER = "dispatcher"
@@ -36,6 +37,7 @@ SCHEMA = [
         id integer PRIMARY KEY,
         owner_id integer NOT NULL,
         owner_is_admin boolean NOT NULL,
+        owner_active boolean NOT NULL DEFAULT true,
         url text NOT NULL,
         events jsonb NOT NULL,
         secret text NOT NULL,
@@ -76,7 +78,9 @@ SCHEMA_LOCK_KEY = 7_410_019
 
 @dataclass
 class Subscription:
-    """A subscription as the dispatcher knows it at its position."""
+    """A subscription as the dispatcher knows it at its position, its owner's role and
+    standing included (a demoted owner no longer receives others' entries, a deactivated
+    one nothing)."""
 
     id: int
     owner_id: int
@@ -86,6 +90,22 @@ class Subscription:
     secret: str
     active: bool
     deleted: bool = False
+    owner_active: bool = True
+
+    @property
+    def sends(self) -> bool:
+        """Whether it delivers events now."""
+        return self.active and self.owner_active
+
+    def follow_owner(self, event: Any) -> bool:
+        """Follow a User event of the owner; whether anything changed."""
+        if isinstance(event, User.RoleChanged):
+            self.owner_is_admin = event.role == "admin"
+            return True
+        if isinstance(event, User.Deactivated):
+            self.owner_active = False
+            return True
+        return False
 
     def apply(self, event: Any) -> None:
         """Follow a Webhook event after its creation."""
@@ -181,8 +201,8 @@ async def load_subscriptions(conn: AsyncConnection[Any]) -> dict[int, Subscripti
     """Every subscription as of the dispatcher's position."""
     async with conn.cursor(row_factory=tuple_row) as cursor:
         await cursor.execute(
-            "SELECT id, owner_id, owner_is_admin, url, events, secret, active, deleted"
-            " FROM webhook_subscriptions"
+            "SELECT id, owner_id, owner_is_admin, url, events, secret, active, deleted,"
+            " owner_active FROM webhook_subscriptions"
         )
         return {row[0]: Subscription(*row) for row in await cursor.fetchall()}
 
@@ -208,10 +228,12 @@ async def commit_batch(
             if subscriptions:
                 await cur.executemany(
                     "INSERT INTO webhook_subscriptions (id, owner_id, owner_is_admin, url, events,"
-                    " secret, active, deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " secret, active, deleted, owner_active)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events,"
                     " secret = excluded.secret, active = excluded.active,"
-                    " deleted = excluded.deleted",
+                    " deleted = excluded.deleted, owner_is_admin = excluded.owner_is_admin,"
+                    " owner_active = excluded.owner_active",
                     [
                         (
                             s.id,
@@ -222,6 +244,7 @@ async def commit_batch(
                             s.secret,
                             s.active,
                             s.deleted,
+                            s.owner_active,
                         )
                         for s in subscriptions
                     ],

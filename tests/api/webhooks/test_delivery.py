@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from tests.api.conftest import ApiUser
 from tests.api.helpers import created, error_body
 from tests.api.webhooks.conftest import (
     Receiver,
@@ -14,6 +15,9 @@ from tests.api.webhooks.conftest import (
     make_user,
     subscribe,
 )
+from timetracker.commands.messages import ChangeRole, DeactivateUser
+from timetracker.http.keys import time_tracking_key
+from timetracker.ops.accounts import operator_stamp
 
 
 async def test_a_created_project_is_delivered_signed_to_the_subscriber(
@@ -192,6 +196,52 @@ async def test_a_normal_users_webhook_never_carries_another_users_entry(
             and delivery.json["data"]["user_id"] == bob.id
         ):
             assert delivery.headers["webhook-id"] not in {f"msg_{d['id']}" for d in to_alice}
+
+
+async def test_a_demoted_owner_stops_receiving_others_entries_and_a_deactivated_one_anything(
+    start_api: StartApi, receiver: Receiver
+) -> None:
+    """Who may read what is the owner's role when the event happened, not at the webhook's
+    creation: the dispatcher follows the owner's role changes and deactivation in the log."""
+    api = await start_api()
+    store = api.app[time_tracking_key]
+    loop = asyncio.get_running_loop()
+    scopes = ["read:*", "write:*", "read:webhooks", "write:webhooks"]
+    root = await make_user(api, "root", ["admin:all"], admin=True)
+    boss = await make_user(api, "boss", scopes, admin=True)
+    bob = await make_user(api, "bob", scopes)
+    project = await created(api, "/api/v1/projects", {"name": "Shared"}, root.headers)
+    hook, _ = await subscribe(api, boss, receiver.url, ["time_entry.created"])
+
+    async def entry(user: ApiUser, notes: str) -> None:
+        body = {
+            "project_id": project["id"],
+            "start_time": "2024-01-15T09:00:00Z",
+            "end_time": "2024-01-15T10:00:00Z",
+            "notes": notes,
+        }
+        await created(api, "/api/v1/time-entries", body, user.headers)
+
+    await entry(bob, "bob's while boss is an admin")
+    demote = ChangeRole(boss.id, "user", operator_stamp())
+    await loop.run_in_executor(None, store.change_role, demote)
+    await entry(bob, "bob's after the demotion")
+    await entry(boss, "boss's own")
+    await loop.run_in_executor(
+        None, store.deactivate_user, DeactivateUser(boss.id, operator_stamp())
+    )
+    await entry(bob, "bob's after the deactivation")
+    # Deliveries are recorded with the dispatcher's position: once a later event is
+    # delivered, every delivery of the events before it is in boss's list.
+    roots, _ = await subscribe(api, root, receiver.url, ["project.created"])
+    await created(api, "/api/v1/projects", {"name": "Later"}, root.headers)
+    await deliveries_of(api, root, roots["id"], all_delivered(1))
+    shown = await deliveries_of(api, root, hook["id"], lambda shown: True)
+    assert [d["state"] for d in shown] == ["delivered", "delivered"], shown
+    notes = [
+        d.json["data"]["notes"] for d in receiver.accepted if d.json["type"] == "time_entry.created"
+    ]
+    assert sorted(notes) == ["bob's while boss is an admin", "boss's own"], notes
 
 
 async def test_timer_and_status_events_carry_the_resource_after_the_event(
