@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from timetracker.domain.kinds import KINDS as RESOURCE_KINDS
 from timetracker.domain.values import aggregate_id
 from timetracker.eventlog.documents import rfc3339
 from timetracker.eventlog.reader import EVENT_TYPES, Identity, Logged, Page, Version
@@ -24,14 +25,11 @@ from timetracker.http.keys import event_log_key
 from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
+_LABELS = {"api_token": "API token", "timer": "Timer (by user id)"}
+# Every kind of the registry, so a new one is listed without touching this page.
 KINDS = {
-    "time_entry": "Time entry",
-    "project": "Project",
-    "task": "Task",
-    "client": "Client",
-    "user": "User",
-    "api_token": "API token",
-    "timer": "Timer (by user id)",
+    kind.name: _LABELS.get(kind.name, kind.name.replace("_", " ").capitalize())
+    for kind in RESOURCE_KINDS
 }
 FEED_PAGE = 25
 MAX_FEED_PAGE = 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from marshmallow import ValidationError
 
 from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import ChangeRole, DeactivateUser, RegisterUser, SetPassword
@@ -12,6 +13,7 @@ from timetracker.http.console.actions import console_stamp, write_accounts
 from timetracker.http.console.keys import console_user_key, session_key, session_store_key
 from timetracker.http.console.rendering import page
 from timetracker.http.keys import accounts_view_key, time_tracking_key
+from timetracker.http.schemas.common import EmailAddress
 
 routes = web.RouteTableDef()
 
@@ -49,12 +51,18 @@ async def create_user(request: web.Request) -> web.Response:
     try:
         if password and password != str(form.get("password_confirm", "")):
             raise InvalidValueError("password", "The two passwords differ.")
+        email = _optional(form.get("email"))
+        if email is not None:
+            try:
+                email = EmailAddress().deserialize(email)
+            except ValidationError as exc:
+                raise InvalidValueError("email", " ".join(map(str, exc.messages))) from None
         written = await write_accounts(
             request,
             store.register_user,
             RegisterUser(
                 username,
-                _optional(form.get("email")),
+                email,
                 _optional(form.get("full_name")),
                 str(form.get("role", "user")),
                 console_stamp(request),

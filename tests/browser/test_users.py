@@ -123,3 +123,17 @@ async def test_a_too_short_password_is_refused_with_a_message(console: Console) 
     await console.page.get_by_role("button", name="Sign out").click()
     await console.sign_in("boss", PASSWORD)
     assert console.page.url == console.url("/admin/")
+
+
+async def test_a_user_with_a_malformed_email_is_refused_by_the_server(console: Console) -> None:
+    """The form's email field checks in the browser; a direct POST is checked again."""
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    await console.page.goto(console.url("/admin/users"))
+    token = await console.page.locator("input[name=csrf_token]").first.get_attribute("value")
+    form = {"username": "carol", "email": "not-an-email", "role": "user", "csrf_token": token or ""}
+    refused = await console.page.request.post(console.url("/admin/users"), form=form)
+    assert refused.status == 400
+    assert "Not a valid email address." in await refused.text()
+    await console.page.goto(console.url("/admin/users"))
+    assert await console.page.get_by_role("cell", name="carol").count() == 0
