@@ -36,7 +36,36 @@
       return row;
     });
     body.replaceChildren.apply(body, rows);
+    showWebhooks(status.webhooks);
     field("checked_at").textContent = status.checked_at;
+  }
+
+  function showWebhooks(hooks) {
+    var state = field("webhooks-state");
+    state.textContent = hooks.state;
+    state.className = "state state-" + hooks.state;
+    field("webhooks-lag").textContent = String(hooks.lag_events);
+    field("webhooks-pending").textContent = String(hooks.pending_deliveries);
+    field("webhooks-disabled").textContent = String(hooks.disabled_subscriptions);
+    var body = field("webhooks-failing");
+    var rows = hooks.failing_subscriptions.map(function (f) {
+      var row = document.createElement("tr");
+      row.appendChild(cell("th", f.webhook_id));
+      row.appendChild(cell("td", f.attempts, "num"));
+      row.appendChild(cell("td", f.last_status_code));
+      row.appendChild(cell("td", f.last_error));
+      row.appendChild(cell("td", f.failing_since));
+      row.appendChild(cell("td", f.next_attempt_at));
+      return row;
+    });
+    if (rows.length === 0) {
+      var none = document.createElement("tr");
+      var text = cell("td", "No webhook is failing.");
+      text.setAttribute("colspan", "6");
+      none.appendChild(text);
+      rows.push(none);
+    }
+    body.replaceChildren.apply(body, rows);
   }
 
   function refresh() {
