@@ -21,6 +21,7 @@ from typing import Any
 import xlsxwriter
 from aiohttp import web
 
+from timetracker.http.errors import ApiError
 from timetracker.http.threads import in_thread
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -30,6 +31,7 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FILE_CHUNK = 64 * 1024
+XLSX_MAX_ROWS = 1_048_576  # a sheet's limit (Excel's and XlsxWriter's), the header row included
 FILE_RESPONSES = {
     200: {
         "description": "The file, sent as an attachment (`Content-Disposition` names it)",
@@ -142,10 +144,30 @@ async def _write_xlsx(path: Path, header: Sequence[str], rows: Rows) -> None:
         await in_thread(partial(_write_xlsx_rows, sheet, 0, [list(header)]))
         written = 1
         async for chunk in rows:
+            if written + len(chunk) > XLSX_MAX_ROWS:
+                await _stop_reading(rows)
+                raise _too_many_rows()
             await in_thread(partial(_write_xlsx_rows, sheet, written, chunk))
             written += len(chunk)
     finally:
         await in_thread(workbook.close)
+
+
+def _too_many_rows() -> ApiError:
+    """XlsxWriter would drop the rows past a sheet's limit without a word: refuse instead."""
+    message = (
+        f"An XLSX sheet holds at most {XLSX_MAX_ROWS - 1:,} rows under its header; this "
+        "export has more. Ask for format=csv, or a shorter period."
+    )
+    return ApiError(
+        400, "Validation error", message, "validation_error", errors={"format": [message]}
+    )
+
+
+async def _stop_reading(rows: Rows) -> None:
+    close = getattr(rows, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _send_file(response: web.StreamResponse, path: Path) -> None:

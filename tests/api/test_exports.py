@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import openpyxl
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import error_body
 from tests.api.reportkit import BERLIN, WINDOW, Logged, got, hours, make_world
 from tests.api.timekit import summary
+from timetracker.http import export_files
 
 ENTRY_EXPORT = "/api/v1/time-entries/export"
 SUMMARY_EXPORT = "/api/v1/reports/summary/export"
@@ -215,3 +217,19 @@ async def test_a_bad_filter_is_a_400_before_any_byte_and_other_methods_a_405(
     for method in ("PUT", "PATCH", "DELETE"):
         response = await api.request(method, ENTRY_EXPORT, headers=lister.headers, json={})
         assert response.status == 405, (method, await response.text())
+
+
+async def test_an_xlsx_export_past_a_sheets_rows_is_a_400_not_a_cut_file(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XlsxWriter drops rows past 1,048,576 without a word; the export refuses instead (the
+    limit lowered here to what the test's entries pass)."""
+    world = await make_world(api, admin, make_user, count=24)
+    inside = len(world.inside())
+    monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", inside)  # the header takes one row
+    response = await api.get(f"{ENTRY_EXPORT}?{QUERY}&format=xlsx", headers=admin.headers)
+    body = await error_body(response, 400, "validation_error")
+    assert "format=csv" in body["errors"]["format"][0]
+    monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", inside + 1)
+    body_bytes, _ = await _download(api, f"{ENTRY_EXPORT}?{QUERY}&format=xlsx", admin, XLSX)
+    assert len(_xlsx(body_bytes)) == inside
