@@ -55,7 +55,6 @@ from timetracker.http.keys import (
     rebuild_jobs_key,
     redis_key,
     report_groups_view_key,
-    report_rollups_view_key,
     running_timers_view_key,
     settings_key,
     tasks_view_key,
@@ -94,7 +93,6 @@ from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections
 from timetracker.projections.report_groups_view import ReportGroupsView
-from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
@@ -311,7 +309,6 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[redis_key] = client
     prefix = settings.redis_prefix
     app[running_timers_view_key] = RunningTimersView(client, prefix)
-    app[report_rollups_view_key] = ReportRollupsView(client, prefix)
     freshness = Freshness(app[read_pool_key], client, prefix)
     freshness.listen(settings.conninfo, settings.redis_url, partial(_drop_broken_connections, app))
     app[freshness_key] = freshness

@@ -63,7 +63,8 @@ _FORMAT_DOC = (
     " CSV: RFC 4180, UTF-8, a header row, text cells that begin with `=`, `+`, `-`, `@`, a "
     "tab or a carriage return prefixed with `'` (OWASP's advice against formula injection). "
     "XLSX: one sheet, typed cells, at most 1,048,575 rows under the header (a longer export "
-    "is a 400 `validation_error` on `format`: ask for CSV). Streamed: the server holds one chunk of rows at a time."
+    "is a 400 `validation_error` on `format`: ask for CSV). Streamed: the server holds one "
+    "chunk of rows at a time."
 )
 
 

@@ -25,7 +25,6 @@ from timetracker.projections.engine.freshness import Freshness
 from timetracker.projections.engine.jobs import RebuildJobs
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.report_groups_view import ReportGroupsView
-from timetracker.projections.report_rollups import ReportRollupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
 from timetracker.projections.time_entries import TimeEntriesView
@@ -46,7 +45,6 @@ projects_view_key = web.AppKey("projects_view_key", ProjectsView)
 tasks_view_key = web.AppKey("tasks_view_key", TasksView)
 time_entries_view_key = web.AppKey("time_entries_view_key", TimeEntriesView)
 running_timers_view_key = web.AppKey("running_timers_view_key", RunningTimersView)
-report_rollups_view_key = web.AppKey("report_rollups_view_key", ReportRollupsView)
 freshness_key = web.AppKey("freshness_key", Freshness)
 event_log_key = web.AppKey("event_log_key", EventLog)
 time_travel_view_key = web.AppKey("time_travel_view_key", TimeTravelView)

@@ -59,8 +59,9 @@ from timetracker.http.writes import etag, execute, expected_version, settle, sho
 from timetracker.projections.time_entries import EntryFilter
 
 routes = web.RouteTableDef()
-# An entry write shows in the list, the running timer and the report rollups.
-ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_rollups", "report_groups")
+# An entry write shows in the list, the running timer and the reports (report_groups; the
+# older report_rollups are kept up to date but answer no request, so no write waits for them).
+ENTRY_READ_MODELS = ("time_entries", "running_timers", "report_groups")
 EntryPath = path_id("entry_id")
 
 
