@@ -32,6 +32,7 @@ from timetracker.http.console.keys import (
 )
 from timetracker.http.console.sessions import SessionStore
 from timetracker.http.keys import redis_key, settings_key
+from timetracker.http.middlewares.body_timeout import body_timeout_middleware
 from timetracker.http.rate_limit import RateLimiter, Window
 
 PREFIX = "/admin"
@@ -42,7 +43,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 def create_console() -> web.Application:
     """The console's pages, their static files and middlewares (see `guard.py`)."""
     console = web.Application(
+        # The body timeout first: the sign-in form is open to anyone, and a body trickling
+        # in a byte at a time must not hold a connection (the restore upload keeps its own
+        # clock, as the API's uploads do).
         middlewares=[
+            body_timeout_middleware,
             security_headers_middleware,
             error_pages_middleware,
             session_guard_middleware,

@@ -31,6 +31,7 @@ from timetracker.http.console.restoring import (
 )
 from timetracker.http.errors import ApiError
 from timetracker.http.keys import settings_key
+from timetracker.http.middlewares.body_timeout import streams_body
 from timetracker.http.responses import json_response
 from timetracker.http.threads import in_thread
 
@@ -105,6 +106,7 @@ async def show_restore(request: web.Request) -> web.Response:
 
 
 @routes.post("/restore/upload")
+@streams_body
 async def upload_archive(request: web.Request) -> web.Response:
     """Receive an archive and dry-run it; the upload's name and the findings."""
     destination: Path = await in_thread(jobs_of(request).directory.create_upload)  # 0600

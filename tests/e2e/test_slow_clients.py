@@ -70,6 +70,7 @@ def slow_server(configured_env: dict[str, str], tmp_path: Path) -> Server:
     [
         ("/api/v1/projects", "application/json"),
         ("/api/v1/admin/restore", "multipart/form-data; boundary=b0undary"),
+        ("/admin/login", "application/x-www-form-urlencoded"),  # open to anyone
     ],
 )
 def test_a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(
@@ -82,7 +83,9 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: 1000000\r\n\r\n".encode()
-            + (b'{"name": "' if "json" in content_type else b"--b0undary\r\n")
+            + {"json": b'{"name": "', "form-data": b"--b0undary\r\n"}.get(
+                content_type.split(";")[0].split("/")[1], b"username="
+            )
         )
         answer, seconds = _dribble_until_answered(sock, within=TIMEOUT * 6)
         more, closed = _until_closed(sock, TIMEOUT)
