@@ -30,6 +30,7 @@ DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 ARCHIVE_NAME = re.compile(r"timetracker-(backup|safety)-(\d{8}T\d{6}Z)-([0-9a-f]{8})\.tar")
 UPLOADS = "uploads"
+UPLOAD_KEPT_SECONDS = 24 * 3600  # an upload nobody restored within a day is removed
 
 
 class BackupNameError(ValueError):
@@ -90,10 +91,28 @@ class BackupDirectory:
         return tightened
 
     def create_upload(self) -> Path:
-        """A new, empty upload file (0600), for an archive kept until it is restored."""
+        """A new, empty upload file (0600), for an archive kept until it is restored; the
+        uploads nobody restored within `UPLOAD_KEPT_SECONDS` are removed first."""
         path = self.upload_path()
+        self.remove_stale_uploads()
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         return path
+
+    def remove_stale_uploads(self, now: float | None = None) -> list[str]:
+        """Remove the uploads last written more than `UPLOAD_KEPT_SECONDS` ago (a dry run
+        that was never confirmed, a restore that failed); their names."""
+        cutoff = (now if now is not None else datetime.now(UTC).timestamp()) - UPLOAD_KEPT_SECONDS
+        removed = []
+        for upload in (self.path / UPLOADS).glob("upload-*.tar"):
+            try:
+                if upload.is_file() and upload.stat().st_mtime < cutoff:
+                    upload.unlink()
+                    removed.append(upload.name)
+            except FileNotFoundError:  # another process removed it meanwhile
+                continue
+        if removed:
+            log.info("Removed %d upload(s) nobody restored within a day", len(removed))
+        return removed
 
     def new_path(self, kind: str = "backup") -> Path:
         """A fresh archive name in the directory (created if missing)."""
