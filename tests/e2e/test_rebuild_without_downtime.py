@@ -14,13 +14,16 @@ from tests.e2e.service import Server, call, run_cli
 
 pytestmark = pytest.mark.e2e
 
-# Every PostgreSQL read model, through a list (or, for time_travel, the read it serves).
+# Every PostgreSQL read model a request reads, through a list (or, for time_travel and
+# report_groups, the report each serves); imported_entries answers no request.
 READS = (
     "/projects?per_page=5",
     "/clients?per_page=5",
     "/tasks?per_page=5",
     "/time-entries?per_page=5",
     "/users?per_page=5",
+    "/webhooks?per_page=5",
+    "/reports/summary?start_date=2024-01-01&end_date=2024-01-31&group_by=project,day",
     "/reports/summary?start_date=2024-01-01&end_date=2024-01-31&as_of={now}",
 )
 REBUILDS = 3
