@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from tests.api.conftest import ApiUser
 from tests.api.helpers import created, error_body
@@ -16,6 +17,7 @@ from tests.api.webhooks.conftest import (
     subscribe,
 )
 from timetracker.commands.messages import ChangeRole, DeactivateUser
+from timetracker.domain.webhook import WEBHOOK_EVENT_TYPES
 from timetracker.http.keys import time_tracking_key
 from timetracker.ops.accounts import operator_stamp
 
@@ -288,3 +290,49 @@ async def test_timer_and_status_events_carry_the_resource_after_the_event(
     assert bodies[2]["data"]["status"] == "done"
     assert bodies[3]["data"] == {"id": entry_id, "deleted": True}
     assert bodies[4]["data"]["status"] == "archived"
+
+
+async def test_every_event_type_is_delivered_for_the_change_it_names(
+    start_api: StartApi, receiver: Receiver
+) -> None:
+    api = await start_api()
+    admin = await make_user(api, "root", ["admin:all"], admin=True)
+    _, secret = await subscribe(api, admin, receiver.url, ["*"])
+    h = admin.headers
+
+    async def call(method: str, path: str, body: object = None) -> dict[str, Any]:
+        response = await api.request(method, f"/api/v1{path}", json=body, headers=h)
+        assert response.status in (200, 201), (method, path, await response.text())
+        return dict(await response.json())
+
+    client = (await call("POST", "/clients", {"name": "Acme"}))["client"]
+    await call("PATCH", f"/clients/{client['id']}", {"name": "Acme Corp"})
+    project = (await call("POST", "/projects", {"name": "Site", "client_id": client["id"]}))[
+        "project"
+    ]
+    await call("PATCH", f"/projects/{project['id']}", {"name": "Website"})
+    await call("PATCH", f"/projects/{project['id']}", {"status": "on_hold"})
+    task = (await call("POST", "/tasks", {"project_id": project["id"], "name": "Do"}))["task"]
+    await call("PATCH", f"/tasks/{task['id']}", {"name": "Do it"})
+    await call("PATCH", f"/tasks/{task['id']}", {"status": "done"})
+    body = {
+        "project_id": project["id"],
+        "start_time": "2024-01-15T09:00:00Z",
+        "end_time": "2024-01-15T10:00:00Z",
+    }
+    entry = (await call("POST", "/time-entries", body))["time_entry"]
+    await call("PATCH", f"/time-entries/{entry['id']}", {"notes": "edited"})
+    await call("DELETE", f"/time-entries/{entry['id']}")
+    await call("POST", f"/time-entries/{entry['id']}/restore")
+    await call("POST", "/timer/start", {"project_id": project["id"]})
+    await call("POST", "/timer/stop")
+    await call("DELETE", f"/projects/{project['id']}")
+    await call("DELETE", f"/clients/{client['id']}")
+
+    # A timer's start and stop are also its entry's creation and update.
+    received = await receiver.wait_for(21)
+    types = [d.verified(secret)["type"] for d in received]
+    assert set(types) == set(WEBHOOK_EVENT_TYPES), " ".join(types)
+    assert types.count("project.status_changed") == 2  # on hold, then archived
+    assert types.count("time_entry.created") == 2 and types.count("time_entry.updated") == 2
+    assert len(types) == 21, " ".join(types)
