@@ -49,6 +49,7 @@ class Receiver:
     fail_body: str = "receiver failing on purpose"
     redirected: int = 0  # requests to where a failing answer's Location points
     failures: int = 0
+    failed_ids: list[str] = field(default_factory=list)  # webhook-id of each failed attempt
     accepted: list[Delivery] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
@@ -62,6 +63,7 @@ class Receiver:
         if self.fail_next > 0:
             self.fail_next -= 1
             self.failures += 1
+            self.failed_ids.append(request.headers.get("webhook-id", ""))
             headers = {"Location": "/elsewhere"} if 300 <= self.fail_status < 400 else {}
             return web.Response(status=self.fail_status, text=self.fail_body, headers=headers)
         self.accepted.append(Delivery(dict(request.headers), body))

@@ -80,6 +80,7 @@ async def test_a_failing_receiver_is_retried_and_then_gets_everything_in_order(
     assert [d["attempts"] for d in shown] == [4, 1, 1, 1, 1]
     assert [d["position"] for d in shown] == sorted(d["position"] for d in shown)
     # The same delivery keeps its webhook-id across attempts; each delivery has its own.
+    assert receiver.failed_ids == [received[0].headers["webhook-id"]] * 3
     assert len({d.headers["webhook-id"] for d in received}) == 5
 
 
