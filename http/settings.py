@@ -87,6 +87,7 @@ class Settings:
     console_signin_per_username: int = 5
     console_signin_per_address: int = 20
     console_signin_window_seconds: int = 15 * 60
+    console_secure_cookie: bool = False  # Secure even over http (behind a TLS proxy)
     body_timeout: float = 30.0
     header_timeout: float = 60.0
     currency: str = "EUR"  # the currency of reports' billable amounts
@@ -123,6 +124,7 @@ class Settings:
             console_signin_per_username=_int(env, "CONSOLE_SIGNIN_PER_USERNAME", 5, 1),
             console_signin_per_address=_int(env, "CONSOLE_SIGNIN_PER_ADDRESS", 20, 1),
             console_signin_window_seconds=_int(env, "CONSOLE_SIGNIN_WINDOW_SECONDS", 900, 1),
+            console_secure_cookie=_bool(env, "CONSOLE_SECURE_COOKIE"),
             body_timeout=_positive(env, "BODY_TIMEOUT", 30.0),
             header_timeout=_positive(env, "HEADER_TIMEOUT", 60.0),
             currency=env.get("CURRENCY") or "EUR",

@@ -18,7 +18,7 @@ from timetracker.http.console.keys import (
 )
 from timetracker.http.console.rendering import error_page, page
 from timetracker.http.console.sessions import COOKIE_NAME, COOKIE_PATH, Session
-from timetracker.http.keys import accounts_view_key
+from timetracker.http.keys import accounts_view_key, settings_key
 from timetracker.http.threads import in_thread
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,15 @@ MAX_USERNAME_LENGTH = 200
 def set_session_cookie(
     request: web.Request, response: web.StreamResponse, session: Session
 ) -> None:
-    """The cookie that names the session: HttpOnly, SameSite=Strict, Secure over https."""
+    """The cookie that names the session: HttpOnly, SameSite=Strict, Secure over https (and
+    always with `CONSOLE_SECURE_COOKIE`, for a TLS-terminating proxy in front)."""
     response.set_cookie(
         COOKIE_NAME,
         session.id,
         path=COOKIE_PATH,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=request.secure or request.config_dict[settings_key].console_secure_cookie,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, Console, assert_accessible
+from tests.browser.conftest import PASSWORD, Console, ConsoleFactory, assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +89,8 @@ async def test_the_session_cookie_is_http_only_strict_and_new_at_sign_in(
 async def test_every_page_sends_a_csp_without_inline_script(console: Console) -> None:
     await console.make_user("boss")
     await console.sign_in("boss")
-    for path in ("/admin/login", "/admin/", "/admin/api-tokens", "/admin/users"):
+    pages = ("/admin/", "/admin/api-tokens", "/admin/users", "/admin/backups", "/admin/restore")
+    for path in ("/admin/login", *pages, "/admin/projections", "/admin/history"):
         response = await console.page.goto(console.url(path))
         assert response is not None
         policy = response.headers["content-security-policy"]
@@ -101,3 +102,25 @@ async def test_every_page_sends_a_csp_without_inline_script(console: Console) ->
                    + document.querySelectorAll('[onclick],[onload],[onsubmit]').length"""
         )
         assert inline == 0
+
+
+async def test_the_cookie_is_secure_behind_a_tls_proxy_when_configured(
+    console_with: ConsoleFactory,
+) -> None:
+    console = await console_with(console_secure_cookie=True)
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    [cookie] = [c for c in await console.context.cookies() if c["name"] == "tt_console"]
+    assert cookie["secure"] is True and cookie["httpOnly"] is True
+
+
+async def test_the_api_does_not_take_the_consoles_session_cookie(console: Console) -> None:
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    [cookie] = [c for c in await console.context.cookies() if c["name"] == "tt_console"]
+    # The browser keeps the cookie to /admin; sent to the API by hand, it signs no one in.
+    response = await console.page.request.get(
+        console.url("/api/v1/projects"), headers={"Cookie": f"tt_console={cookie['value']}"}
+    )
+    assert response.status == 401
+    assert (await response.json())["error_code"] == "unauthorized"
