@@ -5,24 +5,26 @@ the user's time zone, and the 400s."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ApiUser, MakeUser
-from tests.api.helpers import error_body
+from tests.api.helpers import created, error_body
 from tests.api.reportkit import (
     WINDOW,
     Expected,
     World,
     expected_groups,
     got,
+    hours,
     key_of,
     make_world,
 )
-from tests.api.timekit import SUMMARY, get_json, summary
+from tests.api.timekit import SUMMARY, get_json, new_project, summary
 from timetracker.http.keys import report_groups_view_key
 from timetracker.projections.report_groups_view import ReportWindow
 
@@ -295,3 +297,53 @@ async def test_the_openapi_document_describes_every_report_parameter(api: TestCl
         assert "IANA" in params["tz"]["description"]
     me = paths["/api/v1/users/me"]["patch"]
     assert me["requestBody"]
+
+
+async def test_weeks_and_months_split_at_the_zones_midnight_across_their_boundaries(
+    api: TestClient, admin: ApiUser
+) -> None:
+    """Entries around a month's end and two ISO weeks' ends in Berlin (CEST), grouped by
+    month then week, against the keys Python's zoneinfo and isocalendar give."""
+    project = await new_project(api, admin, "Edges")
+    starts = [  # (UTC start, minutes)
+        (datetime(2024, 4, 28, 21, 59, tzinfo=UTC), 1),  # Sun 28 Apr 23:59: W17, April
+        (datetime(2024, 4, 28, 22, 0, tzinfo=UTC), 3),  # Mon 29 Apr 00:00: W18, April
+        (datetime(2024, 4, 30, 21, 59, tzinfo=UTC), 5),  # Tue 30 Apr 23:59: W18, April
+        (datetime(2024, 4, 30, 22, 0, tzinfo=UTC), 7),  # Wed 1 May 00:00: W18, May
+        (datetime(2024, 5, 5, 21, 59, tzinfo=UTC), 11),  # Sun 5 May 23:59: W18, May
+        (datetime(2024, 5, 5, 22, 0, tzinfo=UTC), 13),  # Mon 6 May 00:00: W19, May
+        (datetime(2024, 5, 12, 22, 0, tzinfo=UTC), 17),  # Mon 13 May 00:00: after the window
+    ]
+    expected: dict[tuple[str, str], list[int]] = {}
+    for start, minutes in starts:
+        end = start + timedelta(minutes=minutes)
+        body = {"project_id": project, "start_time": _utc(start), "end_time": _utc(end)}
+        await created(api, "/api/v1/time-entries", body, admin.headers)
+        local = start.astimezone(ZoneInfo("Europe/Berlin"))
+        iso = local.isocalendar()
+        if local.date() <= date(2024, 5, 12):
+            key = (local.strftime("%Y-%m"), f"{iso.year}-W{iso.week:02d}")
+            expected.setdefault(key, []).append(minutes * 60)
+
+    report = await summary(
+        api,
+        admin,
+        "start_date=2024-04-28&end_date=2024-05-12&tz=Europe/Berlin&group_by=month,week",
+    )
+    shown = {
+        (month["month"], week["week"]): (week["hours"], week["entries"])
+        for month in report["groups"]
+        for week in month["groups"]
+    }
+    assert shown == {k: (hours(sum(v)), len(v)) for k, v in expected.items()}
+    assert list(shown) == [
+        ("2024-04", "2024-W17"),
+        ("2024-04", "2024-W18"),
+        ("2024-05", "2024-W18"),
+        ("2024-05", "2024-W19"),
+    ]
+    assert report["total_entries"] == 6
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
