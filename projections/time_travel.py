@@ -423,16 +423,3 @@ class TimeTravelView:
             await cur.execute(query, params)  # type: ignore[arg-type]
             rows = await cur.fetchall()
         return [ProjectTotals(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
-
-    async def project_names(self, project_ids: Sequence[int], position: int) -> dict[int, str]:
-        """Project names as they were at `position`."""
-        if not project_ids:
-            return {}
-        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute(
-                "SELECT DISTINCT ON (project_id) project_id, name FROM project_name_versions"
-                " WHERE project_id = ANY(%s) AND valid_from <= %s"
-                " ORDER BY project_id, valid_from DESC",
-                ([*project_ids], position),
-            )
-            return {int(r[0]): str(r[1]) for r in await cur.fetchall()}

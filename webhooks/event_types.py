@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from timetracker.domain.kinds import KINDS
 from timetracker.domain.webhook import ALL_EVENTS
 from timetracker.eventlog.reader import Identity, Logged
 
@@ -25,7 +26,8 @@ _TYPES = {
     "ClientArchived": "client.archived",
 }
 DELIVERED_KINDS = frozenset({"time_entry", "timer", "project", "task", "client"})
-OWN_ONLY = frozenset({"time_entry", "timer"})  # a normal user's webhook: their own only
+# A normal user's webhook carries only their own of these (the registry's own-only kinds).
+OWN_ONLY = frozenset(kind.name for kind in KINDS if kind.own_only) & DELIVERED_KINDS
 
 
 def webhook_types(logged: Logged) -> list[str]:
