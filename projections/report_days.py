@@ -84,6 +84,7 @@ def refresh_days(
     """Recompute the day sums a batch touched: the days of `entries` (user, project, start),
     every day of `projects` and of the projects of `clients`, every day of new `zones`."""
     cursor.execute(_TOUCHED)
+    touched = 0  # rows put into report_touched
     new_zones = sorted(zones - {DEFAULT_ZONE})
     if new_zones:
         cursor.execute(
@@ -99,6 +100,7 @@ def refresh_days(
                 " unnest(%s::text[]) z(zone) WHERE e.valid_to IS NULL",
                 (added,),
             )
+            touched += max(cursor.rowcount, 0)
     users, project_ids, starts = [], [], []
     for user_id, project_id, start in entries:
         users.append(user_id)
@@ -112,6 +114,7 @@ def refresh_days(
             " unnest(%s::int[], %s::int[], %s::timestamptz[]) k(u, p, t)",
             (users, project_ids, starts),
         )
+        touched += max(cursor.rowcount, 0)
     if clients:
         cursor.execute(
             "SELECT id FROM report_labels WHERE kind = 'project' AND valid_to IS NULL"
@@ -125,41 +128,50 @@ def refresh_days(
             " FROM report_day_sums WHERE grain = 'upd' AND project_id = ANY(%s)",
             (sorted(projects),),
         )
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM report_touched) AS touched")
-    found = cursor.fetchone()
-    assert found is not None
-    if not (found["touched"] if isinstance(found, dict) else found[0]):
-        return
-    _recompute(cursor)
-    cursor.execute("DELETE FROM report_touched")
+        touched += max(cursor.rowcount, 0)
+    if touched:
+        # One round trip (its statements take no parameters): a live batch's runner waits
+        # for each, and the writes wait for the runner.
+        cursor.execute(_RECOMPUTE)
 
 
-def _recompute(cursor: Cursor[Any]) -> None:
-    cursor.execute(
+def _coarser(grain: str, column: str, other: str) -> list[str]:
+    """Recompute a coarser grain's touched rows (per project or per user) from the `upd` rows."""
+    keys = f"(SELECT DISTINCT zone, {column}, day FROM report_touched)"
+    return [
+        f"DELETE FROM report_day_sums s USING {keys} k WHERE s.grain = '{grain}'"
+        f" AND s.zone = k.zone AND s.day = k.day AND s.{column} = k.{column}",
+        f"INSERT INTO report_day_sums (zone, grain, {column}, {other}, day, seconds,"
+        f" billable_seconds, entries, cents) SELECT s.zone, '{grain}', s.{column}, 0, s.day,"
+        f" {_ROW_SUMS} FROM {keys} k JOIN report_day_sums s ON s.grain = 'upd'"
+        f" AND s.zone = k.zone AND s.day = k.day AND s.{column} = k.{column}"
+        f" GROUP BY s.zone, s.{column}, s.day",
+    ]
+
+
+# Recompute the touched keys, then empty report_touched. ANALYZE first: a temporary table has
+# no statistics, and without them the planner takes the few keys of a live batch for a
+# thousand and joins them by scanning every day sum. Each key's entries are summed in a
+# LATERAL subquery: an index range per key, whatever the planner guesses (as a join it hashed
+# every current entry). Over 100,000 entries a live batch's recompute took 55 ms, 2-3 ms
+# after both (measured).
+_RECOMPUTE = ";".join(
+    [
+        "ANALYZE report_touched",
         "DELETE FROM report_day_sums s USING (SELECT DISTINCT * FROM report_touched) k"
         " WHERE s.grain = 'upd' AND s.zone = k.zone AND s.day = k.day"
-        " AND s.user_id = k.user_id AND s.project_id = k.project_id"
-    )
-    cursor.execute(
+        " AND s.user_id = k.user_id AND s.project_id = k.project_id",
         "INSERT INTO report_day_sums SELECT k.zone, 'upd', k.user_id, k.project_id, k.day,"
-        f" {_ENTRY_SUMS} FROM (SELECT DISTINCT * FROM report_touched) k"
-        " JOIN report_entries e ON e.valid_to IS NULL AND e.seconds IS NOT NULL"
+        " x.seconds, x.billable_seconds, x.entries, x.cents"
+        " FROM (SELECT DISTINCT * FROM report_touched) k CROSS JOIN LATERAL ("
+        f"SELECT {_ENTRY_SUMS} FROM report_entries e{_LABELS}"
+        " WHERE e.valid_to IS NULL AND e.seconds IS NOT NULL"
         " AND e.user_id = k.user_id AND e.project_id = k.project_id"
         " AND e.start_time >= (k.day::timestamp AT TIME ZONE k.zone)"
         " AND e.start_time < ((k.day + 1)::timestamp AT TIME ZONE k.zone)"
-        f"{_LABELS} GROUP BY k.zone, k.user_id, k.project_id, k.day"
-    )
-    for grain, column in (("pd", "project_id"), ("ud", "user_id")):
-        other = "user_id" if column == "project_id" else "project_id"
-        keys = f"(SELECT DISTINCT zone, {column}, day FROM report_touched)"
-        cursor.execute(
-            f"DELETE FROM report_day_sums s USING {keys} k WHERE s.grain = '{grain}'"
-            f" AND s.zone = k.zone AND s.day = k.day AND s.{column} = k.{column}"
-        )
-        cursor.execute(
-            f"INSERT INTO report_day_sums (zone, grain, {column}, {other}, day, seconds,"
-            f" billable_seconds, entries, cents) SELECT s.zone, '{grain}', s.{column}, 0, s.day,"
-            f" {_ROW_SUMS} FROM {keys} k JOIN report_day_sums s"
-            f" ON s.grain = 'upd' AND s.zone = k.zone AND s.day = k.day"
-            f" AND s.{column} = k.{column} GROUP BY s.zone, s.{column}, s.day"
-        )
+        ") x(seconds, billable_seconds, entries, cents) WHERE x.entries > 0",
+        *_coarser("pd", "project_id", "user_id"),
+        *_coarser("ud", "user_id", "project_id"),
+        "DELETE FROM report_touched",
+    ]
+)
