@@ -41,7 +41,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from timetracker.http.export_files import _write_csv
 from timetracker.http.exports import _entry_cells
-from timetracker.projections.report_days import _TOUCHED, _recompute, refresh_days
+from timetracker.projections.report_days import _RECOMPUTE, _TOUCHED, refresh_days
 from timetracker.projections.report_groups import ReportGroupsProjection
 from timetracker.projections.report_groups_view import ReportGroupsView, ReportWindow
 
@@ -118,7 +118,7 @@ def seed(conninfo: str, entries: int) -> None:
                 "INSERT INTO report_touched SELECT DISTINCT 'UTC', user_id, project_id,"
                 " (start_time AT TIME ZONE 'UTC')::date FROM report_entries"
             )
-            _recompute(cursor)
+            cursor.execute(_RECOMPUTE)
             refresh_days(cursor, [], set(), set(), {"Europe/Berlin"})
         conn.execute("VACUUM ANALYZE report_day_sums")
         conn.execute("VACUUM ANALYZE report_entries")
