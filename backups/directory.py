@@ -98,10 +98,10 @@ class BackupDirectory:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         return path
 
-    def remove_stale_uploads(self, now: float | None = None) -> list[str]:
+    def remove_stale_uploads(self) -> list[str]:
         """Remove the uploads last written more than `UPLOAD_KEPT_SECONDS` ago (a dry run
         that was never confirmed, a restore that failed); their names."""
-        cutoff = (now if now is not None else datetime.now(UTC).timestamp()) - UPLOAD_KEPT_SECONDS
+        cutoff = datetime.now(UTC).timestamp() - UPLOAD_KEPT_SECONDS
         removed = []
         for upload in (self.path / UPLOADS).glob("upload-*.tar"):
             try:

@@ -59,6 +59,7 @@ from timetracker.webhooks.ssrf import DELIVERY_TIMEOUT, AddressGuard, ForbiddenT
 from timetracker.webhooks.status import LEAD_NAME
 from timetracker.webhooks.store import (
     RESPONSE_KEEP_BYTES,
+    SENDS,
     NewDelivery,
     Subscription,
     commit_batch,
@@ -441,8 +442,7 @@ class Dispatcher:
             cursor = await conn.execute(
                 "SELECT DISTINCT ON (d.webhook_id) d.webhook_id, d.next_attempt_at"
                 " FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.webhook_id"
-                " WHERE d.state = 'pending' AND s.active AND s.owner_active"
-                " ORDER BY d.webhook_id, d.id"
+                f" WHERE d.state = 'pending' AND {SENDS} ORDER BY d.webhook_id, d.id"
             )
             heads = await cursor.fetchall()
         now = datetime.now(UTC)
@@ -466,8 +466,7 @@ class Dispatcher:
                 async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                     await cur.execute(
                         "SELECT d.id, d.body, d.attempts, d.next_attempt_at, d.first_attempt_at,"
-                        " s.url, s.secret, s.active AND s.owner_active AS active"
-                        " FROM webhook_deliveries d"
+                        f" s.url, s.secret, {SENDS} AS active FROM webhook_deliveries d"
                         " JOIN webhook_subscriptions s ON s.id = d.webhook_id"
                         " WHERE d.webhook_id = %s AND d.state = 'pending' ORDER BY d.id LIMIT %s",
                         (webhook_id, FETCH_PER_WORKER),

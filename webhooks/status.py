@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from timetracker.projections.engine.leadership import LEADER_LOCK_KEY
+from timetracker.webhooks.store import SENDS
 
 LEAD_NAME = "webhooks"
 
@@ -18,11 +19,11 @@ SELECT
     (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS pending,
     (SELECT count(*) FROM webhook_subscriptions WHERE NOT active AND NOT deleted) AS disabled
 """
-FAILING_QUERY = """
+FAILING_QUERY = f"""
 SELECT DISTINCT ON (d.webhook_id) d.webhook_id, d.attempts, d.last_status, d.last_error,
        d.first_attempt_at, d.next_attempt_at
 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.webhook_id
-WHERE d.state = 'pending' AND d.attempts > 0 AND s.active
+WHERE d.state = 'pending' AND d.attempts > 0 AND {SENDS}
 ORDER BY d.webhook_id, d.id
 LIMIT 100
 """

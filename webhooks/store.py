@@ -24,6 +24,10 @@ DISPATCHER = "dispatcher"
 DELIVERY_STATES = ("pending", "delivered", "failed")
 RESPONSE_KEEP_BYTES = 1024
 
+# SQL: a subscription (`s`) that delivers now (active, and its owner still active); in Python,
+# `Subscription.sends`.
+SENDS = "s.active AND s.owner_active"
+
 SCHEMA = [
     """
     CREATE TABLE IF NOT EXISTS webhook_dispatch (
