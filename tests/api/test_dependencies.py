@@ -109,10 +109,13 @@ async def test_postgres_unreachable_answers_503_with_retry_after_and_recovers_by
     assert (await health.json())["checks"]["event_store"]["status"] == "down"
     # The mechanism that bounds the time to the 503: each request gave up after one failed
     # wait for a pool connection (5 s), never one wait per lookup (a list makes three, so a
-    # wait per lookup would be about three per request); /health asks both pools and the
-    # projections' positions.
+    # wait per lookup would be about three per request: 45 and more); /health asks both
+    # pools and the projections' positions (3). The app's own log followers share the store
+    # pool and fail a wait too while it is away, at most once a second each (the group
+    # runner, two Redis runners, the webhook deliverer: up to 12 in the window; CI saw 21
+    # in all once, 15 + 6).
     failed_waits = _grown(stats_before, _pool_stats(api), "requests_errors")
-    assert len(attempts) <= failed_waits <= len(attempts) + 3, failed_waits
+    assert len(attempts) <= failed_waits <= len(attempts) + 3 + 12, failed_waits
     assert await count_events() == before  # nothing was written while it was away
 
     pg_proxy.restore()
