@@ -13,6 +13,7 @@ from psycopg import Cursor, sql
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.domain.entry import Entry
+from timetracker.projections import entry_counts
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
 from timetracker.projections.paging import (
@@ -146,7 +147,7 @@ class TimeEntriesProjection(Projection):
     a restored one's comes back)."""
 
     name = "time_entries"
-    tables = ("time_entries",)
+    tables = ("time_entries", entry_counts.TABLE)
     partitionable = True  # one row / one contribution per entry, sums that commute
 
     def create_statements(self) -> list[str]:
@@ -182,6 +183,7 @@ class TimeEntriesProjection(Projection):
             "CREATE INDEX IF NOT EXISTS time_entries_user_project_idx"
             " ON time_entries (user_id, project_id, start_time DESC, id DESC)",
             *body_statements("time_entries", BODY),
+            *entry_counts.CREATE_STATEMENTS,
         ]
 
     def changes(self, event: DomainEventProtocol[Any]) -> list[RowChange]:
@@ -236,13 +238,18 @@ class TimeEntriesProjection(Projection):
             after.append(Refresh("time_entries", BODY, "id = ANY(%s)", ids))
         return changes, rows, after
 
+    def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
+        self.apply_batch(cursor, [event], [])
+
     def apply_batch(
         self,
         cursor: Cursor[Any],
         events: Sequence[DomainEventProtocol[Any]],
         positions: Sequence[int],
     ) -> None:
-        """Apply a batch: `batch_changes`, the new rows by one binary COPY."""
+        """Apply a batch: `batch_changes`, the new rows by one binary COPY, and last what
+        the batch adds to the counts (`entry_counts.py`)."""
+        before = entry_counts.read_keys(cursor, entry_counts.ids_to_read(events))
         changes, new_rows, after = self.batch_changes(events)
         write_rows(cursor, changes)
         if new_rows:
@@ -251,6 +258,7 @@ class TimeEntriesProjection(Projection):
                 for row in new_rows:
                     copy.write_row(row)
         write_rows(cursor, after)
+        entry_counts.write_counts(cursor, entry_counts.count_changes(before, events))
 
 
 @dataclass(frozen=True)
@@ -318,7 +326,20 @@ def _page_statement(shape: tuple[bool, ...]) -> str:
         + where(conditions)
         + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
         sql.SQL("start_time DESC, id DESC"),
-        sql.SQL("SELECT count(*) FROM time_entries") + where(conditions),
+        _count_statement(present, shape[-1], conditions),
+    )
+
+
+def _count_statement(
+    present: dict[str, bool], include_active: bool, conditions: list[sql.Composable]
+) -> sql.Composable:
+    """How a list's total is found: from the kept counts unless it has a date filter."""
+    if present["start"] or present["end"]:
+        return sql.SQL("SELECT count(*) FROM time_entries") + where(conditions)
+    return sql.SQL(
+        entry_counts.count_statement(
+            present["user_id"], present["project_id"], present["billable"], include_active
+        )
     )
 
 
