@@ -16,7 +16,9 @@ from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import created
 from timetracker.http.keys import time_tracking_key
 from timetracker.http.settings import Settings
+from timetracker.projections.engine.runner import create_schema
 from timetracker.projections.engine.verify import verify
+from timetracker.projections.registry import all_projections
 from timetracker.projections.time_entries import TimeEntriesProjection
 
 
@@ -119,3 +121,34 @@ async def test_totals_match_the_rows_through_every_kind_of_change(
     drifted = await loop.run_in_executor(None, verify, store, projection, settings.conninfo)
     assert not drifted.ok
     assert all(m.startswith("time_entry_counts: ") for m in drifted.mismatches), drifted
+
+
+async def test_a_read_model_built_before_the_counts_gets_them_at_start_up(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, settings: Settings
+) -> None:
+    project = (await created(api, "/api/v1/projects", {"name": "Old"}, admin.headers))["id"]
+    user = await make_user("before_counts", ["read:*", "write:*"])
+    for day in range(1, 8):
+        start = f"2024-04-{day:02d}T09:00:00Z"
+        values = {"project_id": project, "start_time": start, "billable": day % 2 == 0}
+        await created(
+            api,
+            "/api/v1/time-entries",
+            {**values, "end_time": start.replace("09:", "11:")},
+            user.headers,
+        )
+    grouped = (
+        "SELECT user_id, project_id, billable, end_time IS NOT NULL, count(*) FROM time_entries"
+        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        conn.execute("DELETE FROM time_entry_counts")  # as a database written before them
+        create_schema(settings.conninfo, all_projections())
+        counted = conn.execute("SELECT * FROM time_entry_counts ORDER BY 1, 2, 3, 4").fetchall()
+        assert counted == conn.execute(grouped).fetchall()
+        assert sum(row[4] for row in counted) == 7
+        create_schema(settings.conninfo, all_projections())  # once only: not counted twice
+        assert conn.execute("SELECT * FROM time_entry_counts ORDER BY 1, 2, 3, 4").fetchall() == (
+            counted
+        )
+    assert await _total(api, user, "") == 7
