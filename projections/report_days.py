@@ -80,9 +80,10 @@ def refresh_days(
     projects: set[int],
     clients: set[int],
     zones: set[str],
-) -> None:
+) -> int:
     """Recompute the day sums a batch touched: the days of `entries` (user, project, start),
-    every day of `projects` and of the projects of `clients`, every day of new `zones`."""
+    every day of `projects` and of the projects of `clients`, every day of new `zones`;
+    returns how many keys it recomputed (about the rows it wrote)."""
     cursor.execute(_TOUCHED)
     touched = 0  # rows put into report_touched
     new_zones = sorted(zones - {DEFAULT_ZONE})
@@ -133,6 +134,7 @@ def refresh_days(
         # One round trip (its statements take no parameters): a live batch's runner waits
         # for each, and the writes wait for the runner.
         cursor.execute(_RECOMPUTE)
+    return touched
 
 
 def _coarser(grain: str, column: str, other: str) -> list[str]:

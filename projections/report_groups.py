@@ -34,6 +34,7 @@ from timetracker.domain.task import Task
 from timetracker.domain.user import DEFAULT_TIMEZONE, User
 from timetracker.projections.base import Projection
 from timetracker.projections.report_days import DAY_TABLES, day_statements, refresh_days
+from timetracker.projections.statistics import TableStatistics
 
 EVENTS_TABLE = "timetracking_events"  # the event store's table (the `TimeTracking` app)
 
@@ -242,6 +243,11 @@ class ReportGroupsProjection(Projection):
     name = "report_groups"
     tables = ("report_entries", "report_labels", *DAY_TABLES)
 
+    def __init__(self) -> None:
+        # A rebuild or a replay fills these from empty: their statistics are kept up here.
+        self.entry_statistics = TableStatistics("report_entries")
+        self.day_statistics = TableStatistics("report_day_sums")
+
     def create_statements(self) -> list[str]:
         columns = "(user_id, project_id, task_id, billable, seconds, end_time, tags)"
         return [
@@ -317,18 +323,21 @@ class ReportGroupsProjection(Projection):
             [e for e, _ in handled], [p for _, p in handled], _stored(cursor, wanted)
         )
         _write(cursor, closed, new)
-        _refresh_days(cursor, [*closed, *new])
+        self.entry_statistics.grew(cursor, len(new))
+        touched = _refresh_days(cursor, [*closed, *new])
+        self.day_statistics.grew(cursor, touched)
 
 
-def _refresh_days(cursor: Cursor[Any], versions: list[Version]) -> None:
-    """Recompute the day sums of what the batch changed (see `report_days.py`)."""
+def _refresh_days(cursor: Cursor[Any], versions: list[Version]) -> int:
+    """Recompute the day sums of what the batch changed (see `report_days.py`); how many
+    keys were recomputed."""
     entries = [
         (v.facts.user_id, v.facts.project_id, v.facts.start_time)
         for v in versions
         if isinstance(v.facts, EntryFacts)
     ]
     labels = [v.facts for v in versions if isinstance(v.facts, LabelFacts)]
-    refresh_days(
+    return refresh_days(
         cursor,
         entries,
         projects={f.id for f in labels if f.kind == "project"},
