@@ -41,12 +41,24 @@ MAX_CONCURRENT_CHECKS = 50
 LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
 # KEYS[1]: the subject's hash (one field per window, named by its length in s, holding
-# "start:count:last-start:previous count:start-previous last"). ARGV[1]: 1 to admit (0 to
-# only look); then quota and length in ms of each window. Returns: admitted flag, the
-# server's time (ms), then for each window its five numbers after this request (absolute).
+# "start.count.last-start.previous count.start-previous last", each number in base 36 to keep
+# the hash small; a value of the decimal, colon-separated form written before is read too).
+# ARGV[1]: 1 to admit (0 to only look); then quota and length in ms of each window. Returns:
+# admitted flag, the server's time (ms), then for each window its five numbers after this
+# request (absolute).
 _WINDOWS = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function b36(n)
+  local s = ''
+  repeat
+    local d = n % 36
+    s = string.sub(DIGITS, d + 1, d + 1) .. s
+    n = (n - d) / 36
+  until n == 0
+  return s
+end
 local n = (#ARGV - 1) / 2
 local fields = {}
 for i = 1, n do fields[i] = math.floor(tonumber(ARGV[1 + 2 * i]) / 1000) end
@@ -58,10 +70,15 @@ for i = 1, n do
   local len = tonumber(ARGV[1 + 2 * i])
   local st = nil
   if stored[i] then
-    local s, c, l, p, pl = string.match(stored[i], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+    local base = 36
+    local s, c, l, p, pl = string.match(stored[i], '^(%w+)%.(%w+)%.(%w+)%.(%w+)%.(%w+)$')
+    if not s then
+      base = 10
+      s, c, l, p, pl = string.match(stored[i], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+    end
     if s then
-      s = tonumber(s)
-      st = {s, tonumber(c), s + tonumber(l), tonumber(p), s - tonumber(pl)}
+      s = tonumber(s, base)
+      st = {s, tonumber(c, base), s + tonumber(l, base), tonumber(p, base), s - tonumber(pl, base)}
     end
   end
   if st == nil or now >= st[1] + 2 * len then
@@ -81,8 +98,8 @@ for i = 1, n do
   if admitted then
     st[2] = st[2] + 1
     st[3] = now
-    redis.call('HSET', KEYS[1], fields[i], st[1] .. ':' .. st[2] .. ':' .. (st[3] - st[1])
-      .. ':' .. st[4] .. ':' .. (st[1] - st[5]))
+    redis.call('HSET', KEYS[1], fields[i], b36(st[1]) .. '.' .. b36(st[2]) .. '.'
+      .. b36(st[3] - st[1]) .. '.' .. b36(st[4]) .. '.' .. b36(st[1] - st[5]))
     expires = math.max(expires, st[1] + 2 * len - now)
   end
   for j = 1, 5 do result[#result + 1] = st[j] end

@@ -63,9 +63,26 @@ async def test_rejected_requests_use_no_quota_and_every_key_expires(api_with: Ap
     client = redis.Redis.from_url(REDIS_URL)
     keys = sorted(client.scan_iter(match=f"{prefix}rl:*"))
     assert len(keys) == 1  # one small hash per token, every window in it
-    counts = {field: value.split(b":")[1] for field, value in client.hgetall(keys[0]).items()}
+    counts = {field: value.split(b".")[1] for field, value in client.hgetall(keys[0]).items()}
     assert counts == {b"60": b"3", b"3600": b"3"}  # the three 429s were not counted
     assert 0 < client.pttl(keys[0]) <= 2 * 3_600_000
+    client.close()
+
+
+async def test_windows_written_before_base_36_are_read_on(api_with: ApiWith) -> None:
+    api = await api_with(rate_limit_per_minute=5, rate_limit_per_hour=50)
+    user = await _user(api, "upgraded", ["read:*"])
+    assert (await api.get("/api/v1/projects", headers=user.headers)).status == 200
+    client = redis.Redis.from_url(REDIS_URL)
+    (key,) = client.scan_iter(match=f"{api.app[settings_key].redis_prefix}rl:*")
+    start = client.hget(key, "60").split(b".")[0]
+    now_ms = int(start, 36)
+    # As the decimal form wrote them: the minute full (5 of 5), 5 of the hour used.
+    client.hset(key, mapping={"60": f"{now_ms}:5:10:0:0", "3600": f"{now_ms}:5:10:0:0"})
+    blocked = await api.get("/api/v1/projects", headers=user.headers)
+    await error_body(blocked, 429, "rate_limited")
+    assert blocked.headers["X-RateLimit-Remaining"] == "0"
+    assert client.hget(key, "60") == f"{now_ms}:5:10:0:0".encode()  # a 429 writes nothing
     client.close()
 
 

@@ -105,5 +105,5 @@ async def test_limits_fall_back_to_the_process_and_return_to_redis(
     assert await statuses(4) == [200, 200, 200, 429]
     client = redis.Redis.from_url(private_redis.url)
     (key,) = list(client.scan_iter(match="*rl:{token:*"))
-    assert client.hget(key, "60").split(b":")[1] == b"3"  # counted in Redis again
+    assert client.hget(key, "60").split(b".")[1] == b"3"  # counted in Redis again
     client.close()
