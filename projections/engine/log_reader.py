@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
+
+if TYPE_CHECKING:
+    from timetracker.projections.engine.runner import LogFollower
 
 
 @dataclass(frozen=True)
@@ -169,3 +174,152 @@ class ReadAhead(LogReader):
     def close(self) -> None:
         """Stop the reading thread."""
         self._thread.shutdown(wait=True, cancel_futures=True)
+
+
+class SharedLog(LogReader):
+    """Serves stretches of the log (or of a share of it), each read and decoded once, to
+    several runners (and anything outside them from the store itself): a replay of every
+    read model, a share of a partitioned build of several."""
+
+    def __init__(self, store: Application[Any], share: Share | None = None) -> None:
+        super().__init__(store, share)
+        self._held: dict[int, Stretch] = {}  # by number, in log order
+        self._lock = threading.Lock()
+
+    def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
+        with self._lock:
+            held = list(self._held.values())
+        for stretch in held:
+            if stretch.after <= after < stretch.last:
+                return stretch.part(after, limit, stop)
+        return super().read(after, limit, stop)
+
+    def fetch(self, after: int, limit: int, stop: int | None = None) -> Stretch:
+        """The next stretch from the store (to be held next), whatever is held now."""
+        return super().read(after, limit, stop)
+
+    def apply_each(
+        self,
+        runners: Sequence[LogFollower],
+        stop_at: int,
+        limit: int,
+        on_stretch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Bring every runner from 0 up to `stop_at`, a stretch of `limit` events at a time;
+        returns the position all of them reached.
+
+        This thread reads the stretches in order and holds them; each runner applies them
+        in a thread of its own, at its own pace (while some wait for a database, others
+        work, and a quick read model is not held back by a slow one), with at most
+        `STRETCHES_AHEAD` stretches held beyond the slowest. `on_stretch` is told, in this
+        thread, each position the slowest runner reaches.
+        """
+        follow = _Following(len(runners))
+        with ThreadPoolExecutor(max(1, len(runners)), thread_name_prefix="shared-log") as threads:
+            followers = [
+                threads.submit(self._follow, runner, n, follow) for n, runner in enumerate(runners)
+            ]
+            try:
+                self._read_ahead(stop_at, limit, follow, on_stretch)
+            finally:
+                with follow.changed:
+                    follow.reading = False
+                    follow.changed.notify_all()
+            for follower in followers:
+                follower.result()
+        with self._lock:
+            self._held.clear()
+        return follow.slowest_position()
+
+    def _read_ahead(
+        self,
+        stop_at: int,
+        limit: int,
+        follow: _Following,
+        on_stretch: Callable[[int], None] | None,
+    ) -> None:
+        """Read stretches up to `stop_at` while the slowest runner is not too far behind,
+        drop those every runner has applied, report the slowest runner's progress; return
+        once every runner has applied every stretch read (or one has failed)."""
+        position = reported = 0
+        while True:
+            with follow.changed:
+                if not follow.failed and not follow.may_go_on(position, stop_at):
+                    follow.changed.wait(PROGRESS_WAIT_SECONDS)
+                if follow.failed:
+                    return
+                go_on = follow.may_go_on(position, stop_at)
+                applied, reached = follow.slowest(), follow.slowest_position()
+            with self._lock:
+                for number in [n for n in self._held if n < applied]:
+                    del self._held[number]
+            if on_stretch is not None and reached > reported:
+                on_stretch(reached)
+                reported = reached
+            if not go_on:
+                continue
+            if position >= stop_at:
+                return
+            stretch = self.fetch(position, limit, stop_at)
+            if not stretch.positions:
+                stop_at = position  # a share with no more events up to `stop_at`
+                continue
+            with follow.changed:
+                with self._lock:
+                    self._held[len(follow.lasts)] = stretch
+                follow.lasts.append(stretch.last)
+                follow.changed.notify_all()
+            position = stretch.last
+
+    @staticmethod
+    def _follow(runner: LogFollower, number: int, follow: _Following) -> None:
+        """In a thread of its own: apply each stretch held, in order, as it comes."""
+        try:
+            while True:
+                with follow.changed:
+                    index = follow.done[number]
+                    while index >= len(follow.lasts) and follow.reading and not follow.failed:
+                        follow.changed.wait()
+                    if follow.failed or index >= len(follow.lasts):
+                        return
+                    last = follow.lasts[index]
+                runner.catch_up(last)
+                with follow.changed:
+                    follow.done[number] = index + 1
+                    follow.changed.notify_all()
+        except BaseException:
+            with follow.changed:
+                follow.failed = True
+                follow.changed.notify_all()
+            raise
+
+
+STRETCHES_AHEAD = 4  # stretches read beyond the slowest runner's (each up to 5,000 events)
+PROGRESS_WAIT_SECONDS = 0.5
+
+
+class _Following:
+    """What `SharedLog.apply_each` and its runner threads share, under `changed`."""
+
+    def __init__(self, runners: int) -> None:
+        self.changed = threading.Condition()
+        self.lasts: list[int] = []  # the last position of each stretch read, in order
+        self.done = [0] * runners  # per runner: how many stretches it has applied
+        self.reading = True
+        self.failed = False
+
+    def slowest(self) -> int:
+        """How many stretches every runner has applied."""
+        return min(self.done, default=len(self.lasts))
+
+    def slowest_position(self) -> int:
+        """The position every runner has reached."""
+        slowest = self.slowest()
+        return self.lasts[slowest - 1] if slowest else 0
+
+    def may_go_on(self, position: int, stop_at: int) -> bool:
+        """Whether the reader, at `position`, may read the next stretch (or, at `stop_at`,
+        whether every runner has caught up with it)."""
+        if position >= stop_at:
+            return self.slowest_position() >= position
+        return len(self.lasts) - self.slowest() < STRETCHES_AHEAD

@@ -18,14 +18,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
-from timetracker.projections.engine.log_reader import ReadAhead, Share
+from timetracker.projections.engine.log_reader import LogReader, ReadAhead, Share, SharedLog
 from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import REBUILD_BATCH_SIZE, LogFollower, ProjectionRunner
 from timetracker.projections.registry import all_projections, redis_projections
@@ -44,7 +44,7 @@ class Target:
     store_topic: str  # the event store's class (`eventsourcing` topic), opened with `env`
     env: Mapping[str, str]  # the event store's settings
     conninfo: str
-    schema: str | None = None
+    schema: str | None = None  # PostgreSQL: the schema the share's tracking rows point at
     redis_url: str | None = None
     prefix: str = ""
     generation: int | None = None
@@ -63,25 +63,29 @@ def share_tracking_name(tracking_name: str, share: Share) -> str:
 
 
 def build_shares(
-    target: Target,
+    targets: Sequence[Target],
     tracking_name: str,
     stop_at: int,
     count: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Apply every event up to `stop_at` with `count` processes; returns the position reached.
+    """Apply every event up to `stop_at` to each target with `count` processes; returns the
+    position reached. Process k applies share k of every target, reading and decoding its
+    share of the log once for all of them.
 
-    Each share's tracking row (PostgreSQL) must be registered at 0 by the caller.
+    Each share's tracking row (PostgreSQL) must be registered at 0 by the caller, under
+    `share_tracking_name(tracking_name or the target's name, share)`.
 
-    Raises if any process fails: the caller then drops the unfinished generation.
+    Raises if any process fails: the caller then drops (or empties) what was built.
     """
     context = multiprocessing.get_context("spawn")  # no fork of a threaded process
     counters = [context.Value("q", 0) for _ in range(count)]
+    label = "+".join(target.name for target in targets)
     processes = [
         context.Process(
             target=_build_share,
-            args=(target, tracking_name, Share(index, count), stop_at, counters[index]),
-            name=f"rebuild-{target.name}-{index}",
+            args=(list(targets), tracking_name, Share(index, count), stop_at, counters[index]),
+            name=f"rebuild-{label}-{index}",
             daemon=True,
         )
         for index in range(count)
@@ -118,38 +122,52 @@ def _open_store(target: Target) -> Any:
     raise AssertionError("unreachable")
 
 
+def _share_runner(
+    store: Any, target: Target, tracking_name: str, share: Share, reader: LogReader
+) -> LogFollower:
+    """The runner of one target's share, reading through `reader`."""
+    if target.schema is not None:
+        projection = next(p for p in all_projections() if p.name == target.name)
+        name = share_tracking_name(tracking_name or target.name, share)
+        return ProjectionRunner(store, projection, target.conninfo, name, reader=reader)
+    assert target.redis_url is not None and target.generation is not None
+    redis_projection = next(p for p in redis_projections() if p.name == target.name)
+    return RedisProjectionRunner(
+        store,
+        redis_projection,
+        target.redis_url,
+        target.prefix,
+        generation=target.generation,
+        reader=reader,
+        share_label=share.label,
+    )
+
+
 def _build_share(
-    target: Target,
+    targets: list[Target],
     tracking_name: str,
     share: Share,
     stop_at: int,
     counter: Synchronized,  # type: ignore[type-arg]
 ) -> None:
-    """In a process of its own: apply one share's events up to `stop_at`."""
-    store = _open_store(target)
-    reader = ReadAhead(store, share)
-    runner: LogFollower
-    if target.schema is not None:
-        projection = next(p for p in all_projections() if p.name == target.name)
-        name = share_tracking_name(tracking_name, share)
-        runner = ProjectionRunner(store, projection, target.conninfo, name, reader=reader)
-    else:
-        assert target.redis_url is not None and target.generation is not None
-        redis_projection = next(p for p in redis_projections() if p.name == target.name)
-        runner = RedisProjectionRunner(
-            store,
-            redis_projection,
-            target.redis_url,
-            target.prefix,
-            generation=target.generation,
-            reader=reader,
-            share_label=share.label,
-        )
-    runner.batch_size = REBUILD_BATCH_SIZE
-    runner.on_advance = lambda _name, position: setattr(counter, "value", position)
+    """In a process of its own: apply one share's events up to `stop_at` to every target."""
+    store = _open_store(targets[0])
+    reader: LogReader = ReadAhead(store, share) if len(targets) == 1 else SharedLog(store, share)
+    runners = [_share_runner(store, t, tracking_name, share, reader) for t in targets]
+
+    def advanced(position: int) -> None:
+        counter.value = position
+
+    for runner in runners:
+        runner.batch_size = REBUILD_BATCH_SIZE
     try:
-        runner.catch_up(stop_at=stop_at)
+        if isinstance(reader, SharedLog):
+            reader.apply_each(runners, stop_at, REBUILD_BATCH_SIZE, on_stretch=advanced)
+        else:
+            runners[0].on_advance = lambda _name, position: advanced(position)
+            runners[0].catch_up(stop_at=stop_at)
     finally:
-        runner.close()
+        for runner in runners:
+            runner.close()
         reader.close()
         store.close()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,7 +207,7 @@ def _build_in_shares(
             tracking.register(cursor, name, schema)
     target = Target(projection.name, get_topic(type(store)), dict(store.env), conninfo, schema)
     try:
-        build_shares(target, tracking_name, head, shares, progress)
+        build_shares([target], tracking_name, head, shares, progress)
         with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
             cursor.execute(
                 "UPDATE projection_tracking SET position = %s, updated_at = now() WHERE name = %s",
@@ -219,11 +219,15 @@ def _build_in_shares(
     return head
 
 
-def reset(conninfo: str, projections: list[Projection]) -> None:
+def reset(
+    conninfo: str, projections: list[Projection], claimed: Mapping[str, int] | None = None
+) -> None:
     """Empty the live read models and move their tracking back to 0, in one transaction.
 
     The in-place alternative to `rebuild`: readers see empty tables until the runners
-    have replayed the log, so use it only while nothing serves from them.
+    have replayed the log, so use it only while nothing serves from them. The read models
+    named in `claimed` are moved to the position given instead: what comes before it is
+    being applied by other means (a partitioned replay's processes), not by their runners.
     """
     with psycopg.connect(conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
         names = [projection.name for projection in projections]
@@ -239,6 +243,8 @@ def reset(conninfo: str, projections: list[Projection]) -> None:
                 )
             )
         tracking.move_positions(cursor, names, 0)
+        for name, position in (claimed or {}).items():
+            tracking.move_position(cursor, name, position)
 
 
 def generation_counter_key(prefix: str, name: str) -> str:
@@ -324,7 +330,7 @@ def _build_redis_in_shares(
         prefix=prefix,
         generation=generation,
     )
-    build_shares(target, rebuild_name(projection.name), head, shares, progress)
+    build_shares([target], rebuild_name(projection.name), head, shares, progress)
     position_key = tracking_key(prefix, projection.name, generation)
     client.set(position_key, head)
     client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])

@@ -10,9 +10,17 @@ than the new log), so they are emptied first instead:
   pointer replay the log into a build and publish it.
 
 The log is read and decoded once for all read models: each stretch of it (5,000 events)
-is held in memory while every runner applies it. A runner of the same read model in a
+is held in memory while the runners apply it, each at its own pace in a thread of its own
+(`log_reader.py::SharedLog`). A runner of the same read model in a
 running server may work alongside: each batch is applied by whoever holds its tracking
 position first, never twice. Builds such a server started meanwhile are dropped at the end.
+
+On a machine of three cores or more, a log long enough for a partitioned rebuild
+(`partitions.py`) is replayed on every core: while this process replays the read models
+that need the whole log in order, one process per share of the aggregates applies its share to every partitionable read model (each
+share's events read and decoded once for all of them). `reset` moves those read models'
+tracking rows straight to the head, so no other runner applies what the shares apply;
+their Redis builds get a number of their own, published once complete.
 
 Run it while nothing serves these read models (maintenance mode): readers would see them
 empty or missing until the replay ends. At the end, every server process is told to forget
@@ -21,18 +29,28 @@ the token lookups it cached, as after a revocation.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import redis
 from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from timetracker.projections.accounts import TOKENS_CHANNEL, Revocations
-from timetracker.projections.engine.log_reader import LogReader, Stretch
+from timetracker.projections.base import Projection
+from timetracker.projections.engine import tracking
+from timetracker.projections.engine.log_reader import Share, SharedLog
+from timetracker.projections.engine.partitions import (
+    Target,
+    build_shares,
+    partition_count,
+)
 from timetracker.projections.engine.rebuild import (
     drop_redis_generation,
     generation_counter_key,
@@ -50,29 +68,6 @@ from timetracker.projections.registry import all_projections, redis_projections
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
 PHASE = "read models"
-
-
-class SharedLog(LogReader):
-    """Serves one stretch of the log, read and decoded once, to every runner (and anything
-    outside it from the store itself)."""
-
-    def __init__(self, store: Application[Any]) -> None:
-        super().__init__(store)
-        self._held = Stretch(0, [], [])
-
-    def hold(self, stretch: Stretch) -> None:
-        """Serve `stretch` from memory from now on."""
-        self._held = stretch
-
-    def read(self, after: int, limit: int, stop: int | None = None) -> Stretch:
-        held = self._held
-        if held.after <= after < held.last:
-            return held.part(after, limit, stop)
-        return super().read(after, limit, stop)
-
-    def fetch(self, after: int, limit: int) -> Stretch:
-        """The next stretch from the store (to be held next), whatever is held now."""
-        return super().read(after, limit)
 
 
 def _builds(client: redis.Redis, prefix: str, names: list[str]) -> dict[tuple[str, int], list[Any]]:
@@ -116,6 +111,67 @@ def _forget_cached_tokens(conninfo: str) -> None:
         conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(TOKENS_CHANNEL)))
 
 
+# On two cores this process and its database sessions already keep both busy: measured on a
+# million events (`bench/replay.py`), processes for the shares gained nothing (121.5 s against
+# 122.9, 127.1 against 127.8) or lost (130.0 against 118.4, 166.8 against 137.7). From three
+# cores they have one to themselves.
+REPLAY_MIN_CORES = 3
+
+
+def replay_shares(events: int) -> int:
+    """How many processes replay the partitionable read models: as a rebuild would
+    (`partition_count`), with at least `REPLAY_MIN_CORES` cores; otherwise 1 (this one)."""
+    if (os.cpu_count() or 1) < REPLAY_MIN_CORES:
+        return 1
+    return partition_count(events)
+
+
+@dataclass(frozen=True)
+class _Shares:
+    """Where and how far a partitioned replay goes."""
+
+    store: Application[Any]
+    conninfo: str
+    redis_url: str | None
+    prefix: str
+    count: int
+    head: int
+
+
+def _replay_in_shares(
+    shares: _Shares,
+    projections: list[Projection],
+    redis_builds: dict[str, int],
+    progress: Callable[[int, int], None],
+) -> None:
+    """Apply the log up to `shares.head` to the partitionable read models with a process per
+    share of the aggregates, all of them in each (see `partitions.py`): the PostgreSQL ones
+    into their live tables (`reset` moved their tracking rows to the head), the Redis ones
+    into the builds named in `redis_builds` (name -> generation)."""
+    topic, env = get_topic(type(shares.store)), dict(shares.store.env)
+    labels = [Share(n, shares.count).label for n in range(shares.count)]
+    share_rows = [f"{p.name}:{label}" for p in projections for label in labels]
+    targets: list[Target] = []
+    with psycopg.connect(shares.conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (share_rows,))
+        for projection in projections:
+            row = tracking.read_row(cursor, projection.name)
+            assert row is not None and row[1] is not None
+            targets.append(Target(projection.name, topic, env, shares.conninfo, row[1]))
+            for label in labels:
+                tracking.register(cursor, f"{projection.name}:{label}", row[1])
+    for name, generation in redis_builds.items():
+        targets.append(
+            Target(name, topic, env, "", None, shares.redis_url, shares.prefix, generation)
+        )
+    try:
+        if targets:
+            build_shares(targets, "", shares.head, shares.count, progress)
+    finally:
+        with psycopg.connect(shares.conninfo, autocommit=True) as conn:
+            conn.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (share_rows,))
+
+
 def replay_all(
     store: Application[Any],
     conninfo: str,
@@ -126,12 +182,16 @@ def replay_all(
     """Empty and replay every read model; the log position each one has reached."""
     projections = all_projections()
     create_schema(conninfo, projections)
-    reset(conninfo, projections)
     log = SharedLog(store)
-    runners: list[LogFollower] = [
-        ProjectionRunner(store, p, conninfo, reader=log) for p in projections
-    ]
+    head = log.head()
+    shares = replay_shares(head)
+    split = [p for p in projections if p.partitionable] if shares > 1 else []
+    reset(conninfo, projections, claimed={p.name: head for p in split})
     client = None if redis_url is None else redis.Redis.from_url(redis_url)
+    runners: list[LogFollower] = [
+        ProjectionRunner(store, p, conninfo, reader=log) for p in projections if p not in split
+    ]
+    redis_builds: dict[str, int] = {}  # the partitioned Redis builds: name -> generation
     try:
         if client is not None:
             assert redis_url is not None
@@ -139,31 +199,55 @@ def replay_all(
             client.delete(*[live_key(prefix, name) for name in names])
             for keys in _builds(client, prefix, names).values():
                 _drop(client, keys)
-            runners += [
-                RedisProjectionRunner(store, projection, redis_url, prefix, reader=log)
-                for projection in redis_projections()
-            ]
-        head = log.head()
-        position = 0
+            for projection in redis_projections():
+                if shares > 1 and projection.partitionable:
+                    # A number of its own: no runner of a running server builds there.
+                    counter = generation_counter_key(prefix, projection.name)
+                    redis_builds[projection.name] = int(client.incr(counter))
+                else:
+                    runners.append(
+                        RedisProjectionRunner(store, projection, redis_url, prefix, reader=log)
+                    )
         for runner in runners:
             runner.batch_size = REBUILD_BATCH_SIZE
-        # A thread per read model, and one reading ahead: while some wait for a database,
-        # others work.
-        with ThreadPoolExecutor(len(runners) + 1, thread_name_prefix="replay") as threads:
-            ahead = threads.submit(log.fetch, 0, REBUILD_BATCH_SIZE)
-            while position < head:
-                stretch = ahead.result()
-                log.hold(stretch)
-                position = stretch.last
-                if position < head:
-                    ahead = threads.submit(log.fetch, position, REBUILD_BATCH_SIZE)
-                for done in [threads.submit(r.catch_up, position) for r in runners]:
-                    done.result()
-                if progress is not None:
-                    progress(PHASE, position, head)
+        done = {"log": 0, "shares": head if not split and not redis_builds else 0}
+
+        def advanced(part: str, position: int) -> None:
+            done[part] = position
+            if progress is not None:
+                progress(PHASE, min(done.values()), head)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="replay-shares") as background:
+            in_shares = background.submit(
+                _replay_in_shares,
+                _Shares(store, conninfo, redis_url, prefix, shares, head),
+                split,
+                redis_builds,
+                lambda position, _total: advanced("shares", position),
+            )
+            log.apply_each(runners, head, REBUILD_BATCH_SIZE, lambda p: advanced("log", p))
+            in_shares.result()
+        advanced("shares", head)
+        advanced("log", head)
+        runners += [ProjectionRunner(store, p, conninfo) for p in split]
+        if client is not None:
+            assert redis_url is not None
+            for projection in redis_projections():
+                generation = redis_builds.get(projection.name)
+                if generation is None:
+                    continue
+                position_key = tracking_key(prefix, projection.name, generation)
+                client.set(position_key, head)
+                client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
+                build = RedisProjectionRunner(
+                    store, projection, redis_url, prefix, generation=generation
+                )
+                runners.append(build)
         for runner in runners:
             runner.catch_up()  # publishes a Redis build even when the log is empty
         if client is not None:
+            for name, generation in redis_builds.items():
+                client.set(live_key(prefix, name), generation)  # complete: published now
             for name in [projection.name for projection in redis_projections()]:
                 _drop_other_builds(client, prefix, name)
         _forget_cached_tokens(conninfo)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from tests.integration.history import build_catalogue
 from timetracker.commands.application import TimeTracking
-from timetracker.projections.engine.log_reader import LogReader, ReadAhead, Share
+from timetracker.projections.engine.log_reader import (
+    LogReader,
+    ReadAhead,
+    Share,
+    SharedLog,
+    Stretch,
+)
+from timetracker.projections.engine.runner import LogFollower
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +104,60 @@ def test_a_stretch_that_failed_to_be_read_ahead_is_read_again_when_asked_for(
     finally:
         reader.close()
     assert first.positions + second.positions == expected[:20]
+
+
+class _Recording(LogFollower):
+    """A runner that records what it applies (slowly, if told), or fails at a position."""
+
+    def __init__(
+        self, store: TimeTracking, reader: LogReader, delay: float = 0.0, fail_at: int = 0
+    ) -> None:
+        super().__init__(store, reader=reader)
+        self.name = "recording"
+        self.batch_size = 10
+        self.delay = delay
+        self.fail_at = fail_at
+        self.applied: list[int] = []
+
+    def stored_position(self) -> int:
+        return self.position
+
+    def _apply(self, stretch: Stretch) -> None:
+        if self.fail_at and stretch.last >= self.fail_at:
+            raise RuntimeError("this read model fails here")
+        time.sleep(self.delay)
+        self.applied += stretch.positions
+        self.position = stretch.last
+
+    def close(self) -> None:
+        pass
+
+
+def test_runners_sharing_the_log_each_apply_every_event_once_at_their_own_pace(
+    store: TimeTracking,
+) -> None:
+    build_catalogue(store, projects=20)
+    head = store.recorder.max_notification_id()
+    log = SharedLog(store)
+    quick, slow = _Recording(store, log), _Recording(store, log, delay=0.01)
+    reported: list[int] = []
+
+    reached = log.apply_each([quick, slow], head, 10, reported.append)
+
+    assert reached == head
+    assert quick.applied == slow.applied == [n for n, *_ in _library_view(store)]
+    assert reported == sorted(reported) and reported[-1] == head
+
+
+def test_a_runner_that_fails_stops_the_others_and_its_error_is_raised(
+    store: TimeTracking,
+) -> None:
+    build_catalogue(store, projects=20)
+    head = store.recorder.max_notification_id()
+    log = SharedLog(store)
+    failing, other = _Recording(store, log, fail_at=head // 2), _Recording(store, log)
+
+    with pytest.raises(RuntimeError, match="fails here"):
+        log.apply_each([failing, other], head, 10)
+
+    assert len(other.applied) < head  # it stopped before the end
