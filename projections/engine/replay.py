@@ -17,8 +17,9 @@ position first, never twice. Builds such a server started meanwhile are dropped 
 
 On a machine of three cores or more, a log long enough for a partitioned rebuild
 (`partitions.py`) is replayed on every core: while this process replays the read models
-that need the whole log in order, one process per share of the aggregates applies its share to every partitionable read model (each
-share's events read and decoded once for all of them). `reset` moves those read models'
+that need the whole log in order, one process per share of the aggregates applies its
+share to every partitionable read model (each share's events read and decoded once for all
+of them). `reset` moves those read models'
 tracking rows straight to the head, so no other runner applies what the shares apply;
 their Redis builds get a number of their own, published once complete.
 
@@ -50,6 +51,7 @@ from timetracker.projections.engine.partitions import (
     Target,
     build_shares,
     partition_count,
+    share_tracking_name,
 )
 from timetracker.projections.engine.rebuild import (
     drop_redis_generation,
@@ -149,8 +151,8 @@ def _replay_in_shares(
     into their live tables (`reset` moved their tracking rows to the head), the Redis ones
     into the builds named in `redis_builds` (name -> generation)."""
     topic, env = get_topic(type(shares.store)), dict(shares.store.env)
-    labels = [Share(n, shares.count).label for n in range(shares.count)]
-    share_rows = [f"{p.name}:{label}" for p in projections for label in labels]
+    parts = [Share(n, shares.count) for n in range(shares.count)]
+    share_rows = [share_tracking_name(p.name, part) for p in projections for part in parts]
     targets: list[Target] = []
     with psycopg.connect(shares.conninfo) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (share_rows,))
@@ -158,8 +160,8 @@ def _replay_in_shares(
             row = tracking.read_row(cursor, projection.name)
             assert row is not None and row[1] is not None
             targets.append(Target(projection.name, topic, env, shares.conninfo, row[1]))
-            for label in labels:
-                tracking.register(cursor, f"{projection.name}:{label}", row[1])
+            for part in parts:
+                tracking.register(cursor, share_tracking_name(projection.name, part), row[1])
     for name, generation in redis_builds.items():
         targets.append(
             Target(name, topic, env, "", None, shares.redis_url, shares.prefix, generation)
