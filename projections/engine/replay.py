@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ from timetracker.projections.base import Projection
 from timetracker.projections.engine import tracking
 from timetracker.projections.engine.log_reader import Share, SharedLog
 from timetracker.projections.engine.partitions import (
+    PROGRESS_SECONDS,
     Target,
     build_shares,
     partition_count,
@@ -174,6 +175,15 @@ def _replay_in_shares(
             conn.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (share_rows,))
 
 
+def _finished(work: Future[None]) -> bool:
+    """Whether `work` has ended (its error raised), after waiting for it a moment."""
+    try:
+        work.result(timeout=PROGRESS_SECONDS)
+    except TimeoutError:
+        return False
+    return True
+
+
 def replay_all(
     store: Application[Any],
     conninfo: str,
@@ -214,7 +224,7 @@ def replay_all(
             runner.batch_size = REBUILD_BATCH_SIZE
         done = {"log": 0, "shares": head if not split and not redis_builds else 0}
 
-        def advanced(part: str, position: int) -> None:
+        def report(part: str, position: int) -> None:  # in this thread only
             done[part] = position
             if progress is not None:
                 progress(PHASE, min(done.values()), head)
@@ -225,12 +235,12 @@ def replay_all(
                 _Shares(store, conninfo, redis_url, prefix, shares, head),
                 split,
                 redis_builds,
-                lambda position, _total: advanced("shares", position),
+                lambda position, _total: done.update(shares=position),  # told from there
             )
-            log.apply_each(runners, head, REBUILD_BATCH_SIZE, lambda p: advanced("log", p))
-            in_shares.result()
-        advanced("shares", head)
-        advanced("log", head)
+            log.apply_each(runners, head, REBUILD_BATCH_SIZE, lambda p: report("log", p))
+            while not _finished(in_shares):
+                report("log", head)
+        report("shares", head)
         runners += [ProjectionRunner(store, p, conninfo) for p in split]
         if client is not None:
             assert redis_url is not None
