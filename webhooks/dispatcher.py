@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "timetracking_events"  # the store NOTIFYs here on every append
 DELIVERIES_CHANNEL = "webhook_deliveries"  # the API NOTIFYs here on a test, retry or replay
-FETCH_PER_WORKER = 20  # deliveries a subscription's worker takes in one query
+FETCH_PER_WORKER = 20  # deliveries a subscription's worker is handed at a time
 AGGREGATE_CACHE_SIZE = 10_000
 
 # The resource as the API shows it after the event: (log, event, its stream) -> `data`.
@@ -436,53 +436,54 @@ class Dispatcher:
     async def _schedule(
         self, pool: AsyncConnectionPool[Any], session: aiohttp.ClientSession
     ) -> float:
-        """Start a worker for each subscription whose next delivery is due; the seconds
-        until the next one that is not."""
-        async with pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT DISTINCT ON (d.webhook_id) d.webhook_id, d.next_attempt_at"
+        """Start a worker for each idle subscription whose next delivery is due, handing it
+        its first pending deliveries (one query for every subscription, not one per worker);
+        the seconds until the next delivery that is not due."""
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT * FROM (SELECT d.webhook_id, d.id, d.body, d.attempts,"
+                " d.next_attempt_at, d.first_attempt_at, s.url, s.secret,"
+                " row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.id) AS n"
                 " FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.webhook_id"
-                f" WHERE d.state = 'pending' AND {SENDS} ORDER BY d.webhook_id, d.id"
+                f" WHERE d.state = 'pending' AND {SENDS} AND d.webhook_id <> ALL(%s)) due"
+                " WHERE n <= %s ORDER BY webhook_id, id",
+                (list(self._workers), FETCH_PER_WORKER),
             )
-            heads = await cursor.fetchall()
+            rows = await cur.fetchall()
+        pending: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            pending.setdefault(row["webhook_id"], []).append(row)
         now = datetime.now(UTC)
         soonest = self.settings.poll_seconds
-        for webhook_id, due in heads:
+        for webhook_id, deliveries in pending.items():
             if webhook_id in self._workers:
                 continue
+            due = deliveries[0]["next_attempt_at"]
             if due <= now:
-                task = asyncio.create_task(self._work(pool, session, webhook_id))
+                task = asyncio.create_task(self._work(session, webhook_id, deliveries))
                 self._workers[webhook_id] = task
             else:
                 soonest = min(soonest, (due - now).total_seconds())
         return soonest
 
     async def _work(
-        self, pool: AsyncConnectionPool[Any], session: aiohttp.ClientSession, webhook_id: int
+        self,
+        session: aiohttp.ClientSession,
+        webhook_id: int,
+        deliveries: list[dict[str, Any]],
     ) -> None:
-        """Send one subscription's due deliveries in order; stop at the first failure."""
+        """Send one subscription's due deliveries in order; stop at the first failure (or
+        one not due yet). When it ends, the loop looks for more."""
         try:
-            while True:
-                async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                    await cur.execute(
-                        "SELECT d.id, d.body, d.attempts, d.next_attempt_at, d.first_attempt_at,"
-                        f" s.url, s.secret, {SENDS} AS active FROM webhook_deliveries d"
-                        " JOIN webhook_subscriptions s ON s.id = d.webhook_id"
-                        " WHERE d.webhook_id = %s AND d.state = 'pending' ORDER BY d.id LIMIT %s",
-                        (webhook_id, FETCH_PER_WORKER),
-                    )
-                    rows = await cur.fetchall()
-                if not rows:
+            for row in deliveries:
+                if row["next_attempt_at"] > datetime.now(UTC):
                     return
-                for row in rows:
-                    if not row["active"] or row["next_attempt_at"] > datetime.now(UTC):
-                        return
-                    attempt = await self._attempt(session, webhook_id, row)
-                    self._results.append(attempt)
-                    self._results_ready.set()
-                    await attempt.done
-                    if attempt.state != "delivered":
-                        return
+                attempt = await self._attempt(session, webhook_id, row)
+                self._results.append(attempt)
+                self._results_ready.set()
+                await attempt.done
+                if attempt.state != "delivered":
+                    return
         finally:
             self._workers.pop(webhook_id, None)
             self._wake.set()
