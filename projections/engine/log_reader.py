@@ -14,16 +14,13 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
-
-if TYPE_CHECKING:
-    from timetracker.projections.engine.runner import LogFollower
 
 
 @dataclass(frozen=True)
@@ -176,6 +173,14 @@ class ReadAhead(LogReader):
         self._thread.shutdown(wait=True, cancel_futures=True)
 
 
+class CatchesUp(Protocol):
+    """A runner, as `SharedLog.apply_each` drives it (`runner.py::LogFollower`)."""
+
+    def catch_up(self, stop_at: int | None = None) -> int:
+        """Apply every event up to `stop_at`; how many were read."""
+        ...
+
+
 class SharedLog(LogReader):
     """Serves stretches of the log (or of a share of it), each read and decoded once, to
     several runners (and anything outside them from the store itself): a replay of every
@@ -200,7 +205,7 @@ class SharedLog(LogReader):
 
     def apply_each(
         self,
-        runners: Sequence[LogFollower],
+        runners: Sequence[CatchesUp],
         stop_at: int,
         limit: int,
         on_stretch: Callable[[int], None] | None = None,
@@ -272,7 +277,7 @@ class SharedLog(LogReader):
             position = stretch.last
 
     @staticmethod
-    def _follow(runner: LogFollower, number: int, follow: _Following) -> None:
+    def _follow(runner: CatchesUp, number: int, follow: _Following) -> None:
         """In a thread of its own: apply each stretch held, in order, as it comes."""
         try:
             while True:
