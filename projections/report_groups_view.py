@@ -219,6 +219,14 @@ _DAY_KEYS = {
 }
 
 
+# The columns that tell a grain's rows apart (in a zone).
+_GRAIN_KEYS = {
+    "upd": ("s.user_id", "s.project_id", "s.day"),
+    "ud": ("s.user_id", "s.day"),
+    "pd": ("s.project_id", "s.day"),
+}
+
+
 def _days_sql(group_by: Sequence[str], window: ReportWindow) -> tuple[str, dict[str, Any]] | None:
     """The finest groups from the day sums (rows as `_grouped_sql`'s part 0), when they can
     answer: today's report of whole days, by users, projects, clients and periods only. Its
@@ -249,12 +257,17 @@ def _days_sql(group_by: Sequence[str], window: ReportWindow) -> tuple[str, dict[
     keys = [_DAY_KEYS[k] for k in group_by]
     texts = [f"{k}::text" for k in keys] + ["NULL::text"] * (2 - len(keys))
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    sums = (
+        "coalesce(sum(s.seconds), 0), coalesce(sum(s.billable_seconds), 0),"
+        " coalesce(sum(s.entries), 0), coalesce(sum(s.cents), 0)"
+    )
+    if set(keys) == set(_GRAIN_KEYS[grain]):
+        # The grain's rows are the groups themselves (one per user or project and day).
+        group, sums = "", "s.seconds, s.billable_seconds, s.entries, s.cents"
     _, params = _from_where(window)
     params.update(first=window.days[0], last=window.days[1])
     query = (
-        f"SELECT 0, {', '.join(texts)}, coalesce(sum(s.seconds), 0),"
-        " coalesce(sum(s.billable_seconds), 0), coalesce(sum(s.entries), 0),"
-        " coalesce(sum(s.cents), 0) FROM report_day_sums s"
+        f"SELECT 0, {', '.join(texts)}, {sums} FROM report_day_sums s"
         + (
             " LEFT JOIN report_labels p ON p.kind = 'project' AND p.id = s.project_id"
             " AND p.valid_to IS NULL"
