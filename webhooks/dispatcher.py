@@ -443,10 +443,12 @@ class Dispatcher:
             await cur.execute(
                 "SELECT * FROM (SELECT d.webhook_id, d.id, d.body, d.attempts,"
                 " d.next_attempt_at, d.first_attempt_at, s.url, s.secret,"
-                " row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.id) AS n"
+                " row_number() OVER w AS n, first_value(d.next_attempt_at) OVER w AS head_due"
                 " FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.webhook_id"
-                f" WHERE d.state = 'pending' AND {SENDS} AND d.webhook_id <> ALL(%s)) due"
-                " WHERE n <= %s ORDER BY webhook_id, id",
+                f" WHERE d.state = 'pending' AND {SENDS} AND d.webhook_id <> ALL(%s)"
+                " WINDOW w AS (PARTITION BY d.webhook_id ORDER BY d.id)) due"
+                # A subscription not due yet: its first delivery only (when it will be).
+                " WHERE n <= %s AND (n = 1 OR head_due <= now()) ORDER BY webhook_id, id",
                 (list(self._workers), FETCH_PER_WORKER),
             )
             rows = await cur.fetchall()
