@@ -55,6 +55,15 @@ USERS = 50
 PROJECTS = 20
 
 
+def drop_keys(redis_url: str, prefix: str) -> None:
+    """Delete the benchmark's Redis keys (all under its random `prefix`)."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def _database(admin_url: str, label: str) -> tuple[str, str]:
     name = f"tt_bench_{label}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -191,11 +200,7 @@ def main() -> None:
         archive.unlink()
         folder.rmdir()
     finally:
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        drop_keys(redis_url, prefix)
         if not args.keep:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 for name in names:

@@ -20,10 +20,9 @@ import time
 import uuid
 
 import psycopg
-import redis
 from psycopg import sql
 
-from bench.backup_restore import _database, seed
+from bench.backup_restore import _database, drop_keys, seed
 from timetracker.commands.application import TimeTracking
 from timetracker.http.settings import Settings
 from timetracker.projections.engine import replay
@@ -70,11 +69,7 @@ def main() -> None:
                 )
         store.close()
     finally:
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        drop_keys(redis_url, prefix)
         if name is not None and not args.keep:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(

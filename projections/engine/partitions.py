@@ -28,6 +28,7 @@ from eventsourcing.utils import resolve_topic
 from timetracker.projections.engine.log_reader import LogReader, ReadAhead, Share, SharedLog
 from timetracker.projections.engine.redis_runner import RedisProjectionRunner
 from timetracker.projections.engine.runner import REBUILD_BATCH_SIZE, LogFollower, ProjectionRunner
+from timetracker.projections.redis_keys import tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 
 PARTITION_MIN_EVENTS = 200_000  # below this, starting processes costs more than it saves
@@ -58,8 +59,19 @@ def partition_count(events: int) -> int:
 
 
 def share_tracking_name(tracking_name: str, share: Share) -> str:
-    """The tracking row of one share of a PostgreSQL build."""
+    """The tracking row of one share of a PostgreSQL build (or, given a Redis generation's
+    position key, its share's key: `redis_runner.py`)."""
     return f"{tracking_name}:{share.label}"
+
+
+def hand_over_redis_shares(
+    client: Any, prefix: str, name: str, generation: int, position: int, count: int
+) -> None:
+    """After a partitioned build of a Redis generation: its own position key takes
+    `position`, and the shares' keys go."""
+    position_key = tracking_key(prefix, name, generation)
+    client.set(position_key, position)
+    client.delete(*[share_tracking_name(position_key, Share(n, count)) for n in range(count)])
 
 
 def build_shares(

@@ -29,6 +29,7 @@ from timetracker.projections.engine.log_reader import ReadAhead, Share
 from timetracker.projections.engine.partitions import (
     Target,
     build_shares,
+    hand_over_redis_shares,
     partition_count,
     share_tracking_name,
 )
@@ -331,9 +332,7 @@ def _build_redis_in_shares(
         generation=generation,
     )
     build_shares([target], rebuild_name(projection.name), head, shares, progress)
-    position_key = tracking_key(prefix, projection.name, generation)
-    client.set(position_key, head)
-    client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
+    hand_over_redis_shares(client, prefix, projection.name, generation, head, shares)
     return head
 
 

@@ -51,6 +51,7 @@ from timetracker.projections.engine.partitions import (
     PROGRESS_SECONDS,
     Target,
     build_shares,
+    hand_over_redis_shares,
     partition_count,
     share_tracking_name,
 )
@@ -151,6 +152,8 @@ def _replay_in_shares(
     share of the aggregates, all of them in each (see `partitions.py`): the PostgreSQL ones
     into their live tables (`reset` moved their tracking rows to the head), the Redis ones
     into the builds named in `redis_builds` (name -> generation)."""
+    if not projections and not redis_builds:
+        return  # too few cores or events: nothing is replayed in shares
     topic, env = get_topic(type(shares.store)), dict(shares.store.env)
     parts = [Share(n, shares.count) for n in range(shares.count)]
     share_rows = [share_tracking_name(p.name, part) for p in projections for part in parts]
@@ -168,8 +171,7 @@ def _replay_in_shares(
             Target(name, topic, env, "", None, shares.redis_url, shares.prefix, generation)
         )
     try:
-        if targets:
-            build_shares(targets, "", shares.head, shares.count, progress)
+        build_shares(targets, "", shares.head, shares.count, progress)
     finally:
         with psycopg.connect(shares.conninfo, autocommit=True) as conn:
             conn.execute("DELETE FROM projection_tracking WHERE name = ANY(%s)", (share_rows,))
@@ -248,9 +250,7 @@ def replay_all(
                 generation = redis_builds.get(projection.name)
                 if generation is None:
                     continue
-                position_key = tracking_key(prefix, projection.name, generation)
-                client.set(position_key, head)
-                client.delete(*[f"{position_key}:{Share(n, shares).label}" for n in range(shares)])
+                hand_over_redis_shares(client, prefix, projection.name, generation, head, shares)
                 build = RedisProjectionRunner(
                     store, projection, redis_url, prefix, generation=generation
                 )
