@@ -7,16 +7,21 @@ force) of the current entries per local day, at three grains:
 - `pd`: per project and day (everyone's time by project or client, the plain summary);
 - `ud`: per user and day (everyone's time by user).
 
-They are derived rows: after each batch the writer recomputes the rows the batch touched
-from the entry and label versions (never by adding deltas), so a live build and a rebuild
-hold the same rows. A batch touches the days of the entries it changed (before and after),
-every row of a project whose rate or client changed (or whose client's rate did), and every
-row of a zone chosen for the first time.
+Every sum is of whole numbers (an entry's cents are rounded on their own), so the rows a
+batch gets do not depend on how the log was cut into batches, and a live build and a rebuild
+hold the same rows. Each batch:
+- adds what its entries changed: each finished entry version it closes is taken away, each
+  finished version it makes current is added, at the rates in force (one upsert of the
+  three grains, in key order; a row whose entries reach 0 is deleted). The cost is the
+  batch's, whatever the days already hold;
+- recomputes from the entry and label versions every row of a project whose rate or client
+  changed (or whose client's rate did) and every row of a zone chosen for the first time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +42,7 @@ _ENTRY_SUMS = (
     "sum(e.seconds), coalesce(sum(e.seconds) FILTER (WHERE e.billable), 0), count(*),"
     f" sum({_CENTS})"
 )
+_C_SUMS = "sum(seconds), sum(billable_seconds), sum(entries), sum(cents)"
 _ROW_SUMS = "sum(s.seconds), sum(s.billable_seconds), sum(s.entries), sum(s.cents)"
 
 
@@ -74,16 +80,29 @@ _TOUCHED = (
 )
 
 
+@dataclass(frozen=True)
+class Contribution:
+    """What one finished entry version adds to its day sums (`sign` -1: takes away)."""
+
+    sign: int
+    user_id: int
+    project_id: int
+    start_time: datetime
+    seconds: int
+    billable: bool
+
+
 def refresh_days(
     cursor: Cursor[Any],
-    entries: Iterable[tuple[int, int, datetime]],
+    entries: Sequence[Contribution],
     projects: set[int],
     clients: set[int],
     zones: set[str],
 ) -> int:
-    """Recompute the day sums a batch touched: the days of `entries` (user, project, start),
-    every day of `projects` and of the projects of `clients`, every day of new `zones`;
-    returns how many keys it recomputed (about the rows it wrote)."""
+    """Bring the day sums up to a batch: add the `entries` contributions, then recompute
+    every day of `projects`, of the projects of `clients` and of new `zones`; returns about
+    how many rows it wrote."""
+    written = add_contributions(cursor, entries)
     cursor.execute(_TOUCHED)
     touched = 0  # rows put into report_touched
     new_zones = sorted(zones - {DEFAULT_ZONE})
@@ -102,20 +121,6 @@ def refresh_days(
                 (added,),
             )
             touched += max(cursor.rowcount, 0)
-    users, project_ids, starts = [], [], []
-    for user_id, project_id, start in entries:
-        users.append(user_id)
-        project_ids.append(project_id)
-        starts.append(start)
-    if users:
-        cursor.execute(
-            "INSERT INTO report_touched SELECT DISTINCT z.zone, k.u, k.p,"
-            " (k.t AT TIME ZONE z.zone)::date FROM"
-            f" (SELECT zone FROM report_zones UNION SELECT '{DEFAULT_ZONE}') z,"
-            " unnest(%s::int[], %s::int[], %s::timestamptz[]) k(u, p, t)",
-            (users, project_ids, starts),
-        )
-        touched += max(cursor.rowcount, 0)
     if clients:
         cursor.execute(
             "SELECT id FROM report_labels WHERE kind = 'project' AND valid_to IS NULL"
@@ -134,7 +139,38 @@ def refresh_days(
         # One round trip (its statements take no parameters): a live batch's runner waits
         # for each, and the writes wait for the runner.
         cursor.execute(_RECOMPUTE)
-    return touched
+    return written + touched
+
+
+def add_contributions(cursor: Cursor[Any], entries: Sequence[Contribution]) -> int:
+    """Add the contributions to the rows of every zone and grain; delete the rows whose
+    entries reach 0. Returns how many rows it wrote."""
+    if not entries:
+        return 0
+    cursor.execute(
+        _ADD,
+        (
+            [c.sign for c in entries],
+            [c.user_id for c in entries],
+            [c.project_id for c in entries],
+            [c.start_time for c in entries],
+            [c.seconds for c in entries],
+            [c.billable for c in entries],
+        ),
+    )
+    row = cursor.fetchone()
+    assert row is not None  # an aggregate answers one row
+    written, *emptied = row.values() if isinstance(row, dict) else row
+    if emptied[0] is not None:
+        cursor.execute(
+            "DELETE FROM report_day_sums s"
+            " USING unnest(%s::text[], %s::text[], %s::date[], %s::int[], %s::int[])"
+            " AS k(zone, grain, day, user_id, project_id)"
+            " WHERE s.zone = k.zone AND s.grain = k.grain AND s.day = k.day"
+            " AND s.user_id = k.user_id AND s.project_id = k.project_id AND s.entries = 0",
+            emptied,
+        )
+    return int(written)
 
 
 def _coarser(grain: str, column: str, other: str) -> list[str]:
@@ -150,6 +186,44 @@ def _coarser(grain: str, column: str, other: str) -> list[str]:
         f" GROUP BY s.zone, s.{column}, s.day",
     ]
 
+
+# The contributions (one per finished entry version: sign, user, project, start, seconds,
+# billable) summed per row of each grain and zone and added in key order. Answers how many
+# rows it inserted, and the keys of the rows left with no entry, for deleting (a statement
+# cannot see its own upserts).
+_ADD = f"""
+WITH c AS (
+    SELECT z.zone, e.user_id, e.project_id, (e.start_time AT TIME ZONE z.zone)::date AS day,
+        e.sign * e.seconds AS seconds,
+        CASE WHEN e.billable THEN e.sign * e.seconds ELSE 0 END AS billable_seconds,
+        e.sign AS entries, e.sign * {_CENTS} AS cents
+    FROM unnest(%s::int[], %s::int[], %s::int[], %s::timestamptz[], %s::bigint[], %s::bool[])
+        AS e(sign, user_id, project_id, start_time, seconds, billable){_LABELS}
+    CROSS JOIN (SELECT zone FROM report_zones UNION SELECT '{DEFAULT_ZONE}') z
+), sums AS (
+    SELECT zone, 'upd' AS grain, user_id, project_id, day, {_C_SUMS} FROM c
+    GROUP BY zone, user_id, project_id, day
+    UNION ALL
+    SELECT zone, 'pd', 0, project_id, day, {_C_SUMS} FROM c GROUP BY zone, project_id, day
+    UNION ALL
+    SELECT zone, 'ud', user_id, 0, day, {_C_SUMS} FROM c GROUP BY zone, user_id, day
+), added AS (
+    INSERT INTO report_day_sums AS s
+        (zone, grain, user_id, project_id, day, seconds, billable_seconds, entries, cents)
+    SELECT * FROM sums ORDER BY zone, grain, day, user_id, project_id
+    ON CONFLICT (zone, grain, day, user_id, project_id) DO UPDATE SET
+        seconds = s.seconds + excluded.seconds,
+        billable_seconds = s.billable_seconds + excluded.billable_seconds,
+        entries = s.entries + excluded.entries,
+        cents = s.cents + excluded.cents
+    RETURNING s.zone, s.grain, s.day, s.user_id, s.project_id, s.entries, s.xmax = 0 AS new
+)
+SELECT count(*) FILTER (WHERE new), array_agg(zone) FILTER (WHERE entries = 0),
+    array_agg(grain) FILTER (WHERE entries = 0), array_agg(day) FILTER (WHERE entries = 0),
+    array_agg(user_id) FILTER (WHERE entries = 0),
+    array_agg(project_id) FILTER (WHERE entries = 0)
+FROM added
+"""
 
 # Recompute the touched keys, then empty report_touched. ANALYZE first: a temporary table has
 # no statistics, and without them the planner takes the few keys of a live batch for a

@@ -33,7 +33,12 @@ from timetracker.domain.project import Project
 from timetracker.domain.task import Task
 from timetracker.domain.user import DEFAULT_TIMEZONE, User
 from timetracker.projections.base import Projection
-from timetracker.projections.report_days import DAY_TABLES, day_statements, refresh_days
+from timetracker.projections.report_days import (
+    DAY_TABLES,
+    Contribution,
+    day_statements,
+    refresh_days,
+)
 from timetracker.projections.statistics import TableStatistics
 
 EVENTS_TABLE = "timetracking_events"  # the event store's table (the `TimeTracking` app)
@@ -324,22 +329,25 @@ class ReportGroupsProjection(Projection):
         )
         _write(cursor, closed, new)
         self.entry_statistics.grew(cursor, len(new))
-        touched = _refresh_days(cursor, [*closed, *new])
+        touched = _refresh_days(cursor, closed, new)
         self.day_statistics.grew(cursor, touched)
 
 
-def _refresh_days(cursor: Cursor[Any], versions: list[Version]) -> int:
-    """Recompute the day sums of what the batch changed (see `report_days.py`); how many
-    keys were recomputed."""
-    entries = [
-        (v.facts.user_id, v.facts.project_id, v.facts.start_time)
+def _refresh_days(cursor: Cursor[Any], closed: list[Version], new: list[Version]) -> int:
+    """Bring the day sums up to the batch (see `report_days.py`): its finished entry versions
+    taken away (those it closed) and added (those now current); about how many rows it
+    wrote."""
+    contributions = [
+        Contribution(sign, f.user_id, f.project_id, f.start_time, seconds, f.billable)
+        for sign, versions in ((-1, closed), (1, new))
         for v in versions
-        if isinstance(v.facts, EntryFacts)
+        if v.valid_to is None or sign < 0
+        if isinstance(f := v.facts, EntryFacts) and (seconds := f.seconds) is not None
     ]
-    labels = [v.facts for v in versions if isinstance(v.facts, LabelFacts)]
+    labels = [v.facts for v in [*closed, *new] if isinstance(v.facts, LabelFacts)]
     return refresh_days(
         cursor,
-        entries,
+        contributions,
         projects={f.id for f in labels if f.kind == "project"},
         clients={f.id for f in labels if f.kind == "client"},
         zones={f.timezone for f in labels if f.kind == "user" and f.timezone},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -45,7 +46,9 @@ def dump(conninfo: str, projection: ReportGroupsProjection) -> dict[str, list[tu
 
 def _history(store: TimeTracking) -> None:
     """Entries created, edited (times, project, tags, billable), deleted and restored; a
-    project's rate and a user's time zone changed along the way."""
+    project's rate and a user's time zone changed along the way; then entries edited and
+    deleted again after another rate changed (what they take away from their day sums is
+    priced at the rate in force)."""
     build_catalogue(store, projects=9, clients=4, users=3)
     rng = random.Random(17)
     projects = [store.load(Project, "project", n) for n in range(1, 10)]
@@ -87,6 +90,28 @@ def _history(store: TimeTracking) -> None:
     user = store.load(User, "user", 2)
     user.set_timezone("Asia/Kolkata", _stamp(100))
     store.save(project, user)
+
+    repriced = store.load(Project, "project", 2)
+    repriced.update({"hourly_rate": Decimal("87.35")}, _stamp(101))
+    store.save(repriced)
+    target = repriced if not repriced.is_archived else open_projects[0]
+    later: list[Aggregate] = []
+    for n, entry in enumerate(made, start=1):
+        if entry.deleted:
+            continue
+        if n % 5 == 0:
+            start = entry.start_time
+            entry.edit(
+                {"end_time": start + timedelta(minutes=47 + n), "billable": n % 2 == 0},
+                target,
+                None,
+                _stamp(102 + n),
+            )
+            later.append(entry)
+        elif n % 11 == 0:
+            entry.delete(_stamp(102 + n))
+            later.append(entry)
+    save_in_chunks(store, later)
 
 
 def test_built_in_small_batches_it_equals_a_rebuild_and_verifies(
