@@ -126,9 +126,13 @@ def runner_connection(conninfo: str) -> psycopg.Connection[Any]:
     is derived data (one fsync per batch otherwise). A batch and its tracking position
     still commit atomically and in order; if PostgreSQL itself crashes before flushing,
     both go back together and the batch is applied again from the durable event log.
+    No JIT: a batch's statements are short, but the planner's guesses for their arrays and
+    new tables can pass `jit_above_cost`, and compiling then costs more than running (the
+    day sums' upsert of a 1,000-entry batch: 0.74 s of JIT for 0.03 s of work, measured).
     """
     conn = psycopg.connect(conninfo, autocommit=True)
     conn.execute("SET synchronous_commit TO off")
+    conn.execute("SET jit TO off")
     return conn
 
 
