@@ -25,7 +25,7 @@ from timetracker.projections.paging import (
     fetch_page,
     where,
 )
-from timetracker.projections.rows import Delete, Insert, Refresh, RowChange, Update, write_rows
+from timetracker.projections.rows import Delete, Insert, RowChange, Update, write_rows
 
 _COLUMNS = (
     "project_id",
@@ -96,8 +96,20 @@ _ROW_INDEX = {
 }
 
 
-# Binary COPY: formatting a row costs a fifth of the text format's (the rows of a rebuild).
-_COPY = f"COPY time_entries ({', '.join(_ROW_INDEX)}) FROM STDIN (FORMAT BINARY)"
+# New rows go by binary COPY (formatting a row costs a fifth of the text format's) into a
+# temporary table, then into `time_entries` with their bodies by one INSERT ... SELECT: each
+# row and its index entries are written once (a body set by an UPDATE after a COPY into the
+# table wrote every row twice: 0.8 of the 1.3 s of a 30,000-entry bulk load, measured).
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS time_entries_new"
+    " (LIKE time_entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COPY = f"COPY time_entries_new ({', '.join(_ROW_INDEX)}) FROM STDIN (FORMAT BINARY)"
+_MOVE = (
+    f"WITH moved AS (DELETE FROM time_entries_new RETURNING *)"
+    f" INSERT INTO time_entries ({', '.join(_ROW_INDEX)}, body)"
+    f" SELECT {', '.join(_ROW_INDEX)}, {BODY} FROM moved"
+)
 _COPY_TYPES = [
     "int4",
     "uuid",
@@ -205,14 +217,13 @@ class TimeEntriesProjection(Projection):
 
     def batch_changes(
         self, events: Sequence[DomainEventProtocol[Any]]
-    ) -> tuple[list[RowChange], list[list[Any]], list[RowChange]]:
-        """A batch as the changes to rows already in the table, in order, the rows of
-        the entries it creates, each folded in memory to its final state, and what follows
-        their COPY: one `Refresh` of their bodies (pure).
+    ) -> tuple[list[RowChange], list[list[Any]]]:
+        """A batch as the changes to rows already in the table, in order, and the rows of
+        the entries it creates, each folded in memory to its final state (pure).
 
-        An entry created in the batch is inserted once, in its final state, by one COPY;
-        only events on rows already in the table cost a statement each. A rebuild is
-        almost all new entries, so it inserts in bulk.
+        An entry created in the batch is inserted once, in its final state, with its body
+        (`_MOVE`); only events on rows already in the table cost a statement each. A
+        rebuild is almost all new entries, so it inserts in bulk.
         """
         changes: list[RowChange] = []
         new_rows: dict[Any, list[Any]] = {}
@@ -231,12 +242,7 @@ class TimeEntriesProjection(Projection):
                 del new_rows[key]
             else:
                 changes.extend(self.changes(event))
-        rows = list(new_rows.values())
-        after: list[RowChange] = []
-        if rows:
-            ids = [row[_ROW_INDEX["id"]] for row in rows]
-            after.append(Refresh("time_entries", BODY, "id = ANY(%s)", ids))
-        return changes, rows, after
+        return changes, list(new_rows.values())
 
     def apply(self, cursor: Cursor[Any], event: DomainEventProtocol[Any]) -> None:
         self.apply_batch(cursor, [event], [])
@@ -247,17 +253,18 @@ class TimeEntriesProjection(Projection):
         events: Sequence[DomainEventProtocol[Any]],
         positions: Sequence[int],
     ) -> None:
-        """Apply a batch: `batch_changes`, the new rows by one binary COPY, and last what
-        the batch adds to the counts (`entry_counts.py`)."""
+        """Apply a batch: `batch_changes`, the new rows by one binary COPY and one move, and
+        last what the batch adds to the counts (`entry_counts.py`)."""
         before = entry_counts.read_keys(cursor, entry_counts.ids_to_read(events))
-        changes, new_rows, after = self.batch_changes(events)
+        changes, new_rows = self.batch_changes(events)
         write_rows(cursor, changes)
         if new_rows:
+            cursor.execute(_STAGE)
             with cursor.copy(_COPY) as copy:
                 copy.set_types(_COPY_TYPES)
                 for row in new_rows:
                     copy.write_row(row)
-        write_rows(cursor, after)
+            cursor.execute(_MOVE)
         entry_counts.write_counts(cursor, entry_counts.count_changes(before, events))
 
 
