@@ -11,7 +11,7 @@ Name claims are bookkeeping for unique names: they never leave this module.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -379,16 +379,20 @@ class EventLog:
             if n.topic in _BY_TOPIC
         ]
 
-    def read_all(self, after: int, limit: int) -> tuple[list[Logged], int]:
-        """Up to `limit` events after position `after`, and the last position read (name
-        claims, never shown, are read past and left out)."""
+    def read_all(
+        self, after: int, limit: int, kinds: Container[str] | None = None
+    ) -> tuple[list[Logged], int]:
+        """Up to `limit` events after position `after` (only those of `kinds` of resource
+        decoded and answered, if given), and the last position read (name claims, never
+        shown, are read past and left out)."""
         notifications: Sequence[Notification] = self._recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
         logged = [
-            Logged(n.id, _BY_TOPIC[n.topic], self._decode(n))
+            Logged(n.id, event_type, self._decode(n))
             for n in notifications
-            if n.topic in _BY_TOPIC
+            if (event_type := _BY_TOPIC.get(n.topic)) is not None
+            and (kinds is None or event_type.kind in kinds)
         ]
         return logged, notifications[-1].id if notifications else after
 
