@@ -9,7 +9,7 @@ core" with it on (a process per core for the partitionable read models beside th
 the service takes that path only from `REPLAY_MIN_CORES` cores, the benchmark whatever the
 cores).
 
-    python -m bench.replay --events 1000000 --rounds 2
+    python -m bench.replay --events 1000000 --rounds 2 [--ways one|every|both]
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--database-url", help="replay this database's log instead of seeding")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--ways", choices=("one", "every", "both"), default="both", help="which replays to run"
+    )
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -60,7 +63,7 @@ def main() -> None:
         cores = os.cpu_count() or 1
         print(f"\n{head:,} events; {cores} cores; database {name or url}")
         for round_ in range(1, args.rounds + 1):
-            for split in (False, True):
+            for split in {"one": (False,), "every": (True,), "both": (False, True)}[args.ways]:
                 seconds = _replay(store, url, redis_url, prefix, split)
                 label = f"every core ({partition_count(head)} shares)" if split else "one process"
                 print(
