@@ -25,10 +25,8 @@ ADMIN = Stamp(at=T0, user_id=1, request_id="hooks", is_admin=True)
 def _entry(store: TimeTracking, number: int) -> Entry:
     project = store.load(Project, "project", 1)
     start = T0 + timedelta(hours=number)
-    return Entry.create(
-        number, 1, project, None, {"start_time": start, "end_time": start + timedelta(hours=1)},
-        "api", ADMIN,
-    )  # fmt: skip
+    values = {"start_time": start, "end_time": start + timedelta(hours=1)}
+    return Entry.create(number, 1, project, None, values, "api", ADMIN)
 
 
 def test_entries_after_a_new_subscription_in_the_same_batch_are_delivered(
