@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 
+from timetracker.commands.array_recorder import ArrayInsertRecorder
 from timetracker.domain.errors import ConflictError
 
 
@@ -73,9 +73,10 @@ _MARK_APPLIED = (
 )
 
 
-class ClaimCheckingRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, marking the current claim applied (or refusing
-    the write when the claim was taken over) in the events' transaction."""
+class ClaimCheckingRecorder(ArrayInsertRecorder):
+    """The event store's PostgreSQL recorder (`array_recorder.py`), marking the current
+    claim applied (or refusing the write when the claim was taken over) in the events'
+    transaction."""
 
     def _insert_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
