@@ -105,10 +105,21 @@ _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y")
 _TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%I:%M:%S%p", "%I:%M%p")
 
 
+# The shapes most exports write, read without `strptime` (a tenth of an import's job).
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+_ISO_TIME = re.compile(r"\d\d:\d\d(?::\d\d)?")
+
+
 def _date(text: str, what: str) -> date:
+    cleaned = text.strip()
+    if _ISO_DATE.fullmatch(cleaned):
+        try:
+            return date.fromisoformat(cleaned)
+        except ValueError:
+            pass  # 2024-02-30: the formats below say no too
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt).date()
+            return datetime.strptime(cleaned, fmt).date()
         except ValueError:
             continue
     raise RowError(f"{what} {text!r} is not a date.")
@@ -116,6 +127,11 @@ def _date(text: str, what: str) -> date:
 
 def _time(text: str, what: str) -> time:
     cleaned = text.strip().upper()
+    if _ISO_TIME.fullmatch(cleaned):
+        try:
+            return time.fromisoformat(cleaned)
+        except ValueError:
+            pass  # 25:00: the formats below say no too
     for fmt in _TIME_FORMATS:
         try:
             return datetime.strptime(cleaned, fmt).time()

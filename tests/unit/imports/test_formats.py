@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from timetracker.imports.formats import (
+    _DATE_FORMATS,
+    _TIME_FORMATS,
     FORMATS,
     ImportFormatError,
     RowError,
+    _date,
+    _time,
     duration_seconds,
     parse,
 )
@@ -70,3 +75,46 @@ def test_a_file_of_another_format_is_refused_whole() -> None:
         parse("harvest", (SAMPLES / "toggl.csv").read_text(encoding="utf-8"))
     with pytest.raises(ImportFormatError):
         parse("excel", "a,b\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-03-05", " 2024-03-05 ", "2024-12-31", "3/5/2024", "05.03.2024", "2024-3-5",
+     "2024-02-30", "20240305", "2024-W10-2", "", "tomorrow"],
+)  # fmt: skip
+def test_dates_read_the_same_with_or_without_the_iso_shortcut(text: str) -> None:
+    assert _outcome(_date, text) == _outcome(_date_by_formats, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["09:05", "09:05:07", "23:59:59", "9:05", "9:05 pm", "09:05PM", "25:00", "10:00:00+01:00",
+     "0905", "10", ""],
+)  # fmt: skip
+def test_times_read_the_same_with_or_without_the_iso_shortcut(text: str) -> None:
+    assert _outcome(_time, text) == _outcome(_time_by_formats, text)
+
+
+def _outcome(read: Any, text: str) -> object:
+    try:
+        return read(text, "When")
+    except RowError as exc:
+        return str(exc)
+
+
+def _date_by_formats(text: str, what: str) -> date:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            continue
+    raise RowError(f"{what} {text!r} is not a date.")
+
+
+def _time_by_formats(text: str, what: str) -> time:
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text.strip().upper(), fmt).time()
+        except ValueError:
+            continue
+    raise RowError(f"{what} {text!r} is not a time of day.")
