@@ -6,7 +6,7 @@ many requests it admitted, and how many the window before admitted. A request is
 when the current count plus the previous window's count, weighted by the share of the
 previous window still inside the last `seconds`, leaves room (rounded up, so the estimate
 never lets a whole quota through twice across a boundary). That is constant memory per
-subject (one small Redis hash, all windows, a TTL), whatever the quota, instead of a sorted
+subject (one short Redis string, all windows, a TTL), whatever the quota, instead of a sorted
 set of every request of the hour.
 
 One Lua script, under the Redis server's clock, reads, decides and counts for every window
@@ -40,12 +40,15 @@ REDIS_WAIT_SECONDS = 2.0
 MAX_CONCURRENT_CHECKS = 50
 LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
-# KEYS[1]: the subject's hash (one field per window, named by its length in s, holding
-# "start.count.last-start.previous count.start-previous last", each number in base 36 to keep
-# the hash small; a value of the decimal, colon-separated form written before is read too).
-# ARGV[1]: 1 to admit (0 to only look); then quota and length in ms of each window. Returns:
-# admitted flag, the server's time (ms), then for each window its five numbers after this
-# request (absolute).
+# KEYS[1]: the subject's string: "window|window", one per window, each
+# "length:start.count.last-start.previous count.start-previous last" with the length in
+# seconds and every number in base 36, which keeps it within Redis's smallest string
+# encoding (one 64-byte allocation, where a hash of the same took two). A hash of one field
+# per window (named by its length in decimal seconds), as written before, is read too, in
+# both of its forms ("start.count.last-start.previous.start-previous last" in base 36, or
+# the same decimal and colon-separated). ARGV[1]: 1 to admit (0 to only look); then quota and
+# length in ms of each window. Returns: admitted flag, the server's time (ms), then for each
+# window its five numbers after this request (absolute).
 _WINDOWS = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -60,9 +63,20 @@ local function b36(n)
   return s
 end
 local n = (#ARGV - 1) / 2
-local fields = {}
-for i = 1, n do fields[i] = math.floor(tonumber(ARGV[1 + 2 * i]) / 1000) end
-local stored = redis.call('HMGET', KEYS[1], unpack(fields))
+local seconds = {}
+for i = 1, n do seconds[i] = math.floor(tonumber(ARGV[1 + 2 * i]) / 1000) end
+local stored = {}
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'string' then
+  local by_length = {}
+  for tag, value in string.gmatch(redis.call('GET', KEYS[1]), '(%w+):([^|]+)') do
+    by_length[tag] = value
+  end
+  for i = 1, n do stored[i] = by_length[b36(seconds[i])] end
+elseif kind == 'hash' then
+  local values = redis.call('HMGET', KEYS[1], unpack(seconds))
+  for i = 1, n do stored[i] = values[i] or nil end
+end
 local admitted = ARGV[1] == '1'
 local states = {}
 for i = 1, n do
@@ -92,19 +106,20 @@ for i = 1, n do
 end
 local result = {admitted and 1 or 0, now}
 local expires = 0
+local parts = {}
 for i = 1, n do
   local len = tonumber(ARGV[1 + 2 * i])
   local st = states[i]
   if admitted then
     st[2] = st[2] + 1
     st[3] = now
-    redis.call('HSET', KEYS[1], fields[i], b36(st[1]) .. '.' .. b36(st[2]) .. '.'
-      .. b36(st[3] - st[1]) .. '.' .. b36(st[4]) .. '.' .. b36(st[1] - st[5]))
+    parts[i] = b36(seconds[i]) .. ':' .. b36(st[1]) .. '.' .. b36(st[2]) .. '.'
+      .. b36(st[3] - st[1]) .. '.' .. b36(st[4]) .. '.' .. b36(st[1] - st[5])
     expires = math.max(expires, st[1] + 2 * len - now)
   end
   for j = 1, 5 do result[#result + 1] = st[j] end
 end
-if admitted then redis.call('PEXPIRE', KEYS[1], expires) end
+if admitted then redis.call('SET', KEYS[1], table.concat(parts, '|'), 'PX', expires) end
 return result
 """
 

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 import redis
 from aiohttp.test_utils import TestClient
 
@@ -62,28 +63,63 @@ async def test_rejected_requests_use_no_quota_and_every_key_expires(api_with: Ap
     prefix = api.app[settings_key].redis_prefix
     client = redis.Redis.from_url(REDIS_URL)
     keys = sorted(client.scan_iter(match=f"{prefix}rl:*"))
-    assert len(keys) == 1  # one small hash per token, every window in it
-    counts = {field: value.split(b".")[1] for field, value in client.hgetall(keys[0]).items()}
-    assert counts == {b"60": b"3", b"3600": b"3"}  # the three 429s were not counted
+    assert len(keys) == 1  # one short string per token, every window in it
+    counts = {length: numbers[1] for length, numbers in stored_windows(client, keys[0]).items()}
+    assert counts == {60: 3, 3600: 3}  # the three 429s were not counted
     assert 0 < client.pttl(keys[0]) <= 2 * 3_600_000
+    assert client.object("encoding", keys[0]) == b"embstr"  # Redis's smallest string form
     client.close()
 
 
-async def test_windows_written_before_base_36_are_read_on(api_with: ApiWith) -> None:
+def stored_windows(client: redis.Redis, key: bytes) -> dict[int, list[int]]:
+    """A subject's windows as the limiter stores them: length in s -> its five numbers
+    (start, count, last - start, previous count, start - previous last)."""
+    windows = {}
+    for part in client.get(key).decode().split("|"):
+        length, numbers = part.split(":")
+        windows[int(length, 36)] = [int(n, 36) for n in numbers.split(".")]
+    return windows
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda now_ms: f"{now_ms}:5:10:0:0",  # the first form: decimal, colon-separated
+        lambda now_ms: f"{_b36(now_ms)}.5.a.0.0",  # then base 36, dot-separated
+    ],
+    ids=["decimal hash", "base-36 hash"],
+)
+async def test_windows_written_before_as_a_hash_are_read_on(
+    api_with: ApiWith, form: Callable[[int], str]
+) -> None:
     api = await api_with(rate_limit_per_minute=5, rate_limit_per_hour=50)
     user = await _user(api, "upgraded", ["read:*"])
     assert (await api.get("/api/v1/projects", headers=user.headers)).status == 200
     client = redis.Redis.from_url(REDIS_URL)
     (key,) = client.scan_iter(match=f"{api.app[settings_key].redis_prefix}rl:*")
-    start = client.hget(key, "60").split(b".")[0]
-    now_ms = int(start, 36)
-    # As the decimal form wrote them: the minute full (5 of 5), 5 of the hour used.
-    client.hset(key, mapping={"60": f"{now_ms}:5:10:0:0", "3600": f"{now_ms}:5:10:0:0"})
+    now_ms = stored_windows(client, key)[60][0]
+    # As a hash of either earlier form: the minute full (5 of 5), 5 of the hour used.
+    client.delete(key)
+    client.hset(key, mapping={"60": form(now_ms), "3600": form(now_ms)})
     blocked = await api.get("/api/v1/projects", headers=user.headers)
     await error_body(blocked, 429, "rate_limited")
     assert blocked.headers["X-RateLimit-Remaining"] == "0"
-    assert client.hget(key, "60") == f"{now_ms}:5:10:0:0".encode()  # a 429 writes nothing
+    assert client.hget(key, "60") == form(now_ms).encode()  # a 429 writes nothing
+    client.hset(key, mapping={"60": form(now_ms - 61_000), "3600": form(now_ms - 61_000)})
+    assert (await api.get("/api/v1/projects", headers=user.headers)).status == 200
+    windows = stored_windows(client, key)  # the next admitted request stores a string
+    assert windows[60][1] == 1 and windows[3600][1] == 6
     client.close()
+
+
+def _b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = digits[digit] + text
+        if not number:
+            return text
 
 
 async def test_the_hour_window_limits_too_and_is_reported_when_tighter(

@@ -13,7 +13,7 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient
 
-from tests.api.test_rate_limits import _user
+from tests.api.test_rate_limits import _user, stored_windows
 from tests.e2e.service import free_port
 
 ApiWith = Callable[..., Awaitable[TestClient]]
@@ -105,5 +105,5 @@ async def test_limits_fall_back_to_the_process_and_return_to_redis(
     assert await statuses(4) == [200, 200, 200, 429]
     client = redis.Redis.from_url(private_redis.url)
     (key,) = list(client.scan_iter(match="*rl:{token:*"))
-    assert client.hget(key, "60").split(b".")[1] == b"3"  # counted in Redis again
+    assert stored_windows(client, key)[60][1] == 3  # counted in Redis again
     client.close()
