@@ -365,7 +365,10 @@ class Dispatcher:
                             await self._reload(conn)
                             leading = True
                     moved = await self._follow(pool)
-                    wait = await self._schedule(pool, session)
+                    wait = self.settings.poll_seconds
+                    if self._workers or any(s.sends for s in self.subscriptions.values()):
+                        # Otherwise nothing can be due: no query (a write wakes this loop).
+                        wait = await self._schedule(pool, session)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("Webhook dispatcher: %s; trying again", exc)
                     leading = False
