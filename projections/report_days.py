@@ -103,6 +103,8 @@ def refresh_days(
     every day of `projects`, of the projects of `clients` and of new `zones`; returns about
     how many rows it wrote."""
     written = add_contributions(cursor, entries)
+    if not (projects or clients or zones - {DEFAULT_ZONE}):
+        return written  # nothing to recompute: no temporary table either
     cursor.execute(_TOUCHED)
     touched = 0  # rows put into report_touched
     new_zones = sorted(zones - {DEFAULT_ZONE})
