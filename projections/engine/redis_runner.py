@@ -155,11 +155,11 @@ def _read(
     return reads
 
 
-# Adds many amounts to many hash fields in one command: KEYS are the hashes; ARGV holds
-# triples (index into KEYS, field, amount). One call per batch instead of one per field.
-# The increments come as one argument, a line "key index<TAB>field<TAB>amount" each: a
-# batch of an import adds to thousands of fields, and the client packs each argument of a
-# command in Python (three an increment made this a fifth of the read models' process).
+# Adds many amounts to many hash fields in one command: KEYS are the hashes; ARGV[1] holds
+# a line "index into KEYS<TAB>field<TAB>amount" for each. One call per batch instead of one
+# per field, and one argument: a batch of an import adds to thousands of fields, and the
+# client packs each argument in Python (three an increment made this a fifth of the read
+# models' process, measured).
 _INCREMENT_MANY = r"""
 for i, field, amount in string.gmatch(ARGV[1], '(%d+)\t([^\t\n]+)\t(-?%d+)\n') do
   redis.call('HINCRBY', KEYS[tonumber(i)], field, amount)
