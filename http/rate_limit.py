@@ -40,13 +40,17 @@ REDIS_WAIT_SECONDS = 2.0
 MAX_CONCURRENT_CHECKS = 50
 LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
-# KEYS[1]: the subject's string: "window|window", one per window, each
-# "length:start.count.last-start.previous count.start-previous last" with the length in
-# seconds and every number in base 36, which keeps it within Redis's smallest string
-# encoding (one 64-byte allocation, where a hash of the same took two). A hash of one field
-# per window (named by its length in decimal seconds), as written before, is read too, in
-# both of its forms ("start.count.last-start.previous.start-previous last" in base 36, or
-# the same decimal and colon-separated). ARGV[1]: 1 to admit (0 to only look); then quota and
+# KEYS[1]: the subject's string, every number in base 36: "now|<tag><window>|<tag><window>"
+# with `now` (ms) the time of the last admitted request, which is every window's last
+# request too, and each window "since-start.count.previous count.since-previous-last"
+# counted back from `now` in ms; the tag is "m" for a minute window, "h" for an hour,
+# "_<seconds>:" for another length. Counting back from one stamp keeps the longest string
+# the default limits can store (counts under 1,296) at 44 characters: within Redis's
+# smallest string encoding, one 64-byte allocation. Read too, as written before: a string
+# of "<seconds>:start.count.last-start.previous count.start-previous last" parts, and a
+# hash of one field per window (named by its length in decimal seconds) in both of its
+# forms ("start.count.last-start.previous.start-previous last" in base 36, or the same
+# decimal and colon-separated). ARGV[1]: 1 to admit (0 to only look); then quota and
 # length in ms of each window. Returns: admitted flag, the server's time (ms), then for each
 # window its five numbers after this request (absolute).
 _WINDOWS = """
@@ -62,39 +66,65 @@ local function b36(n)
   until n == 0
   return s
 end
+local function tag(secs)
+  if secs == 60 then return 'm' elseif secs == 3600 then return 'h' end
+  return '_' .. b36(secs) .. ':'
+end
+local function absolute(s, c, l, p, pl, base)
+  s = tonumber(s, base)
+  return {s, tonumber(c, base), s + tonumber(l, base), tonumber(p, base), s - tonumber(pl, base)}
+end
 local n = (#ARGV - 1) / 2
 local seconds = {}
 for i = 1, n do seconds[i] = math.floor(tonumber(ARGV[1 + 2 * i]) / 1000) end
-local stored = {}
+local known = {}
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'string' then
-  local by_length = {}
-  for tag, value in string.gmatch(redis.call('GET', KEYS[1]), '(%w+):([^|]+)') do
-    by_length[tag] = value
+  local text = redis.call('GET', KEYS[1])
+  local stamp = string.match(text, '^(%w+)|')
+  if stamp then
+    stamp = tonumber(stamp, 36)
+    local by_tag = {}
+    for part in string.gmatch(text, '|([^|]+)') do
+      local t, rest = string.match(part, '^([mh])(.+)$')
+      if not t then t, rest = string.match(part, '^(_%w+:)(.+)$') end
+      if t then by_tag[t] = rest end
+    end
+    for i = 1, n do
+      local a, c, p, d = string.match(by_tag[tag(seconds[i])] or '', '^(%w+)%.(%w+)%.(%w+)%.(%w+)$')
+      if a then
+        known[i] = {stamp - tonumber(a, 36), tonumber(c, 36), stamp, tonumber(p, 36),
+          stamp - tonumber(d, 36)}
+      end
+    end
+  else
+    local by_length = {}
+    for t, value in string.gmatch(text, '(%w+):([^|]+)') do by_length[t] = value end
+    for i = 1, n do
+      local s, c, l, p, pl = string.match(by_length[b36(seconds[i])] or '',
+        '^(%w+)%.(%w+)%.(%w+)%.(%w+)%.(%w+)$')
+      if s then known[i] = absolute(s, c, l, p, pl, 36) end
+    end
   end
-  for i = 1, n do stored[i] = by_length[b36(seconds[i])] end
 elseif kind == 'hash' then
   local values = redis.call('HMGET', KEYS[1], unpack(seconds))
-  for i = 1, n do stored[i] = values[i] or nil end
+  for i = 1, n do
+    local value = values[i] or ''
+    local s, c, l, p, pl = string.match(value, '^(%w+)%.(%w+)%.(%w+)%.(%w+)%.(%w+)$')
+    if s then
+      known[i] = absolute(s, c, l, p, pl, 36)
+    else
+      s, c, l, p, pl = string.match(value, '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+      if s then known[i] = absolute(s, c, l, p, pl, 10) end
+    end
+  end
 end
 local admitted = ARGV[1] == '1'
 local states = {}
 for i = 1, n do
   local quota = tonumber(ARGV[2 * i])
   local len = tonumber(ARGV[1 + 2 * i])
-  local st = nil
-  if stored[i] then
-    local base = 36
-    local s, c, l, p, pl = string.match(stored[i], '^(%w+)%.(%w+)%.(%w+)%.(%w+)%.(%w+)$')
-    if not s then
-      base = 10
-      s, c, l, p, pl = string.match(stored[i], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
-    end
-    if s then
-      s = tonumber(s, base)
-      st = {s, tonumber(c, base), s + tonumber(l, base), tonumber(p, base), s - tonumber(pl, base)}
-    end
-  end
+  local st = known[i]
   if st == nil or now >= st[1] + 2 * len then
     st = {now, 0, now, 0, now}
   elseif now >= st[1] + len then
@@ -106,15 +136,15 @@ for i = 1, n do
 end
 local result = {admitted and 1 or 0, now}
 local expires = 0
-local parts = {}
+local parts = {b36(now)}
 for i = 1, n do
   local len = tonumber(ARGV[1 + 2 * i])
   local st = states[i]
   if admitted then
     st[2] = st[2] + 1
     st[3] = now
-    parts[i] = b36(seconds[i]) .. ':' .. b36(st[1]) .. '.' .. b36(st[2]) .. '.'
-      .. b36(st[3] - st[1]) .. '.' .. b36(st[4]) .. '.' .. b36(st[1] - st[5])
+    parts[i + 1] = tag(seconds[i]) .. b36(now - st[1]) .. '.' .. b36(st[2]) .. '.'
+      .. b36(st[4]) .. '.' .. b36(now - st[5])
     expires = math.max(expires, st[1] + 2 * len - now)
   end
   for j = 1, 5 do result[#result + 1] = st[j] end

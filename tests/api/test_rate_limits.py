@@ -74,23 +74,70 @@ async def test_rejected_requests_use_no_quota_and_every_key_expires(api_with: Ap
 def stored_windows(client: redis.Redis, key: bytes) -> dict[int, list[int]]:
     """A subject's windows as the limiter stores them: length in s -> its five numbers
     (start, count, last - start, previous count, start - previous last)."""
+    stamp, *parts = client.get(key).decode().split("|")
+    now = int(stamp, 36)  # the last admitted request: every window's last one
     windows = {}
-    for part in client.get(key).decode().split("|"):
-        length, numbers = part.split(":")
-        windows[int(length, 36)] = [int(n, 36) for n in numbers.split(".")]
+    for part in parts:
+        length = {"m": 60, "h": 3600}.get(part[0]) or int(part[1 : part.index(":")], 36)
+        since_start, count, previous, since_previous = (
+            int(n, 36) for n in part.lstrip("mh_").split(":")[-1].split(".")
+        )
+        start = now - since_start
+        windows[length] = [start, count, since_start, previous, since_previous - since_start]
     return windows
 
 
+async def test_the_longest_state_of_the_default_limits_stays_in_the_smallest_string(
+    api_with: ApiWith,
+) -> None:
+    api = await api_with(rate_limit_per_minute=100, rate_limit_per_hour=1000)
+    user = await _user(api, "busy", ["read:*"])
+    assert (await api.get("/api/v1/projects", headers=user.headers)).status == 200
+    client = redis.Redis.from_url(REDIS_URL)
+    (key,) = client.scan_iter(match=f"{api.app[settings_key].redis_prefix}rl:*")
+    now_ms = stored_windows(client, key)[60][0]
+    # Every number at its widest: each window nearly over and one short of its quota, the
+    # window before it full, its last request as far back as it can be.
+    since = [59_000, 3_599_000]
+    widest = [
+        f"{_b36(s)}.{_b36(q - 2)}.{_b36(q - 1)}.{_b36(2 * s)}"
+        for s, q in zip(since, [100, 1000], strict=True)
+    ]
+    client.set(key, f"{_b36(now_ms)}|m{widest[0]}|h{widest[1]}", px=60_000)
+    answer = await api.get("/api/v1/projects", headers=user.headers)
+    assert answer.status == 200 and answer.headers["X-RateLimit-Remaining"] == "1"
+    windows = stored_windows(client, key)
+    assert windows[60][1] == 99 and windows[3600][1] == 999 and windows[3600][3] == 999
+    assert client.strlen(key) <= 44
+    assert client.object("encoding", key) == b"embstr"  # one 64-byte allocation
+    client.close()
+
+
+def _as_hash(client: redis.Redis, key: bytes, window: str) -> None:
+    client.delete(key)
+    client.hset(key, mapping={"60": window, "3600": window})
+
+
+def _as_first_string(client: redis.Redis, key: bytes, window: str) -> None:
+    client.set(key, f"1o:{window}|2s0:{window}", px=600_000)
+
+
 @pytest.mark.parametrize(
-    "form",
+    ("form", "store"),
     [
-        lambda now_ms: f"{now_ms}:5:10:0:0",  # the first form: decimal, colon-separated
-        lambda now_ms: f"{_b36(now_ms)}.5.a.0.0",  # then base 36, dot-separated
+        # the first form: a hash of decimal, colon-separated numbers
+        (lambda now_ms: f"{now_ms}:5:10:0:0", _as_hash),
+        # then a hash of base-36, dot-separated ones
+        (lambda now_ms: f"{_b36(now_ms)}.5.a.0.0", _as_hash),
+        # then a string of the same, each window tagged with its length in seconds
+        (lambda now_ms: f"{_b36(now_ms)}.5.a.0.0", _as_first_string),
     ],
-    ids=["decimal hash", "base-36 hash"],
+    ids=["decimal hash", "base-36 hash", "string of absolute times"],
 )
-async def test_windows_written_before_as_a_hash_are_read_on(
-    api_with: ApiWith, form: Callable[[int], str]
+async def test_windows_written_before_are_read_on(
+    api_with: ApiWith,
+    form: Callable[[int], str],
+    store: Callable[[redis.Redis, bytes, str], None],
 ) -> None:
     api = await api_with(rate_limit_per_minute=5, rate_limit_per_hour=50)
     user = await _user(api, "upgraded", ["read:*"])
@@ -98,16 +145,16 @@ async def test_windows_written_before_as_a_hash_are_read_on(
     client = redis.Redis.from_url(REDIS_URL)
     (key,) = client.scan_iter(match=f"{api.app[settings_key].redis_prefix}rl:*")
     now_ms = stored_windows(client, key)[60][0]
-    # As a hash of either earlier form: the minute full (5 of 5), 5 of the hour used.
-    client.delete(key)
-    client.hset(key, mapping={"60": form(now_ms), "3600": form(now_ms)})
+    # In an earlier form: the minute full (5 of 5), 5 of the hour used.
+    store(client, key, form(now_ms))
+    before = client.dump(key)
     blocked = await api.get("/api/v1/projects", headers=user.headers)
     await error_body(blocked, 429, "rate_limited")
     assert blocked.headers["X-RateLimit-Remaining"] == "0"
-    assert client.hget(key, "60") == form(now_ms).encode()  # a 429 writes nothing
-    client.hset(key, mapping={"60": form(now_ms - 61_000), "3600": form(now_ms - 61_000)})
+    assert client.dump(key) == before  # a 429 writes nothing
+    store(client, key, form(now_ms - 61_000))
     assert (await api.get("/api/v1/projects", headers=user.headers)).status == 200
-    windows = stored_windows(client, key)  # the next admitted request stores a string
+    windows = stored_windows(client, key)  # the next admitted request stores today's form
     assert windows[60][1] == 1 and windows[3600][1] == 6
     client.close()
 
