@@ -91,6 +91,7 @@ def _with_floor(database_url: str, redis_url: str, redis_prefix: str) -> Any:
         app["subjects"] = itertools.cycle([f"floor-{n}" for n in range(FLOOR_SUBJECTS)])
         yield
         await pool.close()
+        await app["limiter"].close()
         await redis.aclose()
 
     return context

@@ -315,6 +315,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[rate_limiter_key] = RateLimiter(client, prefix)
     yield
     await freshness.stop_listening()
+    await app[rate_limiter_key].close()
     await client.aclose()
 
 

@@ -11,8 +11,9 @@ set of every request of the hour.
 
 One Lua script, under the Redis server's clock, reads, decides and counts for every window
 of a subject at once, so rejected requests consume nothing and concurrent requests and
-several server processes share one count. A request waits (bounded) for a Redis connection
-when the pool is busy and answers 503 after that: a busy pool is not an outage. Only when
+several server processes share one count. The checks go to Redis on a connection of the
+limiter's own, pipelined (`script_pipeline.py`). A request waits (bounded) for its reply
+and answers 503 after that: a slow reply is not an outage. Only when
 Redis cannot be reached are the same windows kept in this process's memory, starting from
 the last state Redis reported for each subject (fail open, limits per process).
 """
@@ -30,14 +31,14 @@ from redis.asyncio import Redis
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from timetracker.http.errors import ApiError
+from timetracker.http.script_pipeline import PipelinedScript
 
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
-# How long a request waits for a Redis connection before the limiter answers 503, and at
-# most how many limiter calls one process has in flight (the client's pool holds 100).
+# How long a request waits for its limits (a Redis connection, then the reply) before the
+# limiter answers 503.
 REDIS_WAIT_SECONDS = 2.0
-MAX_CONCURRENT_CHECKS = 50
 LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
 # KEYS[1]: the subject's string, every number in base 36: "now|<tag><window>|<tag><window>"
@@ -298,7 +299,7 @@ class LocalWindows:
 
 
 def limiter_busy() -> ApiError:
-    """503 for a request whose limits could not be checked in time (Redis pool busy)."""
+    """503 for a request whose limits could not be checked in time (Redis slow to answer)."""
     return ApiError(
         503,
         "Service unavailable",
@@ -315,10 +316,14 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
         self.local = LocalWindows()
-        self._script = redis.register_script(_WINDOWS)
+        # Every check on one connection of its own, without waiting for the checks before.
+        self._script = PipelinedScript(redis, _WINDOWS)
         self._redis_down_until = 0.0
         self._warned = False
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+
+    async def close(self) -> None:
+        """Close the limiter's own Redis connection."""
+        await self._script.close()
 
     def _key(self, subject: str) -> str:
         # One hash per subject (every window in it) keeps it in one Redis Cluster slot.
@@ -328,7 +333,7 @@ class RateLimiter:
         """Admit a request for `subject` if every window has room (count it if so).
 
         With `admit=False` nothing is counted: the windows are only read. Raises a 503
-        ApiError when no Redis connection frees up in time.
+        ApiError when Redis does not answer in time.
         """
         if time.monotonic() >= self._redis_down_until:
             try:
@@ -346,20 +351,11 @@ class RateLimiter:
         args: list[str | int] = [1 if admit else 0]
         for window in windows:
             args += [window.quota, window.length_ms]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + REDIS_WAIT_SECONDS
         try:
-            async with asyncio.timeout_at(deadline):
-                async with self._slots:
-                    while True:
-                        try:
-                            result = await self._script(keys=[self._key(subject)], args=args)
-                            break
-                        except MaxConnectionsError:
-                            # Other Redis users hold the pool: a busy pool is no outage.
-                            await asyncio.sleep(0.005)
+            async with asyncio.timeout(REDIS_WAIT_SECONDS):
+                result = await self._script.run(self._key(subject), args)
         except TimeoutError:
-            raise MaxConnectionsError("no Redis connection for the rate limiter") from None
+            raise MaxConnectionsError("no reply from Redis in time for the rate limiter") from None
         if self._warned:
             log.warning("Redis is back: rate limits shared again")
             self._warned = False

@@ -101,6 +101,7 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
         "address": Window("signin-address", settings.console_signin_per_address, window),
     }
     yield
+    await app[signin_limiter_key].close()
 
 
 async def to_dashboard(request: web.Request) -> web.Response:

@@ -1,0 +1,146 @@
+"""One Redis script, called over a connection of its own with many calls in flight at once.
+
+Calling a Lua script through the Redis client costs about 110 µs of this process's CPU a
+call at 32 concurrent requests (a connection taken from the pool and given back, the
+command packed, a retry wrapper, the reply read and parsed, each per call): 15% of a list
+read. The rate limiter calls one script on every request, so it keeps one connection
+(opened by the client, with its authentication and database) and writes each call to it
+as it comes, without waiting for the calls before it; one reader takes the replies off the
+connection in order (Redis answers in the order it was asked) and hands each to its
+caller: 20-30 µs a call.
+
+A lost connection fails every call in flight with the client's `ConnectionError`; the next
+call opens a new one. A caller that stops waiting (its timeout cancels the future) has its
+reply read and dropped. A script Redis does not know (after a restart or `SCRIPT FLUSH`) is
+loaded and the call sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+READ_BYTES = 65536
+DRAIN_ABOVE_BYTES = 65536  # wait for the socket to take the calls once this many are queued
+
+
+def _command(*parts: bytes) -> bytes:
+    """One command in the Redis protocol (RESP): an array of bulk strings."""
+    encoded = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        encoded.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(encoded)
+
+
+class _Link:
+    """An open connection, the calls sent on it not yet answered, and its reader."""
+
+    def __init__(self, connection: AbstractConnection) -> None:
+        self.connection = connection
+        self.reader: asyncio.StreamReader = connection._reader  # type: ignore[attr-defined]
+        self.writer: asyncio.StreamWriter = connection._writer  # type: ignore[attr-defined]
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.failed: Exception | None = None
+        self.reading: asyncio.Task[None] | None = None
+
+
+class PipelinedScript:
+    """Runs `script` for every caller of `run`, pipelined on one connection of its own."""
+
+    def __init__(self, redis: Redis, script: str) -> None:
+        self.redis = redis
+        self.script = redis.register_script(script)
+        self._sha = self.script.sha.encode()
+        self._link: _Link | None = None
+        self._opening: asyncio.Lock | None = None
+        self._loading: asyncio.Future[Any] | None = None
+
+    async def run(self, key: str, args: list[Any]) -> Any:
+        """The script's reply for `key` and `args`; its error reply raised as
+        `ResponseError`; `ConnectionError` when the connection fails."""
+        parts = [b"EVALSHA", self._sha, b"1", key.encode(), *(str(a).encode() for a in args)]
+        reply = await self._call(_command(*parts))
+        if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+            await self._load()
+            reply = await self._call(_command(*parts))
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def _load(self) -> None:
+        """Load the script on the same connection; callers that found it unknown together
+        wait for one load."""
+        if self._loading is None or self._loading.done():
+            load = _command(b"SCRIPT", b"LOAD", self.script.script.encode())
+            self._loading = asyncio.ensure_future(self._call(load))
+        loaded = await asyncio.shield(self._loading)
+        if isinstance(loaded, ResponseError):
+            raise loaded
+
+    async def close(self) -> None:
+        """Close the connection (calls in flight fail)."""
+        if self._link is not None:
+            await self._drop(self._link, RedisConnectionError("closed"))
+
+    async def _call(self, command: bytes) -> Any:
+        link = self._link if self._link is not None else await self._open()
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        link.waiting.append(answer)
+        link.writer.write(command)
+        if link.writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
+            await link.writer.drain()
+        return await answer
+
+    async def _open(self) -> _Link:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:  # one connection, however many callers found none
+            if self._link is not None:
+                return self._link
+            connection = self.redis.connection_pool.make_connection()
+            await connection.connect()
+            link = _Link(connection)
+            link.reading = asyncio.get_running_loop().create_task(self._read(link))
+            self._link = link
+            return link
+
+    async def _read(self, link: _Link) -> None:
+        parser = hiredis.Reader(replyError=ResponseError)
+        try:
+            while True:
+                data = await link.reader.read(READ_BYTES)
+                if not data:
+                    raise RedisConnectionError("Redis closed the connection")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    answer = link.waiting.popleft()
+                    if not answer.done():
+                        answer.set_result(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every call in flight gets it
+            failure = exc if isinstance(exc, RedisConnectionError) else RedisConnectionError(exc)
+            await self._drop(link, failure)
+
+    async def _drop(self, link: _Link, failure: Exception) -> None:
+        if self._link is link:
+            self._link = None
+        link.failed = failure
+        while link.waiting:
+            answer = link.waiting.popleft()
+            if not answer.done():
+                answer.set_exception(failure)
+        if link.reading is not None and link.reading is not asyncio.current_task():
+            link.reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link.reading
+        with contextlib.suppress(Exception):
+            await link.connection.disconnect()
