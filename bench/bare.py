@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from timetracker.http.queueing_pool import QueueingPool
 from timetracker.http.rate_limit import RateLimiter, Window
 
 FLOOR_WINDOWS = [Window("minute", 10**9, 60), Window("hour", 10**9, 3600)]
@@ -80,7 +81,7 @@ async def floor(request: web.Request) -> web.Response:
 def _with_floor(database_url: str, redis_url: str, redis_prefix: str) -> Any:
     async def context(app: web.Application) -> Any:
         redis = Redis.from_url(redis_url)
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[Any] = QueueingPool(
             database_url,
             max_size=10,
             kwargs={"autocommit": True, "row_factory": dict_row},

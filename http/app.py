@@ -76,6 +76,7 @@ from timetracker.http.middlewares.positions import position_middleware
 from timetracker.http.middlewares.validation import validation_middleware
 from timetracker.http.openapi import finish_document
 from timetracker.http.paths import API_PREFIX
+from timetracker.http.queueing_pool import QueueingPool
 from timetracker.http.rate_limit import RateLimiter, Window
 from timetracker.http.settings import Settings
 from timetracker.http.swagger_ui import setup_swagger_ui
@@ -275,7 +276,7 @@ async def _command_executor(app: web.Application) -> AsyncIterator[None]:
 
 async def _read_pool(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+    pool: AsyncConnectionPool = QueueingPool(
         settings.conninfo,
         min_size=min(settings.db_pool_min, settings.read_pool_size),
         max_size=settings.read_pool_size,
