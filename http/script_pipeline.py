@@ -45,8 +45,11 @@ class _Link:
 
     def __init__(self, connection: AbstractConnection) -> None:
         self.connection = connection
-        self.reader: asyncio.StreamReader = connection._reader  # type: ignore[attr-defined]
-        self.writer: asyncio.StreamWriter = connection._writer  # type: ignore[attr-defined]
+        # The client's connection object opened it (authentication, database, TLS); its
+        # streams are used directly from here on.
+        assert connection._reader is not None and connection._writer is not None
+        self.reader: asyncio.StreamReader = connection._reader
+        self.writer: asyncio.StreamWriter = connection._writer
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.failed: Exception | None = None
         self.reading: asyncio.Task[None] | None = None
@@ -58,7 +61,8 @@ class PipelinedScript:
     def __init__(self, redis: Redis, script: str) -> None:
         self.redis = redis
         self.script = redis.register_script(script)
-        self._sha = self.script.sha.encode()
+        self._sha = str(self.script.sha).encode()
+        self._text = script.encode()
         self._link: _Link | None = None
         self._opening: asyncio.Lock | None = None
         self._loading: asyncio.Future[Any] | None = None
@@ -79,7 +83,7 @@ class PipelinedScript:
         """Load the script on the same connection; callers that found it unknown together
         wait for one load."""
         if self._loading is None or self._loading.done():
-            load = _command(b"SCRIPT", b"LOAD", self.script.script.encode())
+            load = _command(b"SCRIPT", b"LOAD", self._text)
             self._loading = asyncio.ensure_future(self._call(load))
         loaded = await asyncio.shield(self._loading)
         if isinstance(loaded, ResponseError):
@@ -105,7 +109,7 @@ class PipelinedScript:
         async with self._opening:  # one connection, however many callers found none
             if self._link is not None:
                 return self._link
-            connection = self.redis.connection_pool.make_connection()
+            connection = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
             await connection.connect()
             link = _Link(connection)
             link.reading = asyncio.get_running_loop().create_task(self._read(link))
