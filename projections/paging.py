@@ -71,8 +71,9 @@ async def fetch_bodies(
     )
 
 
-def bodies_statement(select: sql.Composable, order: sql.Composable, count: sql.Composable) -> str:
-    """The one statement of `fetch_bodies`, as text (a read model may keep it per filter)."""
+def bodies_statement(select: sql.Composable, order: sql.Composable, count: sql.Composable) -> bytes:
+    """The one statement of `fetch_bodies`, as bytes (a read model may keep it per filter;
+    psycopg encodes a text statement on every execution)."""
     joined = (
         sql.SQL("SELECT '[' || coalesce(string_agg(s.body::text, ',' ORDER BY ")
         + order
@@ -85,12 +86,12 @@ def bodies_statement(select: sql.Composable, order: sql.Composable, count: sql.C
         + select
         + sql.SQL(") s")
     )
-    return joined.as_string(None)
+    return joined.as_string(None).encode()
 
 
 async def fetch_bodies_with(
     pool: AsyncConnectionPool[Any],
-    statement: str,
+    statement: bytes,
     params: dict[str, Any],
     page: int,
     per_page: int,
@@ -98,7 +99,7 @@ async def fetch_bodies_with(
     """`fetch_bodies` with its statement already made by `bodies_statement`."""
     values = {**params, "limit": per_page, "offset": (page - 1) * per_page}
     async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-        await cursor.execute(statement, values)  # type: ignore[arg-type]
+        await cursor.execute(statement, values)
         found = await cursor.fetchone()
     assert found is not None
     return BodyPage(json=found[0].encode(), total=int(found[1]))

@@ -320,7 +320,7 @@ _FILTERS = ("user_id", "project_id", "start", "end", "billable")
 
 
 @functools.lru_cache(maxsize=64)
-def _page_statement(shape: tuple[bool, ...]) -> str:
+def _page_statement(shape: tuple[bool, ...]) -> bytes:
     """The page statement for a filter's shape (which filters are set), made once."""
     present = dict(zip(_FILTERS, shape, strict=False))
     conditions, _ = _conditions(
