@@ -1,5 +1,5 @@
 """A burst of concurrent requests on an exhausted token gets nothing through, on one worker
-and on two: a busy Redis pool is not an outage, so it never opens a fresh quota."""
+and on two: a Redis slow to answer is not an outage, so it never opens a fresh quota."""
 
 from __future__ import annotations
 
@@ -49,5 +49,5 @@ def test_400_concurrent_requests_on_an_exhausted_token_get_no_2xx(
     finally:
         server.kill()
     assert sum(n for status, n in statuses.items() if 200 <= status < 300) == 0, statuses
-    assert statuses[429] >= BURST * 0.9, statuses  # the rest: 503 while Redis is busy
+    assert statuses[429] >= BURST * 0.9, statuses  # the rest: 503 if Redis is slow
     assert set(statuses) <= {429, 503}, statuses
