@@ -31,13 +31,16 @@ class _Lines:
     def __init__(self) -> None:
         self.stream: TextIO | None = None  # standard error when None (looked up when written)
         self._lines: list[str] = []
+        self._write_on: asyncio.AbstractEventLoop | None = None  # the loop to write them
         self._second = -1
         self._stamp = ""
 
     def add(self, text: str) -> None:
         """Write `text` as a line after the callbacks ready now have run."""
-        if not self._lines:
-            asyncio.get_running_loop().call_soon(self._write)
+        loop = asyncio.get_running_loop()
+        if self._write_on is not loop:  # none due yet, or due on a loop that has closed
+            loop.call_soon(self._write)
+            self._write_on = loop
         self._lines.append(f"{self._time()} {text}\n")
 
     def _time(self) -> str:
@@ -50,7 +53,7 @@ class _Lines:
         return f"{self._stamp},{int((now - second) * 1000):03d}"
 
     def _write(self) -> None:
-        lines, self._lines = self._lines, []
+        lines, self._lines, self._write_on = self._lines, [], None
         stream = self.stream or sys.stderr
         try:
             stream.write("".join(lines))

@@ -51,7 +51,6 @@ class _Link:
         self.reader: asyncio.StreamReader = connection._reader
         self.writer: asyncio.StreamWriter = connection._writer
         self.waiting: deque[asyncio.Future[Any]] = deque()
-        self.failed: Exception | None = None
         self.reading: asyncio.Task[None] | None = None
 
 
@@ -137,7 +136,6 @@ class PipelinedScript:
     async def _drop(self, link: _Link, failure: Exception) -> None:
         if self._link is link:
             self._link = None
-        link.failed = failure
         while link.waiting:
             answer = link.waiting.popleft()
             if not answer.done():
