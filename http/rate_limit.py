@@ -20,7 +20,6 @@ the last state Redis reported for each subject (fail open, limits per process).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -352,8 +351,7 @@ class RateLimiter:
         for window in windows:
             args += [window.quota, window.length_ms]
         try:
-            async with asyncio.timeout(REDIS_WAIT_SECONDS):
-                result = await self._script.run(self._key(subject), args)
+            result = await self._script.run(self._key(subject), args, REDIS_WAIT_SECONDS)
         except TimeoutError:
             raise MaxConnectionsError("no reply from Redis in time for the rate limiter") from None
         if self._warned:

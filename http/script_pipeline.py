@@ -9,9 +9,10 @@ as it comes, without waiting for the calls before it; one reader takes the repli
 connection in order (Redis answers in the order it was asked) and hands each to its
 caller: 20-30 µs a call.
 
-A lost connection fails every call in flight with the client's `ConnectionError`; the next
-call opens a new one. A caller that stops waiting (its timeout cancels the future) has its
-reply read and dropped. A script Redis does not know (after a restart or `SCRIPT FLUSH`) is
+A lost connection fails every call in flight with the client's `ConnectionError`, and so
+does a call not answered in time (it raises `TimeoutError`, and the connection is closed);
+the next call opens a new one. A caller that stops waiting (cancelled) has its reply read
+and dropped. A script Redis does not know (after a restart or `SCRIPT FLUSH`) is
 loaded and the call sent again.
 """
 
@@ -66,24 +67,27 @@ class PipelinedScript:
         self._opening: asyncio.Lock | None = None
         self._loading: asyncio.Future[Any] | None = None
 
-    async def run(self, key: str, args: list[Any]) -> Any:
+    async def run(self, key: str, args: list[Any], timeout: float) -> Any:
         """The script's reply for `key` and `args`; its error reply raised as
-        `ResponseError`; `ConnectionError` when the connection fails."""
+        `ResponseError`; `ConnectionError` when the connection fails; `TimeoutError` when
+        no reply comes within `timeout` seconds (the connection is then closed: Redis has
+        stopped answering on it, and the calls in flight on it fail)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         parts = [b"EVALSHA", self._sha, b"1", key.encode(), *(str(a).encode() for a in args)]
-        reply = await self._call(_command(*parts))
+        reply = await self._call(_command(*parts), deadline)
         if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
-            await self._load()
-            reply = await self._call(_command(*parts))
+            await self._load(deadline)
+            reply = await self._call(_command(*parts), deadline)
         if isinstance(reply, ResponseError):
             raise reply
         return reply
 
-    async def _load(self) -> None:
+    async def _load(self, deadline: float) -> None:
         """Load the script on the same connection; callers that found it unknown together
         wait for one load."""
         if self._loading is None or self._loading.done():
             load = _command(b"SCRIPT", b"LOAD", self._text)
-            self._loading = asyncio.ensure_future(self._call(load))
+            self._loading = asyncio.ensure_future(self._call(load, deadline))
         loaded = await asyncio.shield(self._loading)
         if isinstance(loaded, ResponseError):
             raise loaded
@@ -93,14 +97,22 @@ class PipelinedScript:
         if self._link is not None:
             await self._drop(self._link, RedisConnectionError("closed"))
 
-    async def _call(self, command: bytes) -> Any:
-        link = self._link if self._link is not None else await self._open()
+    async def _call(self, command: bytes, deadline: float) -> Any:
+        async with asyncio.timeout_at(deadline):
+            link = self._link if self._link is not None else await self._open()
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         link.waiting.append(answer)
         link.writer.write(command)
-        if link.writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
-            await link.writer.drain()
-        return await answer
+        try:
+            async with asyncio.timeout_at(deadline):
+                if link.writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
+                    await link.writer.drain()
+                return await answer
+        except TimeoutError:
+            # Not kept: calls would pile up, unanswered, on a connection Redis has stopped
+            # reading (paused, or its host gone without a word).
+            await self._drop(link, RedisConnectionError("Redis did not answer in time"))
+            raise
 
     async def _open(self) -> _Link:
         if self._opening is None:

@@ -15,6 +15,8 @@ from redis.exceptions import ResponseError
 from tests.conftest import REDIS_URL
 from timetracker.http.script_pipeline import PipelinedScript
 
+WAIT = 5.0  # seconds a call may wait for its reply
+
 # Counts a call on its key; refuses ARGV[1] == 'bad'. The comment makes the script (and its
 # SHA) this test run's own, so Redis has never seen it: the first calls find it unknown.
 _COUNT = """
@@ -45,7 +47,7 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
     own = Redis.from_url(REDIS_URL, client_name=name)
     script = PipelinedScript(own, _COUNT.format(tag=uuid.uuid4().hex))
     keys = [f"{redis_prefix}batch:{uuid.uuid4().hex}:{n}" for n in range(50)]
-    replies = await asyncio.gather(*(script.run(key, [str(n)]) for n, key in enumerate(keys)))
+    replies = await asyncio.gather(*(script.run(key, [str(n)], WAIT) for n, key in enumerate(keys)))
     assert replies == [[1, str(n).encode()] for n in range(50)]
     # Run once each, although the first calls found the script unknown to Redis.
     assert [int(v) for v in await client.mget(keys)] == [1] * 50
@@ -60,9 +62,9 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
 async def test_an_error_reaches_only_its_caller(script: PipelinedScript, redis_prefix: str) -> None:
     key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
     replies = await asyncio.gather(
-        script.run(key, ["a"]),
-        script.run(key, ["bad"]),
-        script.run(key, ["c"]),
+        script.run(key, ["a"], WAIT),
+        script.run(key, ["bad"], WAIT),
+        script.run(key, ["c"], WAIT),
         return_exceptions=True,
     )
     assert replies[0] == [1, b"a"] and replies[2] == [2, b"c"]
@@ -73,11 +75,11 @@ async def test_a_caller_that_stopped_waiting_does_not_take_anothers_reply(
     client: Redis, script: PipelinedScript, redis_prefix: str
 ) -> None:
     given_up, kept = (f"{redis_prefix}batch:{uuid.uuid4().hex}:{n}" for n in range(2))
-    assert await script.run(given_up, ["warm"]) == [1, b"warm"]
-    first = asyncio.ensure_future(script.run(given_up, ["x"]))
+    assert await script.run(given_up, ["warm"], WAIT) == [1, b"warm"]
+    first = asyncio.ensure_future(script.run(given_up, ["x"], WAIT))
     await asyncio.sleep(0)  # sent
     first.cancel()  # as a timeout does: its reply comes all the same, and is dropped
-    assert await script.run(kept, ["y"]) == [1, b"y"]
+    assert await script.run(kept, ["y"], WAIT) == [1, b"y"]
     assert int(await client.get(given_up)) == 2
 
 
@@ -88,7 +90,7 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     own = Redis.from_url(REDIS_URL, client_name=name)
     script = PipelinedScript(own, _COUNT.format(tag=uuid.uuid4().hex))
     key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
-    assert await script.run(key, ["1"]) == [1, b"1"]
+    assert await script.run(key, ["1"], WAIT) == [1, b"1"]
     (pipelined,) = [
         c for c in await client.client_list() if c["name"] == name and c["cmd"] == "evalsha"
     ]
@@ -96,7 +98,7 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     failures = []
     for _ in range(3):  # a call sent before the loss is seen fails; then a new connection
         try:
-            reply = await script.run(key, ["2"])
+            reply = await script.run(key, ["2"], WAIT)
             break
         except RedisConnectionError as exc:
             failures.append(exc)
@@ -105,5 +107,23 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     await own.aclose()
     unreachable = PipelinedScript(Redis.from_url("redis://127.0.0.1:1/0"), _COUNT)
     with pytest.raises(RedisConnectionError):
-        await unreachable.run(key, ["3"])
+        await unreachable.run(key, ["3"], WAIT)
     await unreachable.redis.aclose()
+
+
+async def test_a_call_not_answered_in_time_closes_the_connection(
+    client: Redis, script: PipelinedScript, redis_prefix: str
+) -> None:
+    key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
+    assert await script.run(key, ["1"], WAIT) == [1, b"1"]
+    await client.execute_command("CLIENT", "PAUSE", "1000", "ALL")  # Redis stops answering
+    patient = asyncio.ensure_future(script.run(key, ["2"], WAIT))
+    await asyncio.sleep(0)  # sent
+    with pytest.raises(TimeoutError):
+        await script.run(key, ["3"], 0.2)
+    # The connection was closed: the call in flight on it fails instead of waiting on.
+    with pytest.raises(RedisConnectionError):
+        await patient
+    await asyncio.sleep(1.0)  # the pause is over
+    reply = await script.run(key, ["4"], WAIT)  # on a new connection
+    assert reply[1] == b"4"
