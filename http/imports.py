@@ -20,8 +20,14 @@ from timetracker.http.backups import (
     job_json,
 )
 from timetracker.http.errors import ApiError, validation_error
-from timetracker.http.keys import backup_jobs_key, settings_key, time_tracking_key
+from timetracker.http.keys import (
+    backup_jobs_key,
+    freshness_key,
+    settings_key,
+    time_tracking_key,
+)
 from timetracker.http.middlewares.body_timeout import request_timeout, send_and_close, streams_body
+from timetracker.http.middlewares.positions import EVERY_READ_MODEL
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
@@ -35,6 +41,9 @@ routes = web.RouteTableDef()
 FORM_FIELDS = frozenset({"format", "dry_run", "user", "timezone"})
 MAX_FIELD_BYTES = 256
 CHUNK = 256 * 1024
+# How long an import job waits, after writing, for every read model to show what it wrote
+# (its result says whether they did: `read_models_caught_up`).
+IMPORT_SHOWN_SECONDS = 600.0
 IMPORT_BODY = {
     "required": True,
     "content": {
@@ -180,10 +189,20 @@ async def create_import(request: web.Request) -> web.StreamResponse:
     if dry_run:
         return json_response({"dry_run": plan.summary()})
     stamp = stamp_of(request)
+    loop, freshness = asyncio.get_running_loop(), request.config_dict[freshness_key]
 
     def work(progress: Callable[[str, int, int], None]) -> dict[str, Any]:
         result = importer.run(plan, stamp, lambda done, total: progress("import", done, total))
-        return result.summary()
+        summary = result.summary()
+        if result.position is not None:
+            # Done means shown: the job ends once every read model has the import (bounded).
+            progress("read models", 0, 1)
+            shown = freshness.wait_for(EVERY_READ_MODEL, result.position, IMPORT_SHOWN_SECONDS)
+            summary["read_models_caught_up"] = asyncio.run_coroutine_threadsafe(
+                shown, loop
+            ).result()
+            progress("read models", 1, 1)
+        return summary
 
     jobs = request.config_dict[backup_jobs_key]
     try:

@@ -70,6 +70,7 @@ async def test_a_dry_run_plans_and_a_job_imports_once(
     assert job["state"] == "done", job
     assert job["kind"] == "import"
     assert job["result"]["entries_created"] == 3
+    assert job["result"]["read_models_caught_up"] is True  # done means listed
     entries = await listed_entries(api, alice, "?start_date=2024-01-01&end_date=2024-01-31")
     assert [(e["start_time"], e["duration_hours"], e["source"]) for e in entries] == [
         ("2024-01-15T09:30:00Z", 0.25, "import:toggl"),
