@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     RecordConflictError,
+    Recording,
     Transcoder,
     UUIDAsHex,
 )
@@ -93,6 +94,25 @@ class EventStore(Application[UUID]):
         if snapshot_interval(environment) > 0:
             environment["IS_SNAPSHOTTING_ENABLED"] = "y"
         return environment
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`, collecting the service's aggregates without its runtime
+        `Protocol` checks: two `isinstance` calls against protocols for every aggregate
+        saved, which a batch of 1,000 new entries paid 12 ms for (a fifth of saving them).
+        Anything else (a bare event, None) goes through the library's own collection."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as it does
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot a growing aggregate at every `snapshot_interval`-th version.

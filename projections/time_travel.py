@@ -101,8 +101,8 @@ class TimeTravelProjection(Projection):
                 PRIMARY KEY (entry_uuid, valid_from)
             )
             """,
-            "CREATE INDEX IF NOT EXISTS entry_versions_open_idx"
-            " ON entry_versions (entry_uuid) WHERE valid_to IS NULL",
+            # An entry's open version is found through the primary key, as in report_entries.
+            "DROP INDEX IF EXISTS entry_versions_open_idx",
             "CREATE INDEX IF NOT EXISTS entry_versions_day_idx ON entry_versions"
             " (day) INCLUDE (valid_from, valid_to, project_id, seconds, billable)",
             "CREATE INDEX IF NOT EXISTS entry_versions_user_day_idx ON entry_versions"
