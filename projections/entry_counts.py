@@ -107,7 +107,7 @@ def read_keys(cursor: Cursor[Any], ids: Sequence[UUID]) -> dict[UUID, CountKey]:
         return {}
     cursor.execute(
         "SELECT aggregate_id, user_id, project_id, billable, end_time IS NOT NULL"
-        " FROM time_entries WHERE aggregate_id = ANY(%s)",
+        " FROM time_entries WHERE aggregate_id = ANY(%b::uuid[])",
         (list(ids),),
     )
     return {row[0]: (row[1], row[2], row[3], row[4]) for row in cursor.fetchall()}
@@ -122,7 +122,7 @@ def write_counts(cursor: Cursor[Any], added: Mapping[CountKey, int]) -> None:
     columns = [list(column) for column in zip(*keys, strict=True)]
     cursor.execute(
         f"INSERT INTO {TABLE} (user_id, project_id, billable, finished, entries)"
-        " SELECT * FROM unnest(%s::int[], %s::int[], %s::bool[], %s::bool[], %s::bigint[])"
+        " SELECT * FROM unnest(%b::int[], %b::int[], %b::bool[], %b::bool[], %b::bigint[])"
         " ORDER BY 1, 2, 3, 4"
         f" ON CONFLICT (user_id, project_id, billable, finished)"
         f" DO UPDATE SET entries = {TABLE}.entries + excluded.entries",
@@ -131,7 +131,7 @@ def write_counts(cursor: Cursor[Any], added: Mapping[CountKey, int]) -> None:
     if any(added[key] < 0 for key in keys):
         cursor.execute(
             f"DELETE FROM {TABLE} WHERE entries = 0 AND (user_id, project_id, billable, finished)"
-            " IN (SELECT * FROM unnest(%s::int[], %s::int[], %s::bool[], %s::bool[]))",
+            " IN (SELECT * FROM unnest(%b::int[], %b::int[], %b::bool[], %b::bool[]))",
             columns,
         )
 

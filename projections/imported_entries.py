@@ -60,7 +60,7 @@ class ImportedEntriesProjection(Projection):
             # runner; the first entry keeps the key (rows go in in log order).
             cursor.execute(
                 "INSERT INTO imported_entries (source, external_key, entry_id)"
-                " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[])"
+                " SELECT * FROM unnest(%b::text[], %b::text[], %b::int[])"
                 " ON CONFLICT DO NOTHING",
                 [list(column) for column in zip(*rows, strict=True)],
             )

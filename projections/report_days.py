@@ -110,7 +110,7 @@ def refresh_days(
     new_zones = sorted(zones - {DEFAULT_ZONE})
     if new_zones:
         cursor.execute(
-            "INSERT INTO report_zones SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
+            "INSERT INTO report_zones SELECT unnest(%b::text[]) ON CONFLICT DO NOTHING"
             " RETURNING zone",
             (new_zones,),
         )
@@ -119,7 +119,7 @@ def refresh_days(
             cursor.execute(
                 "INSERT INTO report_touched SELECT DISTINCT z.zone, e.user_id, e.project_id,"
                 " (e.start_time AT TIME ZONE z.zone)::date FROM report_entries e,"
-                " unnest(%s::text[]) z(zone) WHERE e.valid_to IS NULL",
+                " unnest(%b::text[]) z(zone) WHERE e.valid_to IS NULL",
                 (added,),
             )
             touched += max(cursor.rowcount, 0)
@@ -166,7 +166,7 @@ def add_contributions(cursor: Cursor[Any], entries: Sequence[Contribution]) -> i
     if emptied[0] is not None:
         cursor.execute(
             "DELETE FROM report_day_sums s"
-            " USING unnest(%s::text[], %s::text[], %s::date[], %s::int[], %s::int[])"
+            " USING unnest(%b::text[], %b::text[], %b::date[], %b::int[], %b::int[])"
             " AS k(zone, grain, day, user_id, project_id)"
             " WHERE s.zone = k.zone AND s.grain = k.grain AND s.day = k.day"
             " AND s.user_id = k.user_id AND s.project_id = k.project_id AND s.entries = 0",
@@ -199,7 +199,7 @@ WITH c AS (
         e.sign * e.seconds AS seconds,
         CASE WHEN e.billable THEN e.sign * e.seconds ELSE 0 END AS billable_seconds,
         e.sign AS entries, e.sign * {_CENTS} AS cents
-    FROM unnest(%s::int[], %s::int[], %s::int[], %s::timestamptz[], %s::bigint[], %s::bool[])
+    FROM unnest(%b::int[], %b::int[], %b::int[], %b::timestamptz[], %b::bigint[], %b::bool[])
         AS e(sign, user_id, project_id, start_time, seconds, billable){_LABELS}
     CROSS JOIN (SELECT zone FROM report_zones UNION SELECT '{DEFAULT_ZONE}') z
 ), sums AS (

@@ -364,7 +364,7 @@ def _positions(cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) 
     """The log position of each event (looked up by stream and version)."""
     cursor.execute(
         "SELECT k.i, e.notification_id"
-        " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS k(id, version, i)"
+        " FROM unnest(%b::uuid[], %b::bigint[]) WITH ORDINALITY AS k(id, version, i)"
         f" JOIN {EVENTS_TABLE} e"
         " ON e.originator_id = k.id AND e.originator_version = k.version",
         ([e.originator_id for e in events], [e.originator_version for e in events]),
@@ -380,7 +380,7 @@ def _stored(cursor: Cursor[Any], uuids: set[UUID]) -> dict[UUID, tuple[int, Fact
     stored: dict[UUID, tuple[int, Facts]] = {}
     cursor.execute(
         f"SELECT {_ENTRY_COLUMNS} FROM report_entries"
-        " WHERE entry_uuid = ANY(%s) AND valid_to IS NULL",
+        " WHERE entry_uuid = ANY(%b::uuid[]) AND valid_to IS NULL",
         (list(uuids),),
     )
     for row in _rows(cursor):
@@ -400,7 +400,7 @@ def _stored(cursor: Cursor[Any], uuids: set[UUID]) -> dict[UUID, tuple[int, Fact
         )
     cursor.execute(
         f"SELECT {_LABEL_COLUMNS} FROM report_labels"
-        " WHERE label_uuid = ANY(%s) AND valid_to IS NULL",
+        " WHERE label_uuid = ANY(%b::uuid[]) AND valid_to IS NULL",
         (list(uuids),),
     )
     for row in _rows(cursor):
@@ -417,7 +417,7 @@ def _write(cursor: Cursor[Any], closed: list[Version], new: list[Version]) -> No
         if ended:
             cursor.execute(
                 f"UPDATE {table} t SET valid_to = c.valid_to"
-                " FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[])"
+                " FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[])"
                 " AS c(id, valid_from, valid_to)"
                 f" WHERE t.{key} = c.id AND t.valid_from = c.valid_from",
                 (

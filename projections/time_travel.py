@@ -141,7 +141,7 @@ def _positions(cursor: Cursor[Any], events: Sequence[DomainEventProtocol[Any]]) 
     """The log position of each event (looked up by stream and version)."""
     cursor.execute(
         "SELECT k.i, e.notification_id"
-        " FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS k(id, version, i)"
+        " FROM unnest(%b::uuid[], %b::bigint[]) WITH ORDINALITY AS k(id, version, i)"
         f" JOIN {EVENTS_TABLE} e"
         " ON e.originator_id = k.id AND e.originator_version = k.version",
         (
@@ -261,7 +261,7 @@ def _open_versions(cursor: Cursor[Any], uuids: set[UUID]) -> dict[UUID, EntryVer
         return {}
     cursor.execute(
         "SELECT entry_uuid, entry_id, valid_from, user_id, project_id, day, seconds, billable"
-        " FROM entry_versions WHERE entry_uuid = ANY(%s) AND valid_to IS NULL",
+        " FROM entry_versions WHERE entry_uuid = ANY(%b::uuid[]) AND valid_to IS NULL",
         (list(uuids),),
     )
     return {
@@ -286,7 +286,7 @@ def _store_versions(
     if closed:
         cursor.execute(
             "UPDATE entry_versions v SET valid_to = c.valid_to"
-            " FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS c(uuid, valid_from, valid_to)"
+            " FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[]) AS c(uuid, valid_from, valid_to)"
             " WHERE v.entry_uuid = c.uuid AND v.valid_from = c.valid_from",
             (
                 [v.entry_uuid for v in closed],
