@@ -22,6 +22,9 @@ class Projection(ABC):
     calls `apply` for each event of a batch inside one transaction that also moves the
     projection's tracking position, so every event is applied exactly once; by default
     `apply` writes `changes(event)` with that transaction's cursor.
+
+    A batch's arrays go to PostgreSQL as binary parameters with a cast (`%b::uuid[]`):
+    psycopg formats a text array (`%s`) in Python, about ten times the cost per element.
     """
 
     name: str
