@@ -99,7 +99,7 @@ async def asked(request: web.Request) -> Asked:
         shown = position
     else:
         shown = (await request.config_dict[freshness_key].positions([READ_MODEL]))[READ_MODEL]
-    tz = query.get("tz") or await view.user_timezone(caller.user_id, position) or "UTC"
+    tz = query.get("tz") or await view.user_timezone_at(caller.user_id, shown, position) or "UTC"
     zone = ZoneInfo(tz)
     today = (moment or datetime.now(UTC)).astimezone(zone).date()
     last = _day(query["end_date"], zone) if "end_date" in query else today

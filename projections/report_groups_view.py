@@ -25,6 +25,7 @@ from timetracker.projections.report_days import DEFAULT_ZONE
 GROUP_KEYS = ("project", "client", "task", "user", "tag", "day", "week", "month")
 _ID_KINDS = ("project", "client", "task", "user")
 REPORTS_KEPT = 256  # reports a process keeps, each for the read-model position it was asked at
+ZONES_KEPT = 1024  # users' time zones a process keeps, each for the position it was asked at
 EXPORT_CHUNK = 2000  # rows fetched from the server-side cursor at a time
 
 # An entry's cents: floor(seconds * rate / 36 + 1/2), with `div` (exact, no rounded division).
@@ -290,6 +291,7 @@ class ReportGroupsView:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
         self._kept: OrderedDict[tuple[Any, ...], GroupedReport] = OrderedDict()
+        self._zones: OrderedDict[tuple[int, int, int | None], str | None] = OrderedDict()
 
     async def report_at(
         self, group_by: Sequence[str], window: ReportWindow, version: int
@@ -307,6 +309,22 @@ class ReportGroupsView:
         if len(self._kept) > REPORTS_KEPT:
             self._kept.popitem(last=False)  # the one asked for longest ago
         return report
+
+    async def user_timezone_at(
+        self, user_id: int, version: int, position: int | None = None
+    ) -> str | None:
+        """`user_timezone`, kept per read-model position `version` (read before asking), as
+        `report_at` keeps reports: a dashboard asking again before the read model moves is
+        answered without a query."""
+        key = (user_id, version, position)
+        if key in self._zones:
+            self._zones.move_to_end(key)
+            return self._zones[key]
+        zone = await self.user_timezone(user_id, position)
+        self._zones[key] = zone
+        if len(self._zones) > ZONES_KEPT:
+            self._zones.popitem(last=False)
+        return zone
 
     async def user_timezone(self, user_id: int, position: int | None = None) -> str | None:
         """A user's time zone (as of `position`), or None when not known yet."""
