@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -13,7 +14,14 @@ from timetracker.domain.api_token import ApiToken
 from timetracker.domain.user import User
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import json_object, time
-from timetracker.projections.paging import BodyPage, Page, fetch_bodies, fetch_one, fetch_page
+from timetracker.projections.paging import (
+    BodyPage,
+    Page,
+    bodies_statement,
+    fetch_bodies,
+    fetch_one,
+    fetch_page,
+)
 from timetracker.projections.rows import Insert, Notify, RowChange, Update
 
 # Revocations reach every server process's token cache (http/token_cache.py) two ways: a
@@ -210,17 +218,7 @@ class AccountsView:
 
     async def list_users_json(self, page: int, per_page: int) -> BodyPage:
         """Users in id order, as the API shows them (one JSON array built by the query)."""
-        return await fetch_bodies(
-            self.pool,
-            sql.SQL("SELECT ")
-            + sql.SQL(USER_BODY)
-            + sql.SQL(" AS body, id FROM users ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
-            sql.SQL("id"),
-            sql.SQL("SELECT count(*) FROM users"),
-            {},
-            page,
-            per_page,
-        )
+        return await fetch_bodies(self.pool, _users_page_statement(), {}, page, per_page)
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""
@@ -232,3 +230,14 @@ class AccountsView:
             page,
             per_page,
         )
+
+
+@functools.lru_cache(maxsize=1)
+def _users_page_statement() -> bytes:
+    """The users page statement, made once."""
+    return bodies_statement(
+        sql.SQL("SELECT ")
+        + sql.SQL(USER_BODY)
+        + sql.SQL(" AS body, id FROM users ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("SELECT count(*) FROM users"),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -11,7 +12,13 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.client import CLIENT_FIELDS, Client
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
-from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
+from timetracker.projections.paging import (
+    BodyPage,
+    bodies_statement,
+    fetch_bodies,
+    fetch_one,
+    where,
+)
 from timetracker.projections.rows import Insert, RowChange, Update
 
 # A client as the API shows it (`http/clients.py::client_json`).
@@ -107,17 +114,17 @@ class ClientsView:
 
     async def list_json(self, status: str | None, page: int, per_page: int) -> BodyPage:
         """Clients in id order, optionally filtered by status, as their bodies."""
-        conditions: list[sql.Composable] = []
-        if status is not None:
-            conditions.append(sql.SQL("status = %(status)s"))
-        return await fetch_bodies(
-            self.pool,
-            sql.SQL("SELECT body, id FROM clients")
-            + where(conditions)
-            + sql.SQL(" ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
-            sql.SQL("id"),
-            sql.SQL("SELECT count(*) FROM clients") + where(conditions),
-            {"status": status},
-            page,
-            per_page,
-        )
+        statement = _page_statement(status is not None)
+        return await fetch_bodies(self.pool, statement, {"status": status}, page, per_page)
+
+
+@functools.lru_cache(maxsize=2)
+def _page_statement(status: bool) -> bytes:
+    """The page statement with or without the status filter, made once."""
+    conditions: list[sql.Composable] = [sql.SQL("status = %(status)s")] if status else []
+    return bodies_statement(
+        sql.SQL("SELECT body, id FROM clients")
+        + where(conditions)
+        + sql.SQL(" ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("SELECT count(*) FROM clients") + where(conditions),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,13 @@ from timetracker.domain.client import Client
 from timetracker.domain.project import Project
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
-from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
+from timetracker.projections.paging import (
+    BodyPage,
+    bodies_statement,
+    fetch_bodies,
+    fetch_one,
+    where,
+)
 from timetracker.projections.rows import Insert, Refresh, RowChange, Update
 
 _COLUMNS = (
@@ -163,23 +170,9 @@ class ProjectsView:
         self, status: str | None, client_id: int | None, page: int, per_page: int
     ) -> BodyPage:
         """Projects in id order, optionally filtered by status and client, as their bodies."""
-        conditions: list[sql.Composable] = []
-        if status is not None:
-            conditions.append(sql.SQL("p.status = %(status)s"))
-        if client_id is not None:
-            conditions.append(sql.SQL("p.client_id = %(client_id)s"))
+        statement = _page_statement(status is not None, client_id is not None)
         params = {"status": status, "client_id": client_id}
-        return await fetch_bodies(
-            self.pool,
-            sql.SQL("SELECT p.body, p.id FROM projects p")
-            + where(conditions)
-            + sql.SQL(" ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s"),
-            sql.SQL("id"),
-            sql.SQL("SELECT count(*) FROM projects p") + where(conditions),
-            params,
-            page,
-            per_page,
-        )
+        return await fetch_bodies(self.pool, statement, params, page, per_page)
 
     async def names(self, project_ids: Sequence[int]) -> dict[int, str]:
         """Project names by id."""
@@ -190,3 +183,19 @@ class ProjectsView:
                 "SELECT id, name FROM projects WHERE id = ANY(%s)", ([*project_ids],)
             )
             return {row["id"]: row["name"] for row in await cursor.fetchall()}
+
+
+@functools.lru_cache(maxsize=4)
+def _page_statement(status: bool, client: bool) -> bytes:
+    """The page statement for the filters set, made once."""
+    conditions: list[sql.Composable] = []
+    if status:
+        conditions.append(sql.SQL("p.status = %(status)s"))
+    if client:
+        conditions.append(sql.SQL("p.client_id = %(client_id)s"))
+    return bodies_statement(
+        sql.SQL("SELECT p.body, p.id FROM projects p")
+        + where(conditions)
+        + sql.SQL(" ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("SELECT count(*) FROM projects p") + where(conditions),
+    )

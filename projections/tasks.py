@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -11,7 +12,13 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.task import TASK_FIELDS, TASK_PRIORITIES, Task
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
-from timetracker.projections.paging import BodyPage, fetch_bodies, fetch_one, where
+from timetracker.projections.paging import (
+    BodyPage,
+    bodies_statement,
+    fetch_bodies,
+    fetch_one,
+    where,
+)
 from timetracker.projections.rows import Delete, Insert, RowChange, Update
 
 # low 0 ... urgent 3; lists sort by rank descending, so urgent comes first
@@ -113,19 +120,22 @@ class TasksView:
         self, project_id: int | None, status: str | None, page: int, per_page: int
     ) -> BodyPage:
         """Tasks by priority (urgent first), then name, as their bodies."""
-        conditions: list[sql.Composable] = []
-        if project_id is not None:
-            conditions.append(sql.SQL("project_id = %(project_id)s"))
-        if status is not None:
-            conditions.append(sql.SQL("status = %(status)s"))
-        return await fetch_bodies(
-            self.pool,
-            sql.SQL("SELECT body, priority_rank, name, id FROM tasks")
-            + where(conditions)
-            + sql.SQL(" ORDER BY priority_rank DESC, name, id LIMIT %(limit)s OFFSET %(offset)s"),
-            sql.SQL("priority_rank DESC, name, id"),
-            sql.SQL("SELECT count(*) FROM tasks") + where(conditions),
-            {"project_id": project_id, "status": status},
-            page,
-            per_page,
-        )
+        statement = _page_statement(project_id is not None, status is not None)
+        params = {"project_id": project_id, "status": status}
+        return await fetch_bodies(self.pool, statement, params, page, per_page)
+
+
+@functools.lru_cache(maxsize=4)
+def _page_statement(project: bool, status: bool) -> bytes:
+    """The page statement for the filters set, made once."""
+    conditions: list[sql.Composable] = []
+    if project:
+        conditions.append(sql.SQL("project_id = %(project_id)s"))
+    if status:
+        conditions.append(sql.SQL("status = %(status)s"))
+    return bodies_statement(
+        sql.SQL("SELECT body, priority_rank, name, id FROM tasks")
+        + where(conditions)
+        + sql.SQL(" ORDER BY priority_rank DESC, name, id LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL("SELECT count(*) FROM tasks") + where(conditions),
+    )

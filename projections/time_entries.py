@@ -20,7 +20,7 @@ from timetracker.projections.paging import (
     BodyPage,
     Page,
     bodies_statement,
-    fetch_bodies_with,
+    fetch_bodies,
     fetch_one,
     fetch_page,
     where,
@@ -313,7 +313,7 @@ class TimeEntriesView:
         """Entries, latest start first, as their stored API JSON (what a list answers)."""
         _, params = _conditions(where_)
         shape = (*(params[name] is not None for name in _FILTERS), where_.include_active)
-        return await fetch_bodies_with(self.pool, _page_statement(shape), params, page, per_page)
+        return await fetch_bodies(self.pool, _page_statement(shape), params, page, per_page)
 
 
 _FILTERS = ("user_id", "project_id", "start", "end", "billable")
@@ -333,7 +333,6 @@ def _page_statement(shape: tuple[bool, ...]) -> bytes:
         sql.SQL("SELECT body, start_time, id FROM time_entries")
         + where(conditions)
         + sql.SQL(" ORDER BY start_time DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s"),
-        sql.SQL("start_time DESC, id DESC"),
         _count_statement(present, shape[-1], conditions),
     )
 

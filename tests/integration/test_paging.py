@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.http.settings import Settings
-from timetracker.projections.paging import fetch_bodies, fetch_page
+from timetracker.projections.paging import bodies_statement, fetch_bodies, fetch_page
 
 ROWS = 7
 SELECT = sql.SQL("SELECT n FROM paging_rows ORDER BY n LIMIT %(limit)s OFFSET %(offset)s")
@@ -96,7 +96,7 @@ BODIES = sql.SQL(
 async def test_a_page_of_bodies_is_one_json_array_in_order_with_the_whole_total(
     pool: AsyncConnectionPool[Any], page: int, per_page: int, numbers: list[int]
 ) -> None:
-    found = await fetch_bodies(pool, BODIES, sql.SQL("n"), COUNT, {}, page, per_page)
+    found = await fetch_bodies(pool, bodies_statement(BODIES, COUNT), {}, page, per_page)
     assert orjson.loads(found.json) == [{"n": n} for n in numbers]
     assert found.total == ROWS
 
@@ -104,8 +104,32 @@ async def test_a_page_of_bodies_is_one_json_array_in_order_with_the_whole_total(
 async def test_a_page_of_bodies_counts_in_the_same_statement_only_when_the_page_needs_it(
     pool: AsyncConnectionPool[Any],
 ) -> None:
-    last = await fetch_bodies(pool, BODIES, sql.SQL("n"), FAILING_SCAN, {}, 3, 3)
+    last = await fetch_bodies(pool, bodies_statement(BODIES, FAILING_SCAN), {}, 3, 3)
     assert (orjson.loads(last.json), last.total) == ([{"n": 7}], ROWS)
     for page, per_page in ((1, 3), (4, 3), (1, 7)):
         with pytest.raises(DivisionByZero):
-            await fetch_bodies(pool, BODIES, sql.SQL("n"), FAILING_SCAN, {}, page, per_page)
+            await fetch_bodies(pool, bodies_statement(BODIES, FAILING_SCAN), {}, page, per_page)
+
+
+@pytest.mark.parametrize("order", ["n DESC", "mod(n * 5, 7), n"])
+async def test_a_page_of_bodies_keeps_the_order_of_its_select(
+    pool: AsyncConnectionPool[Any], order: str
+) -> None:
+    """The bodies are joined in the order the select yields them, not the table's order
+    (the aggregate has no ORDER BY of its own)."""
+    select = sql.SQL(
+        "SELECT json_build_object('n', n) AS body FROM paging_rows"
+        f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    async with pool.connection() as conn:
+        expected = [
+            row["n"]
+            for row in await (
+                await conn.execute(f"SELECT n FROM paging_rows ORDER BY {order}")
+            ).fetchall()
+        ]
+    assert expected != sorted(expected)  # the test means something only then
+    found = await fetch_bodies(pool, bodies_statement(select, COUNT), {}, 1, ROWS)
+    assert [body["n"] for body in orjson.loads(found.json)] == expected
+    second = await fetch_bodies(pool, bodies_statement(select, COUNT), {}, 2, 3)
+    assert [body["n"] for body in orjson.loads(second.json)] == expected[3:6]
