@@ -315,7 +315,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)
     yield
-    await freshness.stop_listening()
+    await freshness.close()
+    await app[running_timers_view_key].close()
     await app[rate_limiter_key].close()
     await client.aclose()
 

@@ -30,14 +30,11 @@ from redis.asyncio import Redis
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from timetracker.http.errors import ApiError
-from timetracker.http.script_pipeline import PipelinedScript
+from timetracker.projections.script_pipeline import REDIS_WAIT_SECONDS, PipelinedScript
 
 log = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 1.0
-# How long a request waits for its limits (a Redis connection, then the reply) before the
-# limiter answers 503.
-REDIS_WAIT_SECONDS = 2.0
 LOCAL_SUBJECTS = 100_000  # subjects remembered for the fallback (least recently used go)
 
 # KEYS[1]: the subject's string, every number in base 36: "now|<tag><window>|<tag><window>"
@@ -351,7 +348,8 @@ class RateLimiter:
         for window in windows:
             args += [window.quota, window.length_ms]
         try:
-            result = await self._script.run(self._key(subject), args, REDIS_WAIT_SECONDS)
+            # Waits (a connection, then the reply) at most REDIS_WAIT_SECONDS, then 503.
+            result = await self._script.run([self._key(subject)], args, REDIS_WAIT_SECONDS)
         except TimeoutError:
             raise MaxConnectionsError("no reply from Redis in time for the rate limiter") from None
         if self._warned:

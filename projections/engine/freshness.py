@@ -11,10 +11,12 @@ from typing import Any
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from timetracker.projections.engine.position_news import PositionNews
 from timetracker.projections.redis_keys import live_key, tracking_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
+from timetracker.projections.script_pipeline import REDIS_WAIT_SECONDS, PipelinedScript
 
 NEWS_WAIT_SECONDS = 0.2  # longest wait for news before reading positions again
 MAX_POLL_SECONDS = 0.01
@@ -49,7 +51,8 @@ class Freshness:
         self.pool = pool
         self.redis = redis
         self.prefix = prefix
-        self._redis_positions = redis.register_script(_REDIS_POSITIONS)
+        # Asked on every read of a Redis read model: pipelined on a connection of its own.
+        self._redis_positions = PipelinedScript(redis, _REDIS_POSITIONS)
         self._waiters: set[_Waiter] = set()
         # The last position heard of for each read model: a committed batch's.
         self._heard: dict[str, int] = {}
@@ -71,6 +74,11 @@ class Freshness:
         if self.news is not None:
             await self.news.stop()
             self.news = None
+
+    async def close(self) -> None:
+        """Stop listening and close the Redis connection positions are read on."""
+        await self.stop_listening()
+        await self._redis_positions.close()
 
     def advance_notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, int], None]:
         """A callback for this process's runners (any thread): a read model has advanced."""
@@ -141,10 +149,14 @@ class Freshness:
         names = sorted(REDIS_PROJECTION_NAMES & (wanted or REDIS_PROJECTION_NAMES))
         if not names:
             return {}
-        values = await self._redis_positions(
-            keys=[live_key(self.prefix, name) for name in names],
-            args=[tracking_key(self.prefix, name, 0).removesuffix("0:position") for name in names],
-        )
+        try:
+            values = await self._redis_positions.run(
+                [live_key(self.prefix, name) for name in names],
+                [tracking_key(self.prefix, name, 0).removesuffix("0:position") for name in names],
+                REDIS_WAIT_SECONDS,
+            )
+        except TimeoutError:
+            raise RedisTimeoutError("Redis did not answer in time") from None
         return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
 
     async def head(self) -> int:

@@ -85,7 +85,7 @@ async def freshness(
         await _until(lambda: view.news is not None and view.news.listening)
         yield view, pool
     finally:
-        await view.stop_listening()
+        await view.close()
         await redis.aclose()
         await pool.close()
 

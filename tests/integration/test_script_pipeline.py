@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from tests.conftest import REDIS_URL
-from timetracker.http.script_pipeline import PipelinedScript
+from timetracker.projections.script_pipeline import PipelinedScript
 
 WAIT = 5.0  # seconds a call may wait for its reply
 
@@ -47,7 +47,9 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
     own = Redis.from_url(REDIS_URL, client_name=name)
     script = PipelinedScript(own, _COUNT.format(tag=uuid.uuid4().hex))
     keys = [f"{redis_prefix}batch:{uuid.uuid4().hex}:{n}" for n in range(50)]
-    replies = await asyncio.gather(*(script.run(key, [str(n)], WAIT) for n, key in enumerate(keys)))
+    replies = await asyncio.gather(
+        *(script.run([key], [str(n)], WAIT) for n, key in enumerate(keys))
+    )
     assert replies == [[1, str(n).encode()] for n in range(50)]
     # Run once each, although the first calls found the script unknown to Redis.
     assert [int(v) for v in await client.mget(keys)] == [1] * 50
@@ -62,9 +64,9 @@ async def test_concurrent_calls_share_one_connection_and_each_gets_its_own_reply
 async def test_an_error_reaches_only_its_caller(script: PipelinedScript, redis_prefix: str) -> None:
     key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
     replies = await asyncio.gather(
-        script.run(key, ["a"], WAIT),
-        script.run(key, ["bad"], WAIT),
-        script.run(key, ["c"], WAIT),
+        script.run([key], ["a"], WAIT),
+        script.run([key], ["bad"], WAIT),
+        script.run([key], ["c"], WAIT),
         return_exceptions=True,
     )
     assert replies[0] == [1, b"a"] and replies[2] == [2, b"c"]
@@ -75,11 +77,11 @@ async def test_a_caller_that_stopped_waiting_does_not_take_anothers_reply(
     client: Redis, script: PipelinedScript, redis_prefix: str
 ) -> None:
     given_up, kept = (f"{redis_prefix}batch:{uuid.uuid4().hex}:{n}" for n in range(2))
-    assert await script.run(given_up, ["warm"], WAIT) == [1, b"warm"]
-    first = asyncio.ensure_future(script.run(given_up, ["x"], WAIT))
+    assert await script.run([given_up], ["warm"], WAIT) == [1, b"warm"]
+    first = asyncio.ensure_future(script.run([given_up], ["x"], WAIT))
     await asyncio.sleep(0)  # sent
     first.cancel()  # as a timeout does: its reply comes all the same, and is dropped
-    assert await script.run(kept, ["y"], WAIT) == [1, b"y"]
+    assert await script.run([kept], ["y"], WAIT) == [1, b"y"]
     assert int(await client.get(given_up)) == 2
 
 
@@ -90,7 +92,7 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     own = Redis.from_url(REDIS_URL, client_name=name)
     script = PipelinedScript(own, _COUNT.format(tag=uuid.uuid4().hex))
     key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
-    assert await script.run(key, ["1"], WAIT) == [1, b"1"]
+    assert await script.run([key], ["1"], WAIT) == [1, b"1"]
     (pipelined,) = [
         c for c in await client.client_list() if c["name"] == name and c["cmd"] == "evalsha"
     ]
@@ -98,7 +100,7 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     failures = []
     for _ in range(3):  # a call sent before the loss is seen fails; then a new connection
         try:
-            reply = await script.run(key, ["2"], WAIT)
+            reply = await script.run([key], ["2"], WAIT)
             break
         except RedisConnectionError as exc:
             failures.append(exc)
@@ -107,7 +109,7 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_opens_another
     await own.aclose()
     unreachable = PipelinedScript(Redis.from_url("redis://127.0.0.1:1/0"), _COUNT)
     with pytest.raises(RedisConnectionError):
-        await unreachable.run(key, ["3"], WAIT)
+        await unreachable.run([key], ["3"], WAIT)
     await unreachable.redis.aclose()
 
 
@@ -115,15 +117,26 @@ async def test_a_call_not_answered_in_time_closes_the_connection(
     client: Redis, script: PipelinedScript, redis_prefix: str
 ) -> None:
     key = f"{redis_prefix}batch:{uuid.uuid4().hex}"
-    assert await script.run(key, ["1"], WAIT) == [1, b"1"]
+    assert await script.run([key], ["1"], WAIT) == [1, b"1"]
     await client.execute_command("CLIENT", "PAUSE", "1000", "ALL")  # Redis stops answering
-    patient = asyncio.ensure_future(script.run(key, ["2"], WAIT))
+    patient = asyncio.ensure_future(script.run([key], ["2"], WAIT))
     await asyncio.sleep(0)  # sent
     with pytest.raises(TimeoutError):
-        await script.run(key, ["3"], 0.2)
+        await script.run([key], ["3"], 0.2)
     # The connection was closed: the call in flight on it fails instead of waiting on.
     with pytest.raises(RedisConnectionError):
         await patient
     await asyncio.sleep(1.0)  # the pause is over
-    reply = await script.run(key, ["4"], WAIT)  # on a new connection
+    reply = await script.run([key], ["4"], WAIT)  # on a new connection
     assert reply[1] == b"4"
+
+
+async def test_a_script_takes_any_number_of_keys(client: Redis, redis_prefix: str) -> None:
+    keys = [f"{redis_prefix}many:{n}" for n in range(3)]
+    await client.set(keys[1], "one")
+    script = PipelinedScript(client, "return {#KEYS, redis.call('MGET', unpack(KEYS))}")
+    try:
+        assert await script.run(keys, [], WAIT) == [3, [None, b"one", None]]
+        assert await script.run(keys[1:2], [], WAIT) == [1, [b"one"]]
+    finally:
+        await script.close()
