@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -17,10 +16,10 @@ from timetracker.projections.bodies import json_object, time
 from timetracker.projections.paging import (
     BodyPage,
     Page,
-    bodies_statement,
     fetch_bodies,
     fetch_one,
     fetch_page,
+    list_statement,
 )
 from timetracker.projections.rows import Insert, Notify, RowChange, Update
 
@@ -218,7 +217,10 @@ class AccountsView:
 
     async def list_users_json(self, page: int, per_page: int) -> BodyPage:
         """Users in id order, as the API shows them (one JSON array built by the query)."""
-        return await fetch_bodies(self.pool, _users_page_statement(), {}, page, per_page)
+        statement = list_statement(
+            f"SELECT {USER_BODY} AS body, id FROM users", "id", "SELECT count(*) FROM users"
+        )
+        return await fetch_bodies(self.pool, statement, {}, page, per_page)
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""
@@ -230,14 +232,3 @@ class AccountsView:
             page,
             per_page,
         )
-
-
-@functools.lru_cache(maxsize=1)
-def _users_page_statement() -> bytes:
-    """The users page statement, made once."""
-    return bodies_statement(
-        sql.SQL("SELECT ")
-        + sql.SQL(USER_BODY)
-        + sql.SQL(" AS body, id FROM users ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
-        sql.SQL("SELECT count(*) FROM users"),
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -14,10 +13,10 @@ from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
 from timetracker.projections.paging import (
     BodyPage,
-    bodies_statement,
+    conditions_set,
     fetch_bodies,
     fetch_one,
-    where,
+    list_statement,
 )
 from timetracker.projections.rows import Insert, RowChange, Update
 
@@ -114,17 +113,10 @@ class ClientsView:
 
     async def list_json(self, status: str | None, page: int, per_page: int) -> BodyPage:
         """Clients in id order, optionally filtered by status, as their bodies."""
-        statement = _page_statement(status is not None)
+        statement = list_statement(
+            "SELECT body, id FROM clients",
+            "id",
+            "SELECT count(*) FROM clients",
+            conditions_set(("status = %(status)s", status)),
+        )
         return await fetch_bodies(self.pool, statement, {"status": status}, page, per_page)
-
-
-@functools.lru_cache(maxsize=2)
-def _page_statement(status: bool) -> bytes:
-    """The page statement with or without the status filter, made once."""
-    conditions: list[sql.Composable] = [sql.SQL("status = %(status)s")] if status else []
-    return bodies_statement(
-        sql.SQL("SELECT body, id FROM clients")
-        + where(conditions)
-        + sql.SQL(" ORDER BY id LIMIT %(limit)s OFFSET %(offset)s"),
-        sql.SQL("SELECT count(*) FROM clients") + where(conditions),
-    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
@@ -78,6 +79,31 @@ def bodies_statement(select: sql.Composable, count: sql.Composable) -> bytes:
         + sql.SQL(") s")
     )
     return joined.as_string(None).encode()
+
+
+def conditions_set(*filters: tuple[LiteralString, object]) -> tuple[LiteralString, ...]:
+    """The conditions of the `(condition, value)` filters whose value is given (not None)."""
+    return tuple(condition for condition, value in filters if value is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def list_statement(
+    select: LiteralString,
+    order: LiteralString,
+    count: LiteralString,
+    conditions: tuple[LiteralString, ...] = (),
+) -> bytes:
+    """`bodies_statement` for `select` and `count` under the `conditions` that are set, the
+    page in `order`: made once per set of conditions."""
+    where_ = where([sql.SQL(condition) for condition in conditions])
+    return bodies_statement(
+        sql.SQL(select)
+        + where_
+        + sql.SQL(" ORDER BY ")
+        + sql.SQL(order)
+        + sql.SQL(" LIMIT %(limit)s OFFSET %(offset)s"),
+        sql.SQL(count) + where_,
+    )
 
 
 def with_page(statement: bytes, limit: int, offset: int) -> bytes:

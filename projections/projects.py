@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +16,10 @@ from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
 from timetracker.projections.paging import (
     BodyPage,
-    bodies_statement,
+    conditions_set,
     fetch_bodies,
     fetch_one,
-    where,
+    list_statement,
 )
 from timetracker.projections.rows import Insert, Refresh, RowChange, Update
 
@@ -170,8 +169,15 @@ class ProjectsView:
         self, status: str | None, client_id: int | None, page: int, per_page: int
     ) -> BodyPage:
         """Projects in id order, optionally filtered by status and client, as their bodies."""
-        statement = _page_statement(status is not None, client_id is not None)
         params = {"status": status, "client_id": client_id}
+        statement = list_statement(
+            "SELECT p.body, p.id FROM projects p",
+            "p.id",
+            "SELECT count(*) FROM projects p",
+            conditions_set(
+                ("p.status = %(status)s", status), ("p.client_id = %(client_id)s", client_id)
+            ),
+        )
         return await fetch_bodies(self.pool, statement, params, page, per_page)
 
     async def names(self, project_ids: Sequence[int]) -> dict[int, str]:
@@ -183,19 +189,3 @@ class ProjectsView:
                 "SELECT id, name FROM projects WHERE id = ANY(%s)", ([*project_ids],)
             )
             return {row["id"]: row["name"] for row in await cursor.fetchall()}
-
-
-@functools.lru_cache(maxsize=4)
-def _page_statement(status: bool, client: bool) -> bytes:
-    """The page statement for the filters set, made once."""
-    conditions: list[sql.Composable] = []
-    if status:
-        conditions.append(sql.SQL("p.status = %(status)s"))
-    if client:
-        conditions.append(sql.SQL("p.client_id = %(client_id)s"))
-    return bodies_statement(
-        sql.SQL("SELECT p.body, p.id FROM projects p")
-        + where(conditions)
-        + sql.SQL(" ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s"),
-        sql.SQL("SELECT count(*) FROM projects p") + where(conditions),
-    )

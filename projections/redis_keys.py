@@ -15,9 +15,15 @@ def live_key(prefix: str, name: str) -> str:
     return f"{prefix}live:{name}"
 
 
+def generations_stem(prefix: str, name: str) -> str:
+    """What every generation's key prefix starts with, up to its number (for a script that
+    reads the live number and the keys in one round trip)."""
+    return f"{prefix}{name}:g"
+
+
 def generation_prefix(prefix: str, name: str, generation: int) -> str:
     """The prefix of every key of one generation of a Redis read model."""
-    return f"{prefix}{name}:g{generation}:"
+    return f"{generations_stem(prefix, name)}{generation}:"
 
 
 def tracking_key(prefix: str, name: str, generation: int) -> str:

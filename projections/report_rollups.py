@@ -27,7 +27,7 @@ from timetracker.domain.entry import Entry
 from timetracker.projections.base import RedisProjection, RedisReads, RedisWrites
 from timetracker.projections.redis_keys import (
     ReadModelUnavailableError,
-    generation_prefix,
+    generations_stem,
     live_key,
 )
 
@@ -249,7 +249,7 @@ class ReportRollupsView:
         reply = await self._sum_days(
             keys=[live_key(self.prefix, name)],
             args=[
-                generation_prefix(self.prefix, name, 0).removesuffix("0:"),
+                generations_stem(self.prefix, name),
                 kept_version,
                 *[all_day_key(d) if user_id is None else user_day_key(user_id, d) for d in days],
             ],

@@ -13,7 +13,7 @@ from timetracker.domain.timer import Timer, timer_id
 from timetracker.projections.base import RedisProjection, RedisReads, RedisWrites
 from timetracker.projections.redis_keys import (
     ReadModelUnavailableError,
-    generation_prefix,
+    generations_stem,
     live_key,
 )
 from timetracker.projections.script_pipeline import REDIS_WAIT_SECONDS, PipelinedScript
@@ -53,10 +53,8 @@ class RunningTimersView:
     """Queries on running timers (over a pipelined connection of its own: `close` it)."""
 
     def __init__(self, client: Redis, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
         self._live = live_key(prefix, RunningTimersProjection.name)
-        self._generations = generation_prefix(prefix, RunningTimersProjection.name, 0)[:-2]
+        self._generations = generations_stem(prefix, RunningTimersProjection.name)
         self._script = PipelinedScript(client, _RUNNING_ENTRY)
 
     async def running_entry_id(self, user_id: int) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
@@ -14,10 +13,10 @@ from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
 from timetracker.projections.paging import (
     BodyPage,
-    bodies_statement,
+    conditions_set,
     fetch_bodies,
     fetch_one,
-    where,
+    list_statement,
 )
 from timetracker.projections.rows import Delete, Insert, RowChange, Update
 
@@ -120,22 +119,13 @@ class TasksView:
         self, project_id: int | None, status: str | None, page: int, per_page: int
     ) -> BodyPage:
         """Tasks by priority (urgent first), then name, as their bodies."""
-        statement = _page_statement(project_id is not None, status is not None)
+        statement = list_statement(
+            "SELECT body, priority_rank, name, id FROM tasks",
+            "priority_rank DESC, name, id",
+            "SELECT count(*) FROM tasks",
+            conditions_set(
+                ("project_id = %(project_id)s", project_id), ("status = %(status)s", status)
+            ),
+        )
         params = {"project_id": project_id, "status": status}
         return await fetch_bodies(self.pool, statement, params, page, per_page)
-
-
-@functools.lru_cache(maxsize=4)
-def _page_statement(project: bool, status: bool) -> bytes:
-    """The page statement for the filters set, made once."""
-    conditions: list[sql.Composable] = []
-    if project:
-        conditions.append(sql.SQL("project_id = %(project_id)s"))
-    if status:
-        conditions.append(sql.SQL("status = %(status)s"))
-    return bodies_statement(
-        sql.SQL("SELECT body, priority_rank, name, id FROM tasks")
-        + where(conditions)
-        + sql.SQL(" ORDER BY priority_rank DESC, name, id LIMIT %(limit)s OFFSET %(offset)s"),
-        sql.SQL("SELECT count(*) FROM tasks") + where(conditions),
-    )

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from timetracker.projections.engine.position_news import PositionNews
-from timetracker.projections.redis_keys import live_key, tracking_key
+from timetracker.projections.redis_keys import generations_stem, live_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 from timetracker.projections.script_pipeline import REDIS_WAIT_SECONDS, PipelinedScript
 
@@ -152,7 +152,7 @@ class Freshness:
         try:
             values = await self._redis_positions.run(
                 [live_key(self.prefix, name) for name in names],
-                [tracking_key(self.prefix, name, 0).removesuffix("0:position") for name in names],
+                [generations_stem(self.prefix, name) for name in names],
                 REDIS_WAIT_SECONDS,
             )
         except TimeoutError:
