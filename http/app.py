@@ -93,6 +93,7 @@ from timetracker.projections.engine.runner import create_schema, drop_broken_con
 from timetracker.projections.engine.service import ProjectionService
 from timetracker.projections.projects import ProjectsView
 from timetracker.projections.registry import all_projections
+from timetracker.projections.report_groups import ReportGroupsProjection
 from timetracker.projections.report_groups_view import ReportGroupsView
 from timetracker.projections.running_timers import RunningTimersView
 from timetracker.projections.tasks import TasksView
@@ -311,6 +312,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     prefix = settings.redis_prefix
     app[running_timers_view_key] = RunningTimersView(client, prefix)
     freshness = Freshness(app[read_pool_key], client, prefix)
+    # Reports are kept per position of their read model: forgotten when it is rewritten.
+    freshness.on_rewritten(ReportGroupsProjection.name, app[report_groups_view_key].forget)
     freshness.listen(settings.conninfo, settings.redis_url, partial(_drop_broken_connections, app))
     app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)

@@ -291,7 +291,17 @@ class ReportGroupsView:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
         self._kept: OrderedDict[tuple[Any, ...], GroupedReport] = OrderedDict()
-        self._zones: OrderedDict[tuple[int, int, int | None], str | None] = OrderedDict()
+        self._zones: OrderedDict[tuple[int, int, int | None, int], str | None] = OrderedDict()
+        # Counts `forget` calls: part of every kept key, so that a report summed before the
+        # read model was rewritten and kept after it is never found again.
+        self._rewrites = 0
+
+    def forget(self) -> None:
+        """Forget every kept report and time zone: the read model was rewritten without
+        its position moving forward (a rebuild's switch, a restore; `Freshness.on_rewritten`)."""
+        self._rewrites += 1
+        self._kept.clear()
+        self._zones.clear()
 
     async def report_at(
         self, group_by: Sequence[str], window: ReportWindow, version: int
@@ -299,7 +309,7 @@ class ReportGroupsView:
         """`report`, kept per read-model position `version` (read before asking): asked again
         before the read model moves (a dashboard), it is answered without a query. A report
         summed after the position moved on shows at least that position, never less."""
-        key = (tuple(group_by), window, version)
+        key = (tuple(group_by), window, version, self._rewrites)
         kept = self._kept.get(key)
         if kept is not None:
             self._kept.move_to_end(key)
@@ -316,7 +326,7 @@ class ReportGroupsView:
         """`user_timezone`, kept per read-model position `version` (read before asking), as
         `report_at` keeps reports: a dashboard asking again before the read model moves is
         answered without a query."""
-        key = (user_id, version, position)
+        key = (user_id, version, position, self._rewrites)
         if key in self._zones:
             self._zones.move_to_end(key)
             return self._zones[key]

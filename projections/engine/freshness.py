@@ -57,6 +57,11 @@ class Freshness:
         # The last position heard of for each read model: a committed batch's.
         self._heard: dict[str, int] = {}
         self.news: PositionNews | None = None
+        # What the news last said of each read model, on the listening connection numbered
+        # `_news_epoch`, and who keeps something per position of it (`on_rewritten`).
+        self._news_said: dict[str, int] = {}
+        self._news_epoch = 0
+        self._rewritten: dict[str, list[Callable[[], None]]] = {}
 
     def listen(
         self,
@@ -66,8 +71,30 @@ class Freshness:
     ) -> None:
         """Hear positions from every process's runners from now on (see `stop_listening`);
         `on_lost` is awaited when the connection to PostgreSQL breaks (`position_news.py`)."""
-        self.news = PositionNews(conninfo, redis_url, self.prefix, self._advanced, on_lost)
+        self.news = PositionNews(conninfo, redis_url, self.prefix, self._news_of_position, on_lost)
         self.news.start()
+
+    def on_rewritten(self, name: str, forget: Callable[[], None]) -> None:
+        """Call `forget` whenever read model `name` may have changed without its position
+        moving forward, so that what was kept per position of it is forgotten: news of it
+        at a position not above the last heard (a rebuild's switch, a reset, a restore),
+        or the first news on a new listening connection (some may have been missed)."""
+        self._rewritten.setdefault(name, []).append(forget)
+
+    def _news_of_position(self, name: str, position: int) -> None:
+        epoch = self.news.epoch if self.news is not None else 0
+        if epoch != self._news_epoch:
+            self._news_epoch = epoch
+            self._news_said.clear()
+            for callbacks in self._rewritten.values():
+                for forget in callbacks:
+                    forget()
+        said = self._news_said.get(name)
+        self._news_said[name] = position
+        if said is not None and position <= said:
+            for forget in self._rewritten.get(name, ()):
+                forget()
+        self._advanced(name, position)
 
     async def stop_listening(self) -> None:
         """Stop hearing positions from other processes."""

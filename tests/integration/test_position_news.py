@@ -150,6 +150,36 @@ async def test_a_serving_process_answers_positions_from_news_without_a_query(
         await view.positions(["clients"], heard=False)
 
 
+async def test_what_is_kept_per_position_is_forgotten_when_a_read_model_is_rewritten(
+    freshness: tuple[Freshness, AsyncConnectionPool], settings: Settings
+) -> None:
+    view, _ = freshness
+    forgotten: list[str] = []
+    view.on_rewritten("clients", lambda: forgotten.append("clients"))
+    forgets: list[int] = []
+    for marker, (name, position) in enumerate(
+        [
+            ("clients", 4),  # first news on this listening connection: earlier news may be lost
+            ("clients", 6),  # moving forward
+            ("projects", 6),  # another read model
+            ("clients", 6),  # a rebuild's switch at the same position
+            ("clients", 0),  # a restore registers it again
+            ("clients", 3),
+        ],
+        start=1,
+    ):
+        before = len(forgotten)
+        for statement, values in [
+            ("UPDATE projection_tracking SET position = %s WHERE name = %s", (position, name)),
+            # news comes in commit order: once this is heard, the change above has been
+            ("UPDATE projection_tracking SET position = %s WHERE name = 'accounts'", (marker,)),
+        ]:
+            await asyncio.to_thread(_execute, settings.conninfo, statement, *values)
+        await _until(lambda m=marker: view._heard.get("accounts") == m)  # type: ignore[misc]
+        forgets.append(len(forgotten) - before)
+    assert forgets == [1, 0, 0, 1, 1, 0]
+
+
 async def test_a_wait_ends_on_a_position_the_news_shows_not_before(
     freshness: tuple[Freshness, AsyncConnectionPool], settings: Settings
 ) -> None:
