@@ -312,8 +312,13 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     prefix = settings.redis_prefix
     app[running_timers_view_key] = RunningTimersView(client, prefix)
     freshness = Freshness(app[read_pool_key], client, prefix)
-    # Reports are kept per position of their read model: forgotten when it is rewritten.
+    # Reports and list pages are kept per position of their read model (`kept_pages.py`):
+    # forgotten when it is rewritten.
     freshness.on_rewritten(ReportGroupsProjection.name, app[report_groups_view_key].forget)
+    for lists in (accounts_view_key, clients_view_key, projects_view_key, tasks_view_key):
+        freshness.on_rewritten(app[lists].pages.read_model, app[lists].pages.forget)
+    entry_pages = app[time_entries_view_key].pages
+    freshness.on_rewritten(entry_pages.read_model, entry_pages.forget)
     freshness.listen(settings.conninfo, settings.redis_url, partial(_drop_broken_connections, app))
     app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)

@@ -26,7 +26,14 @@ from timetracker.http.as_of import (
     position_at,
 )
 from timetracker.http.errors import not_found
-from timetracker.http.keys import body_key, clients_view_key, path_key, query_key, time_tracking_key
+from timetracker.http.keys import (
+    body_key,
+    clients_view_key,
+    path_key,
+    query_key,
+    read_position_key,
+    time_tracking_key,
+)
 from timetracker.http.pagination import page_args, pagination
 from timetracker.http.paths import api_path
 from timetracker.http.positions import reads
@@ -84,7 +91,7 @@ async def list_clients(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
     result = await request.config_dict[clients_view_key].list_json(
-        query.get("status"), page, per_page
+        query.get("status"), page, per_page, request.get(read_position_key)
     )
     return list_response("clients", result.json, pagination(page, per_page, result.total))
 

@@ -32,6 +32,7 @@ from timetracker.http.keys import (
     path_key,
     projects_view_key,
     query_key,
+    read_position_key,
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
@@ -92,7 +93,7 @@ async def list_projects(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
     result = await request.config_dict[projects_view_key].list_json(
-        query.get("status"), query.get("client_id"), page, per_page
+        query.get("status"), query.get("client_id"), page, per_page, request.get(read_position_key)
     )
     return list_response("projects", result.json, pagination(page, per_page, result.total))
 

@@ -98,7 +98,11 @@ async def asked(request: web.Request) -> Asked:
         await _caught_up(request, position)
         shown = position
     else:
-        shown = (await request.config_dict[freshness_key].positions([READ_MODEL]))[READ_MODEL]
+        # From the database, not from news: a report kept for this position is answered
+        # (`report_at`), and news of a write answered by another process may still be on
+        # its way here (read-your-writes).
+        freshness = request.config_dict[freshness_key]
+        shown = (await freshness.postgres_positions({READ_MODEL}))[READ_MODEL]
     tz = query.get("tz") or await view.user_timezone_at(caller.user_id, shown, position) or "UTC"
     zone = ZoneInfo(tz)
     today = (moment or datetime.now(UTC)).astimezone(zone).date()

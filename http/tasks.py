@@ -30,6 +30,7 @@ from timetracker.http.keys import (
     event_log_key,
     path_key,
     query_key,
+    read_position_key,
     tasks_view_key,
     time_tracking_key,
 )
@@ -97,7 +98,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     query = request[query_key]
     page, per_page = page_args(query)
     result = await request.config_dict[tasks_view_key].list_json(
-        query.get("project_id"), query.get("status"), page, per_page
+        query.get("project_id"), query.get("status"), page, per_page, request.get(read_position_key)
     )
     return list_response("tasks", result.json, pagination(page, per_page, result.total))
 

@@ -38,6 +38,7 @@ from timetracker.http.keys import (
     event_log_key,
     path_key,
     query_key,
+    read_position_key,
     time_entries_view_key,
     time_tracking_key,
 )
@@ -176,7 +177,7 @@ async def list_entries(request: web.Request) -> web.Response:
         include_active=query["include_active"],
     )
     result = await request.config_dict[time_entries_view_key].list_json(
-        entry_filter, page, per_page
+        entry_filter, page, per_page, request.get(read_position_key)
     )
     return list_response("time_entries", result.json, pagination(page, per_page, result.total))
 

@@ -14,6 +14,7 @@ from timetracker.http.keys import (
     accounts_view_key,
     body_key,
     query_key,
+    read_position_key,
     time_tracking_key,
 )
 from timetracker.http.pagination import page_args, pagination
@@ -91,5 +92,7 @@ async def update_me(request: web.Request) -> web.Response:
 @response_schema(ErrorResponse, 400)
 async def list_users(request: web.Request) -> web.Response:
     page, per_page = page_args(request[query_key])
-    result = await request.config_dict[accounts_view_key].list_users_json(page, per_page)
+    result = await request.config_dict[accounts_view_key].list_users_json(
+        page, per_page, request.get(read_position_key)
+    )
     return list_response("users", result.json, pagination(page, per_page, result.total))

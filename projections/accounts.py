@@ -13,10 +13,10 @@ from timetracker.domain.api_token import ApiToken
 from timetracker.domain.user import User
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import json_object, time
+from timetracker.projections.kept_pages import KEPT_LIST_BYTES, KeptPages
 from timetracker.projections.paging import (
     BodyPage,
     Page,
-    fetch_bodies,
     fetch_one,
     fetch_page,
     list_statement,
@@ -165,6 +165,7 @@ class AccountsView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.pages = KeptPages(AccountsProjection.name, KEPT_LIST_BYTES)
 
     async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
         """The token with this hash and its user's role, or None."""
@@ -215,12 +216,12 @@ class AccountsView:
             )
             return list(await cursor.fetchall())
 
-    async def list_users_json(self, page: int, per_page: int) -> BodyPage:
+    async def list_users_json(self, page: int, per_page: int, shown: int | None = None) -> BodyPage:
         """Users in id order, as the API shows them (one JSON array built by the query)."""
         statement = list_statement(
             f"SELECT {USER_BODY} AS body, id FROM users", "id", "SELECT count(*) FROM users"
         )
-        return await fetch_bodies(self.pool, statement, {}, page, per_page)
+        return await self.pages.fetch(self.pool, statement, {}, page, per_page, shown)
 
     async def list_users(self, page: int, per_page: int) -> Page:
         """Users in id order."""

@@ -4,7 +4,7 @@ A read model that serves a list keeps, beside its query columns, a `body` column
 the API shows it (`json`, so its text is kept as written). The read model's `changes` ends
 every change to a row with a `Refresh` (`rows.py`) that recomputes it with the read model's
 body expression, in the batch's transaction; a page is then the rows' `body` texts joined
-(`paging.py::fetch_bodies`), never decoded and encoded again.
+(`paging.py::bodies_statement`), never decoded and encoded again.
 
 The expressions write what `http/responses.py::json_response` writes: times as RFC 3339
 UTC with `Z` (microseconds only when there are some), decimals as an integer when whole,

@@ -11,10 +11,10 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.client import CLIENT_FIELDS, Client
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
+from timetracker.projections.kept_pages import KEPT_LIST_BYTES, KeptPages
 from timetracker.projections.paging import (
     BodyPage,
     conditions_set,
-    fetch_bodies,
     fetch_one,
     list_statement,
 )
@@ -104,6 +104,7 @@ class ClientsView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.pages = KeptPages(ClientsProjection.name, KEPT_LIST_BYTES)
 
     async def get(self, client_id: int) -> dict[str, Any] | None:
         """One client, or None."""
@@ -111,7 +112,9 @@ class ClientsView:
             self.pool, sql.SQL("SELECT * FROM clients WHERE id = %(id)s"), {"id": client_id}
         )
 
-    async def list_json(self, status: str | None, page: int, per_page: int) -> BodyPage:
+    async def list_json(
+        self, status: str | None, page: int, per_page: int, shown: int | None = None
+    ) -> BodyPage:
         """Clients in id order, optionally filtered by status, as their bodies."""
         statement = list_statement(
             "SELECT body, id FROM clients",
@@ -119,4 +122,6 @@ class ClientsView:
             "SELECT count(*) FROM clients",
             conditions_set(("status = %(status)s", status)),
         )
-        return await fetch_bodies(self.pool, statement, {"status": status}, page, per_page)
+        return await self.pages.fetch(
+            self.pool, statement, {"status": status}, page, per_page, shown
+        )

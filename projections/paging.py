@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, LiteralString
 
 from psycopg import sql
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 
@@ -52,9 +52,9 @@ class BodyPage:
 
 
 def bodies_statement(select: sql.Composable, count: sql.Composable) -> bytes:
-    """The one statement of `fetch_bodies`, as bytes: made once per filter's shape by each
-    read model (composing it is 5% of a list read; psycopg encodes a text statement on
-    every execution).
+    """The one statement of a page of bodies (`kept_pages.py::KeptPages.fetch`), as bytes:
+    made once per filter's shape by each read model (composing it is 5% of a list read;
+    psycopg encodes a text statement on every execution).
 
     Like `fetch_page`, for rows kept with their API JSON (`bodies.py`), in one round trip:
     `select` names `body` and orders and limits its rows. The database joins the page's
@@ -117,21 +117,6 @@ def with_page(statement: bytes, limit: int, offset: int) -> bytes:
     the generic plan). A page that is asked for often is prepared with its numbers.
     """
     return statement.replace(b"%(limit)s", b"%d" % limit).replace(b"%(offset)s", b"%d" % offset)
-
-
-async def fetch_bodies(
-    pool: AsyncConnectionPool[Any],
-    statement: bytes,
-    params: dict[str, Any],
-    page: int,
-    per_page: int,
-) -> BodyPage:
-    """A page of bodies and the total, by a statement made by `bodies_statement`."""
-    async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-        await cursor.execute(with_page(statement, per_page, (page - 1) * per_page), params)
-        found = await cursor.fetchone()
-    assert found is not None
-    return BodyPage(json=found[0].encode(), total=int(found[1]))
 
 
 async def fetch_one(

@@ -14,10 +14,10 @@ from timetracker.domain.client import Client
 from timetracker.domain.project import Project
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, number, refresh_row, time
+from timetracker.projections.kept_pages import KEPT_LIST_BYTES, KeptPages
 from timetracker.projections.paging import (
     BodyPage,
     conditions_set,
-    fetch_bodies,
     fetch_one,
     list_statement,
 )
@@ -158,6 +158,7 @@ class ProjectsView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.pages = KeptPages(ProjectsProjection.name, KEPT_LIST_BYTES)
 
     async def get(self, project_id: int) -> dict[str, Any] | None:
         """One project with its client's name, or None."""
@@ -166,7 +167,12 @@ class ProjectsView:
         )
 
     async def list_json(
-        self, status: str | None, client_id: int | None, page: int, per_page: int
+        self,
+        status: str | None,
+        client_id: int | None,
+        page: int,
+        per_page: int,
+        shown: int | None = None,
     ) -> BodyPage:
         """Projects in id order, optionally filtered by status and client, as their bodies."""
         params = {"status": status, "client_id": client_id}
@@ -178,7 +184,7 @@ class ProjectsView:
                 ("p.status = %(status)s", status), ("p.client_id = %(client_id)s", client_id)
             ),
         )
-        return await fetch_bodies(self.pool, statement, params, page, per_page)
+        return await self.pages.fetch(self.pool, statement, params, page, per_page, shown)
 
     async def names(self, project_ids: Sequence[int]) -> dict[int, str]:
         """Project names by id."""

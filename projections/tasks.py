@@ -11,10 +11,10 @@ from psycopg_pool import AsyncConnectionPool
 from timetracker.domain.task import TASK_FIELDS, TASK_PRIORITIES, Task
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
+from timetracker.projections.kept_pages import KEPT_LIST_BYTES, KeptPages
 from timetracker.projections.paging import (
     BodyPage,
     conditions_set,
-    fetch_bodies,
     fetch_one,
     list_statement,
 )
@@ -108,6 +108,7 @@ class TasksView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.pages = KeptPages(TasksProjection.name, KEPT_LIST_BYTES)
 
     async def get(self, task_id: int) -> dict[str, Any] | None:
         """One task, or None."""
@@ -116,7 +117,12 @@ class TasksView:
         )
 
     async def list_json(
-        self, project_id: int | None, status: str | None, page: int, per_page: int
+        self,
+        project_id: int | None,
+        status: str | None,
+        page: int,
+        per_page: int,
+        shown: int | None = None,
     ) -> BodyPage:
         """Tasks by priority (urgent first), then name, as their bodies."""
         statement = list_statement(
@@ -128,4 +134,4 @@ class TasksView:
             ),
         )
         params = {"project_id": project_id, "status": status}
-        return await fetch_bodies(self.pool, statement, params, page, per_page)
+        return await self.pages.fetch(self.pool, statement, params, page, per_page, shown)

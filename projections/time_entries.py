@@ -16,11 +16,11 @@ from timetracker.domain.entry import Entry
 from timetracker.projections import entry_counts
 from timetracker.projections.base import Projection
 from timetracker.projections.bodies import body_statements, json_object, refresh_row, time
+from timetracker.projections.kept_pages import KEPT_ENTRY_PAGE_BYTES, KeptPages
 from timetracker.projections.paging import (
     BodyPage,
     Page,
     bodies_statement,
-    fetch_bodies,
     fetch_one,
     fetch_page,
     where,
@@ -286,6 +286,7 @@ class TimeEntriesView:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self.pages = KeptPages(TimeEntriesProjection.name, KEPT_ENTRY_PAGE_BYTES)
 
     async def get(self, entry_id: int) -> dict[str, Any] | None:
         """One entry, or None."""
@@ -309,11 +310,15 @@ class TimeEntriesView:
             per_page,
         )
 
-    async def list_json(self, where_: EntryFilter, page: int, per_page: int) -> BodyPage:
+    async def list_json(
+        self, where_: EntryFilter, page: int, per_page: int, shown: int | None = None
+    ) -> BodyPage:
         """Entries, latest start first, as their stored API JSON (what a list answers)."""
         _, params = _conditions(where_)
         shape = (*(params[name] is not None for name in _FILTERS), where_.include_active)
-        return await fetch_bodies(self.pool, _page_statement(shape), params, page, per_page)
+        return await self.pages.fetch(
+            self.pool, _page_statement(shape), params, page, per_page, shown
+        )
 
 
 _FILTERS = ("user_id", "project_id", "start", "end", "billable")

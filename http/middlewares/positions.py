@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from timetracker.http.keys import caller_key, freshness_key
+from timetracker.http.keys import caller_key, freshness_key, read_position_key
 from timetracker.http.middlewares.errors import as_api_error, error_response
 from timetracker.http.writes import POSITION_HEADER
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES, all_projections
@@ -58,6 +58,8 @@ async def position_middleware(request: web.Request, handler: Handler) -> web.Str
             if unavailable is not None and unavailable.status == 503:
                 return error_response(unavailable)
             log.warning("No read-model position for %s", request.path, exc_info=True)
+        else:
+            request[read_position_key] = position
     response = await handler(request)
     if caller_key not in request:
         # Only callers with a valid token learn positions: on open endpoints, 401s and

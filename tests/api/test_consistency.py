@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from tests.api.conftest import ApiUser, CountEvents
 from tests.api.helpers import created, error_body
 
+ApiWith = Callable[..., Awaitable[TestClient]]
 RESOURCES = {"projects": "project", "clients": "client"}
 CHANGES = {"PUT": {"name": "Renamed"}, "PATCH": {"name": "Renamed"}, "DELETE": None}
 
@@ -188,3 +190,32 @@ async def test_of_concurrent_writes_naming_one_version_exactly_one_succeeds(
     assert etag == '"3"'
     assert shown["name"] == (await winner.json())[RESOURCES[collection]]["name"]
     assert await count_events() == before + (1 if collection == "projects" else 3)
+
+
+async def test_pages_and_reports_kept_by_another_process_show_a_write_at_once(
+    api: TestClient, api_with: ApiWith, admin: ApiUser
+) -> None:
+    """Another serving process keeps the pages and reports it answered (per read-model
+    position); a write answered by this one is in its very next answer all the same."""
+    other = await api_with(run_projections=False)
+    project = await created(api, "/api/v1/projects", {"name": "Kept"}, admin.headers)
+    entries = "/api/v1/time-entries?per_page=5"
+    summary = "/api/v1/reports/summary?start_date=2024-03-01&end_date=2024-03-31&tz=UTC"
+    for written in range(12):
+        for _ in range(2):  # the second answer is the kept one
+            page = await (await other.get(entries, headers=admin.headers)).json()
+            report = await (await other.get(summary, headers=admin.headers)).json()
+            assert page["pagination"]["total"] == written
+            assert report["summary"]["total_entries"] == written
+        await created(
+            api,
+            "/api/v1/time-entries",
+            {
+                "project_id": project["id"],
+                "start_time": f"2024-03-{written + 1:02d}T09:00:00Z",
+                "end_time": f"2024-03-{written + 1:02d}T10:00:00Z",
+            },
+            admin.headers,
+        )
+    page = await (await other.get(entries, headers=admin.headers)).json()
+    assert page["time_entries"][0]["start_time"][:10] == "2024-03-12"

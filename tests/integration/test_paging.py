@@ -1,4 +1,4 @@
-"""`fetch_page` against a real table: rows, totals, and the count only when it is needed."""
+"""Pages against a real table: rows, totals, and the count only when it is needed."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.errors import DivisionByZero
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from timetracker.http.settings import Settings
-from timetracker.projections.paging import bodies_statement, fetch_bodies, fetch_page
+from timetracker.projections.kept_pages import KEPT_LIST_BYTES, KeptPages
+from timetracker.projections.paging import BodyPage, bodies_statement, fetch_page
 
 ROWS = 7
 SELECT = sql.SQL("SELECT n FROM paging_rows ORDER BY n LIMIT %(limit)s OFFSET %(offset)s")
@@ -23,20 +23,14 @@ FAILING_COUNT = sql.SQL("SELECT 1 / 0 AS count")  # any page that runs it fails
 
 
 @pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+async def pool(
+    settings: Settings, read_pool: AsyncConnectionPool[Any]
+) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """A pool on a database with `paging_rows` and the tracked read models' positions."""
     with psycopg.connect(settings.conninfo, autocommit=True) as conn:
         conn.execute("CREATE TABLE paging_rows (n int PRIMARY KEY)")
         conn.execute("INSERT INTO paging_rows SELECT generate_series(1, %s)", (ROWS,))
-    made: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        settings.conninfo,
-        min_size=1,
-        max_size=2,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
-    )
-    await made.open(wait=True)
-    yield made
-    await made.close()
+    yield read_pool
 
 
 @pytest.mark.parametrize(
@@ -79,6 +73,19 @@ async def test_a_page_that_is_not_full_gives_the_total_without_counting(
     for page, per_page in ((1, 3), (4, 3), (1, 7)):
         with pytest.raises(DivisionByZero):
             await fetch_page(pool, SELECT, FAILING_COUNT, {}, page, per_page)
+
+
+async def fetch_bodies(
+    pool: AsyncConnectionPool[Any],
+    statement: bytes,
+    params: dict[str, Any],
+    page: int,
+    per_page: int,
+) -> BodyPage:
+    """A page read afresh: nothing kept from an earlier read (`test_kept_pages.py`)."""
+    return await KeptPages("clients", KEPT_LIST_BYTES).fetch(
+        pool, statement, params, page, per_page
+    )
 
 
 # Not a constant (the planner would fold `1 / 0` before running anything): fails when run.
