@@ -93,6 +93,8 @@ async def settle(
         caught_up = False
     if not caught_up:
         headers[STALE_HEADER] = "timeout"
+    # Any process's next read must show it, even one whose news of it is still on its way.
+    await request.config_dict[freshness_key].answering(written.position)
     return headers
 
 

@@ -3,15 +3,14 @@
 A dashboard or an integration polling a list asks for the same page again and again while
 nothing changes. A page read here is kept with the position of its read model read in the
 same statement (one snapshot: the page is exactly what the read model held at that
-position). Asked again, the page is answered from memory if the read model's position in
-the database is still the same: one lookup of a primary key instead of the page's query,
-and nothing to fetch, decode or copy from PostgreSQL.
+position). Asked again while the read model's position is still no further than that, the
+page is answered from memory: no query, nothing fetched, decoded or copied.
 
-The position is read from the database, not from the news a process hears
-(`engine/position_news.py`): a client that wrote through another process and then lists
-here must see its write (read-your-writes), and news may reach this process a moment
-after the write was answered. News is still used to skip the check when it already shows
-that the read model has moved on (`shown`): then the page is read at once.
+The position a read compares with (`shown`) is `Freshness.covering`'s: as this process has
+heard it, and never behind a write another process has answered (read from the database
+when news of that write has not reached this process yet), so a client that wrote through
+another process sees its write in its next list (read-your-writes). Without a position
+(Redis and the news both unavailable) a page is read every time.
 
 A rebuild's switch or a restore may change a read model without moving its position
 forward: `forget` (called on news of that, `Freshness.on_rewritten`) drops every kept page.
@@ -39,7 +38,6 @@ _POSITION = b"SELECT position FROM projection_tracking WHERE name = %(read_model
 @dataclass(frozen=True)
 class _Kept:
     position: int
-    rewrites: int
     page: BodyPage
 
 
@@ -74,29 +72,23 @@ class KeptPages:
         shown: int | None = None,
     ) -> BodyPage:
         """A page of bodies and the total, by a statement made by `paging.bodies_statement`:
-        the kept page while the read model has not moved, else read (and kept).
-
-        `shown` is the read model's position as this process has heard it, if known: when
-        it is past the kept page's, the page is read without checking the position first.
-        """
+        the kept page when it shows the read model at `shown` or later, else read (and
+        kept). `shown`: the read model's position as `Freshness.covering` gives it."""
         key = (statement, tuple(params.items()), page, per_page)
         kept, rewrites = self._pages.get(key), self._rewrites
-        params = {**params, "read_model": self.read_model}
+        if kept is not None and shown is not None and kept.position >= shown:
+            self._pages.move_to_end(key)
+            return kept.page
         async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            if kept is not None and (shown is None or shown <= kept.position):
-                await cursor.execute(_POSITION, params)
-                found = await cursor.fetchone()
-                if found is not None and found[0] == kept.position and kept.rewrites == rewrites:
-                    self._pages.move_to_end(key)
-                    return kept.page
             await cursor.execute(
-                with_page(self._positioned(statement), per_page, (page - 1) * per_page), params
+                with_page(self._positioned(statement), per_page, (page - 1) * per_page),
+                {**params, "read_model": self.read_model},
             )
             row = await cursor.fetchone()
         assert row is not None
         read = BodyPage(json=row[0].encode(), total=int(row[1]))
         if row[2] is not None and rewrites == self._rewrites:
-            self._keep(key, _Kept(int(row[2]), rewrites, read))
+            self._keep(key, _Kept(int(row[2]), read))
         return read
 
     def _positioned(self, statement: bytes) -> bytes:

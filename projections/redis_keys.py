@@ -31,6 +31,12 @@ def tracking_key(prefix: str, name: str, generation: int) -> str:
     return f"{generation_prefix(prefix, name, generation)}position"
 
 
+def answered_key(prefix: str) -> str:
+    """The highest log position of a write any serving process has answered
+    (`engine/freshness.py::Freshness.answering`)."""
+    return f"{prefix}answered"
+
+
 def positions_channel(prefix: str) -> str:
     """The channel live runners PUBLISH each batch's `name:position` on."""
     return f"{prefix}positions"

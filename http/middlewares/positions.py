@@ -20,10 +20,11 @@ EVERY_READ_MODEL = (*(p.name for p in all_projections()), *sorted(REDIS_PROJECTI
 
 
 async def _read_models_position(request: web.Request, names: Sequence[str]) -> int:
-    """The lowest position among the read models `names`."""
+    """The lowest position among the read models `names`, never behind a write answered
+    by any process (`Freshness.covering`: lists keep pages by it)."""
     freshness = request.config_dict[freshness_key]
     try:
-        positions = await freshness.positions(names)
+        positions = await freshness.covering(names)
     except RedisError:
         # Without Redis only the PostgreSQL read models can answer; say what they show.
         positions = await freshness.postgres_positions(set(names))

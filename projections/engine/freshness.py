@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from timetracker.projections.engine.position_news import PositionNews
-from timetracker.projections.redis_keys import generations_stem, live_key
+from timetracker.projections.redis_keys import answered_key, generations_stem, live_key
 from timetracker.projections.registry import REDIS_PROJECTION_NAMES
 from timetracker.projections.script_pipeline import REDIS_WAIT_SECONDS, PipelinedScript
 
@@ -22,17 +24,25 @@ NEWS_WAIT_SECONDS = 0.2  # longest wait for news before reading positions again
 MAX_POLL_SECONDS = 0.01
 
 
-# One round trip for any number of Redis read models: each one's live generation, then
-# that generation's position. KEYS: the live pointers; ARGV: each one's position key up to
-# the generation number (`<prefix><name>:g`).
+# One round trip for the highest answered write (KEYS[1]) and any number of Redis read
+# models: each one's live generation (the other KEYS), then that generation's position (ARGV:
+# each one's position key up to the generation number, `<prefix><name>:g`).
 _REDIS_POSITIONS = """
-local positions = {}
-for i, live in ipairs(KEYS) do
-    local generation = redis.call('GET', live)
-    positions[i] = generation and redis.call('GET', ARGV[i] .. generation .. ':position') or '0'
+local found = {redis.call('GET', KEYS[1]) or '0'}
+for i = 2, #KEYS do
+    local generation = redis.call('GET', KEYS[i])
+    found[i] = generation and redis.call('GET', ARGV[i - 1] .. generation .. ':position') or '0'
 end
-return positions
+return found
 """
+# Raises the highest answered write to ARGV[1] (never lowers it).
+_RAISE_ANSWERED = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[1], ARGV[1])
+end
+return 0
+"""
+ANSWERING_RETRY_SECONDS = 1.0  # after Redis failed to record an answered write
 
 
 @dataclass(eq=False)
@@ -53,6 +63,8 @@ class Freshness:
         self.prefix = prefix
         # Asked on every read of a Redis read model: pipelined on a connection of its own.
         self._redis_positions = PipelinedScript(redis, _REDIS_POSITIONS)
+        self._raise_answered = PipelinedScript(redis, _RAISE_ANSWERED)
+        self._answering_fails_until = 0.0
         self._waiters: set[_Waiter] = set()
         # The last position heard of for each read model: a committed batch's.
         self._heard: dict[str, int] = {}
@@ -106,6 +118,7 @@ class Freshness:
         """Stop listening and close the Redis connection positions are read on."""
         await self.stop_listening()
         await self._redis_positions.close()
+        await self._raise_answered.close()
 
     def advance_notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[str, int], None]:
         """A callback for this process's runners (any thread): a read model has advanced."""
@@ -174,17 +187,54 @@ class Freshness:
     async def redis_positions(self, wanted: set[str] | None = None) -> dict[str, int]:
         """Positions of the live Redis read models (0 while none is live)."""
         names = sorted(REDIS_PROJECTION_NAMES & (wanted or REDIS_PROJECTION_NAMES))
-        if not names:
-            return {}
+        return (await self._read_redis(names))[1] if names else {}
+
+    async def _read_redis(self, names: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The highest answered write, and the positions of the named Redis read models."""
         try:
             values = await self._redis_positions.run(
-                [live_key(self.prefix, name) for name in names],
+                [answered_key(self.prefix), *(live_key(self.prefix, name) for name in names)],
                 [generations_stem(self.prefix, name) for name in names],
                 REDIS_WAIT_SECONDS,
             )
         except TimeoutError:
             raise RedisTimeoutError("Redis did not answer in time") from None
-        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
+        answered, *positions = (int(value or 0) for value in values)
+        return answered, dict(zip(names, positions, strict=True))
+
+    async def covering(self, names: Iterable[str]) -> dict[str, int]:
+        """The named read models' positions, never behind a write any process has answered.
+
+        What keeps answers per position (`kept_pages.py`, the reports) asks this: news may
+        reach this process a moment after another process answered a write, and the
+        write's client must see it in its next read (read-your-writes). PostgreSQL read
+        models' positions are as heard (no query) when they are at least the highest
+        answered write (`answering`), otherwise read from the database.
+        """
+        wanted = set(names)
+        answered, result = await self._read_redis(sorted(wanted & REDIS_PROJECTION_NAMES))
+        postgres = wanted - REDIS_PROJECTION_NAMES
+        if postgres:
+            found = await self.postgres_positions(postgres, heard=True)
+            if min(found.values(), default=0) < answered:
+                found = await self.postgres_positions(postgres)
+            result.update(found)
+        return result
+
+    async def answering(self, position: int) -> None:
+        """Record, before a write at `position` is answered, that it has been (`covering`).
+
+        Best effort: while Redis cannot record it (tried again after a second), readers
+        that cannot reach Redis either read positions from the database instead.
+        """
+        if time.monotonic() < self._answering_fails_until:
+            return
+        try:
+            await self._raise_answered.run(
+                [answered_key(self.prefix)], [position], REDIS_WAIT_SECONDS
+            )
+        except (RedisError, OSError, TimeoutError):
+            self._answering_fails_until = time.monotonic() + ANSWERING_RETRY_SECONDS
 
     async def head(self) -> int:
         """The position of the last event in the store."""

@@ -67,7 +67,7 @@ from timetracker.projections.engine.runner import (
     ProjectionRunner,
     create_schema,
 )
-from timetracker.projections.redis_keys import live_key, tracking_key
+from timetracker.projections.redis_keys import answered_key, live_key, tracking_key
 from timetracker.projections.registry import all_projections, redis_projections
 
 PhaseProgress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -210,7 +210,8 @@ def replay_all(
         if client is not None:
             assert redis_url is not None
             names = [projection.name for projection in redis_projections()]
-            client.delete(*[live_key(prefix, name) for name in names])
+            # The highest answered write belongs to the log replaced (`Freshness.covering`).
+            client.delete(answered_key(prefix), *[live_key(prefix, name) for name in names])
             for keys in _builds(client, prefix, names).values():
                 _drop(client, keys)
             for projection in redis_projections():

@@ -1,5 +1,6 @@
-"""List pages kept per read-model position: answered from memory only while the position in
-the database is the one the page was read at, and forgotten when the read model is rewritten."""
+"""List pages kept per read-model position: answered from memory only while the position a
+read is shown at is no further than the one the page was read at, and forgotten when the read
+model is rewritten."""
 
 from __future__ import annotations
 
@@ -52,49 +53,39 @@ async def test_a_page_is_answered_from_memory_while_its_read_model_stands_still(
     pool: AsyncConnectionPool[Any],
 ) -> None:
     pages = KeptPages("clients", 1024 * 1024)
-    first = await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)
+    await _execute(pool, "UPDATE projection_tracking SET position = 4 WHERE name = 'clients'")
+    first = await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=4)
     assert (_labels(first.json), first.total) == (["a", "a", "a"], 7)
     # The rows change without the read model's position moving (no runner would do this):
     # the page kept for that position is answered, which shows it was not read again.
     await _execute(pool, "UPDATE kept_rows SET label = 'b'")
-    assert await pages.fetch(pool, STATEMENT, FROM_1, 1, 3) == first
+    assert await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=4) == first
+    assert await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=2) == first  # news behind
     # another page, another filter: read, not taken for the kept one
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 2, 3)).json) == ["b"] * 3
-    assert (await pages.fetch(pool, STATEMENT, {"from": 6}, 1, 3)).total == 2
-    # the read model moves (as a runner's batch moves it): read again
-    await _execute(pool, "UPDATE projection_tracking SET position = 5 WHERE name = 'clients'")
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)).json) == ["b"] * 3
-    assert len(pages) == 3
-
-
-async def test_news_that_the_read_model_moved_on_reads_the_page_without_checking(
-    pool: AsyncConnectionPool[Any],
-) -> None:
-    pages = KeptPages("clients", 1024 * 1024)
-    await _execute(pool, "UPDATE projection_tracking SET position = 4 WHERE name = 'clients'")
-    await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)
-    await _execute(pool, "UPDATE kept_rows SET label = 'b'")
-    # heard at the kept position (or behind it): the database is asked, and it stands still
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=4)).json) == ["a"] * 3
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=2)).json) == ["a"] * 3
-    # heard past it: read at once
+    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 2, 3, shown=4)).json) == ["b"] * 3
+    assert (await pages.fetch(pool, STATEMENT, {"from": 6}, 1, 3, shown=4)).total == 2
+    # the read model shown further on (as after a runner's batch), or no position known:
+    # read again
     assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=5)).json) == ["b"] * 3
+    await _execute(pool, "UPDATE kept_rows SET label = 'c'")
+    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)).json) == ["c"] * 3
+    assert len(pages) == 3
 
 
 async def test_a_rewritten_read_model_forgets_every_page(pool: AsyncConnectionPool[Any]) -> None:
     pages = KeptPages("clients", 1024 * 1024)
-    await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)
+    await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=0)
     await _execute(pool, "UPDATE kept_rows SET label = 'b'")
     pages.forget()  # a rebuild's switch at the same position
     assert (len(pages), pages.bytes) == (0, 0)
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)).json) == ["b"] * 3
+    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=0)).json) == ["b"] * 3
 
 
 async def test_a_read_model_nobody_tracks_is_read_every_time(
     pool: AsyncConnectionPool[Any],
 ) -> None:
     pages = KeptPages("nobody", 1024 * 1024)
-    await pages.fetch(pool, STATEMENT, FROM_1, 1, 3)
+    await pages.fetch(pool, STATEMENT, FROM_1, 1, 3, shown=0)
     assert len(pages) == 0
 
 
@@ -104,14 +95,14 @@ async def test_kept_pages_stay_within_their_bytes_the_oldest_asked_going_first(
     one_page = len((await KeptPages("clients", 1 << 20).fetch(pool, STATEMENT, FROM_1, 1, 1)).json)
     pages = KeptPages("clients", 3 * one_page)
     for n in (1, 2, 3):
-        await pages.fetch(pool, STATEMENT, FROM_1, n, 1)
-    await pages.fetch(pool, STATEMENT, FROM_1, 1, 1)  # asked again: now the newest
-    await pages.fetch(pool, STATEMENT, FROM_1, 4, 1)  # one too many: page 2 goes
+        await pages.fetch(pool, STATEMENT, FROM_1, n, 1, shown=0)
+    await pages.fetch(pool, STATEMENT, FROM_1, 1, 1, shown=0)  # asked again: now the newest
+    await pages.fetch(pool, STATEMENT, FROM_1, 4, 1, shown=0)  # one too many: page 2 goes
     assert (len(pages), pages.bytes) == (3, 3 * one_page)
     await _execute(pool, "UPDATE kept_rows SET label = 'b'")
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 1)).json) == ["a"]
-    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 2, 1)).json) == ["b"]
+    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 1, 1, shown=0)).json) == ["a"]
+    assert _labels((await pages.fetch(pool, STATEMENT, FROM_1, 2, 1, shown=0)).json) == ["b"]
     # a page larger than all the room there is is not kept at all
     small = KeptPages("clients", one_page - 1)
-    await small.fetch(pool, STATEMENT, FROM_1, 1, 1)
+    await small.fetch(pool, STATEMENT, FROM_1, 1, 1, shown=0)
     assert (len(small), small.bytes) == (0, 0)

@@ -180,6 +180,34 @@ async def test_what_is_kept_per_position_is_forgotten_when_a_read_model_is_rewri
     assert forgets == [1, 0, 0, 1, 1, 0]
 
 
+async def test_positions_that_keep_answers_are_never_behind_a_write_answered_anywhere(
+    freshness: tuple[Freshness, AsyncConnectionPool], settings: Settings
+) -> None:
+    view, _ = freshness
+    assert view.news is not None
+    news = view.news
+    await asyncio.to_thread(
+        _execute,
+        settings.conninfo,
+        "UPDATE projection_tracking SET position = 9 WHERE name = 'clients'",
+    )
+    await _until(lambda: news.postgres.get("clients") == 9)
+    news.postgres["clients"] = 5  # as if news of the last batch were still on its way
+    await view.answering(4)  # another process answered a write at 4: heard covers it
+    assert await view.covering(["clients"]) == {"clients": 5}
+    await view.answering(9)  # ... and one at 9: the database is asked
+    assert await view.covering(["clients"]) == {"clients": 9}
+    await view.answering(3)  # the highest answered write never goes back
+    redis = Redis.from_url(str(settings.redis_url))
+    try:
+        assert await redis.get(f"{settings.redis_prefix}answered") == b"9"
+    finally:
+        await redis.aclose()
+    # with a Redis read model: one round trip for both
+    both = await view.covering(["clients", "running_timers"])
+    assert both["clients"] == 9 and "running_timers" in both
+
+
 async def test_a_wait_ends_on_a_position_the_news_shows_not_before(
     freshness: tuple[Freshness, AsyncConnectionPool], settings: Settings
 ) -> None:
