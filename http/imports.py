@@ -201,6 +201,8 @@ async def create_import(request: web.Request) -> web.StreamResponse:
             summary["read_models_caught_up"] = asyncio.run_coroutine_threadsafe(
                 shown, loop
             ).result()
+            # Any process's next list shows it (`Freshness.answering`).
+            asyncio.run_coroutine_threadsafe(freshness.answering(result.position), loop).result()
             progress("read models", 1, 1)
         return summary
 

@@ -68,7 +68,8 @@ body_key = web.RequestKey("body_key", dict[str, Any])
 query_key = web.RequestKey("query_key", dict[str, Any])
 path_key = web.RequestKey("path_key", dict[str, Any])
 rate_decision_key = web.RequestKey("rate_decision_key", Decision)
-# The position of the read models a GET answers from, as heard before its handler ran.
+# The position of the read models a GET answers from, read before its handler ran
+# (`Freshness.covering`: never behind a write answered by any process).
 read_position_key = web.RequestKey("read_position_key", int)
 # The request's hold on its Idempotency-Key, handed to its command (`writes.execute`).
 claim_key = web.RequestKey("claim_key", KeyClaim)

@@ -43,9 +43,11 @@ async def shown_in_accounts(request: web.Request, position: int | None) -> None:
     """Wait (bounded) until the accounts read model shows a write, so the next page does."""
     if position is None:
         return
-    await request.config_dict[freshness_key].wait_for(
+    freshness = request.config_dict[freshness_key]
+    await freshness.wait_for(
         ["accounts"], position, request.config_dict[settings_key].read_your_writes_timeout
     )
+    await freshness.answering(position)  # also in any process's next users list
 
 
 async def write_accounts(
