@@ -315,10 +315,14 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     # Reports and list pages are kept per position of their read model (`kept_pages.py`):
     # forgotten when it is rewritten.
     freshness.on_rewritten(ReportGroupsProjection.name, app[report_groups_view_key].forget)
-    for lists in (accounts_view_key, clients_view_key, projects_view_key, tasks_view_key):
-        freshness.on_rewritten(app[lists].pages.read_model, app[lists].pages.forget)
-    entry_pages = app[time_entries_view_key].pages
-    freshness.on_rewritten(entry_pages.read_model, entry_pages.forget)
+    for pages in (
+        app[accounts_view_key].pages,
+        app[clients_view_key].pages,
+        app[projects_view_key].pages,
+        app[tasks_view_key].pages,
+        app[time_entries_view_key].pages,
+    ):
+        freshness.on_rewritten(pages.read_model, pages.forget)
     freshness.listen(settings.conninfo, settings.redis_url, partial(_drop_broken_connections, app))
     app[freshness_key] = freshness
     app[rate_limiter_key] = RateLimiter(client, prefix)

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp_apigami import docs, querystring_schema, response_schema
-from redis.exceptions import RedisError
 
 from timetracker.eventlog.documents import rfc3339
 from timetracker.http.access import caller_of, requires
@@ -87,16 +86,6 @@ class Asked:
     position: int
 
 
-async def _covering_position(request: web.Request) -> int:
-    """The report read model's position, never behind a write any process has answered
-    (`Freshness.covering`; from the database while Redis cannot say)."""
-    freshness = request.config_dict[freshness_key]
-    try:
-        return (await freshness.covering([READ_MODEL]))[READ_MODEL]
-    except RedisError:
-        return (await freshness.postgres_positions({READ_MODEL}))[READ_MODEL]
-
-
 async def asked(request: web.Request) -> Asked:
     """Read a report's query: the zone (the caller's by default), days, filters, position."""
     query = request[query_key]
@@ -111,7 +100,8 @@ async def asked(request: web.Request) -> Asked:
     else:
         # A report kept for this position is answered (`report_at`): never one behind a
         # write another process has answered (read-your-writes).
-        shown = await _covering_position(request)
+        freshness = request.config_dict[freshness_key]
+        shown = (await freshness.covering([READ_MODEL]))[READ_MODEL]
     tz = query.get("tz") or await view.user_timezone_at(caller.user_id, shown, position) or "UTC"
     zone = ZoneInfo(tz)
     today = (moment or datetime.now(UTC)).astimezone(zone).date()

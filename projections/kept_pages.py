@@ -9,8 +9,8 @@ page is answered from memory: no query, nothing fetched, decoded or copied.
 The position a read compares with (`shown`) is `Freshness.covering`'s: as this process has
 heard it, and never behind a write another process has answered (read from the database
 when news of that write has not reached this process yet), so a client that wrote through
-another process sees its write in its next list (read-your-writes). Without a position
-(Redis and the news both unavailable) a page is read every time.
+another process sees its write in its next list (read-your-writes). A read without a
+position (it could not be found out) reads the page.
 
 A rebuild's switch or a restore may change a read model without moving its position
 forward: `forget` (called on news of that, `Freshness.on_rewritten`) drops every kept page.
@@ -32,8 +32,6 @@ from timetracker.projections.paging import BodyPage, with_page
 KEPT_LIST_BYTES = 4 * 1024 * 1024
 KEPT_ENTRY_PAGE_BYTES = 16 * 1024 * 1024
 
-_POSITION = b"SELECT position FROM projection_tracking WHERE name = %(read_model)s"
-
 
 @dataclass(frozen=True)
 class _Kept:
@@ -50,7 +48,6 @@ class KeptPages:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._pages: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
-        self._statements: dict[bytes, bytes] = {}
         self._rewrites = 0  # counts `forget` calls: a page read before one is not kept after
 
     def __len__(self) -> int:
@@ -81,7 +78,7 @@ class KeptPages:
             return kept.page
         async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             await cursor.execute(
-                with_page(self._positioned(statement), per_page, (page - 1) * per_page),
+                with_page(statement, per_page, (page - 1) * per_page),
                 {**params, "read_model": self.read_model},
             )
             row = await cursor.fetchone()
@@ -90,14 +87,6 @@ class KeptPages:
         if row[2] is not None and rewrites == self._rewrites:
             self._keep(key, _Kept(int(row[2]), read))
         return read
-
-    def _positioned(self, statement: bytes) -> bytes:
-        """`statement` with the read model's position as a third column, in its snapshot."""
-        positioned = self._statements.get(statement)
-        if positioned is None:
-            positioned = b"SELECT s.*, (" + _POSITION + b") FROM (" + statement + b") s"
-            self._statements[statement] = positioned
-        return positioned
 
     def _keep(self, key: tuple[Any, ...], kept: _Kept) -> None:
         size = len(kept.page.json)

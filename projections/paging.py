@@ -66,6 +66,9 @@ def bodies_statement(select: sql.Composable, count: sql.Composable) -> bytes:
     subquery with ORDER BY and LIMIT takes its rows as the subquery's Limit hands them over.
     An ORDER BY inside `string_agg` would sort the page a second time, copying every body
     (PostgreSQL 15: 5,100 against 6,100-8,200 pages a second for 50 entries).
+
+    The third column is the position of the read model named by `%(read_model)s`, read in
+    the page's snapshot: the page is exactly that read model at that position.
     """
     joined = (
         sql.SQL(
@@ -74,7 +77,9 @@ def bodies_statement(select: sql.Composable, count: sql.Composable) -> bytes:
             " THEN %(offset)s + count(*) ELSE ("
         )
         + count
-        + sql.SQL(") END FROM (")
+        + sql.SQL(
+            ") END, (SELECT position FROM projection_tracking WHERE name = %(read_model)s) FROM ("
+        )
         + select
         + sql.SQL(") s")
     )

@@ -43,6 +43,7 @@ end
 return 0
 """
 ANSWERING_RETRY_SECONDS = 1.0  # after Redis failed to record an answered write
+UNKNOWN_ANSWERED = 2**63 - 1  # above any position: positions are read from the database
 
 
 @dataclass(eq=False)
@@ -209,10 +210,17 @@ class Freshness:
         reach this process a moment after another process answered a write, and the
         write's client must see it in its next read (read-your-writes). PostgreSQL read
         models' positions are as heard (no query) when they are at least the highest
-        answered write (`answering`), otherwise read from the database.
+        answered write (`answering`), otherwise read from the database, as they are while
+        Redis cannot say (a Redis read model among `names` then raises RedisError).
         """
         wanted = set(names)
-        answered, result = await self._read_redis(sorted(wanted & REDIS_PROJECTION_NAMES))
+        redis_names = sorted(wanted & REDIS_PROJECTION_NAMES)
+        try:
+            answered, result = await self._read_redis(redis_names)
+        except RedisError:
+            if redis_names:
+                raise
+            answered, result = UNKNOWN_ANSWERED, {}
         postgres = wanted - REDIS_PROJECTION_NAMES
         if postgres:
             found = await self.postgres_positions(postgres, heard=True)
