@@ -226,7 +226,7 @@ class LogFollower(ABC):
                 delay = self.outage.failed(exc, traceback=not is_unavailability(exc))
                 self.close()
                 drop_broken_connections(self.store)
-                stop.wait(delay)
+                self._back_off(stop, delay)
                 continue
             self.outage.succeeded()
             if self.wake.is_set():
@@ -235,6 +235,18 @@ class LogFollower(ABC):
                 # waits for this read model before writing again never finds it busy.)
                 stop.wait(GATHER_SECONDS - (time.monotonic() - started))
             self.wake.wait(self.idle_seconds())
+
+    def _back_off(self, stop: threading.Event, delay: float) -> None:
+        """Wait before retrying a failed catch-up: `delay` at most, but no longer than a
+        second once news came (the listener reconnected, so the database is back, or events
+        were written). Without this, the first write after an outage could wait out the whole
+        backoff (5 s) for its read model, past the read-your-writes timeout. At least a second
+        between attempts, so that news during a Redis outage never makes a busy retry loop.
+        """
+        at_least = min(delay, IDLE_POLL_SECONDS)
+        if stop.wait(at_least):
+            return
+        self.wake.wait(delay - at_least)
 
     @property
     def outage(self) -> Outage:
