@@ -107,15 +107,21 @@ async def test_postgres_unreachable_answers_503_with_retry_after_and_recovers_by
     health, _ = await _timed(api.get("/api/v1/health"))
     assert (health.status, health.headers["Retry-After"]) == (503, "5")
     assert (await health.json())["checks"]["event_store"]["status"] == "down"
-    # The mechanism that bounds the time to the 503: each request gave up after one failed
-    # wait for a pool connection (5 s), never one wait per lookup (a list makes three, so a
+    # The mechanism that bounds the time to the 503: each request gave up after at most one
+    # failed wait for a pool connection (5 s), never one wait per lookup (a list makes three, so a
     # wait per lookup would be about three per request: 45 and more); /health asks both
     # pools and the projections' positions (3). The app's own log followers share the store
     # pool and fail a wait too while it is away, at most once a second each (the group
     # runner, two Redis runners, the webhook deliverer: up to 12 in the window; CI saw 21
     # in all once, 15 + 6).
-    failed_waits = _grown(stats_before, _pool_stats(api), "requests_errors")
-    assert len(attempts) <= failed_waits <= len(attempts) + 3 + 12, failed_waits
+    # A request handed a pooled connection that the cut had broken fails at once, without a
+    # wait: the pool counts that connection lost when it comes back (CI saw 14 waits and one
+    # such request once, the read pool's only idle connection).
+    stats_after = _pool_stats(api)
+    failed_waits = _grown(stats_before, stats_after, "requests_errors")
+    lost = _grown(stats_before, stats_after, "connections_lost")
+    assert len(attempts) <= failed_waits + lost, (failed_waits, lost)
+    assert failed_waits <= len(attempts) + 3 + 12, failed_waits
     assert await count_events() == before  # nothing was written while it was away
 
     pg_proxy.restore()
