@@ -43,9 +43,21 @@ def test_the_projections_child_is_restarted_when_killed_and_stops_with_serve(
         assert wait_for(lambda: len(projection_children(server_pid)) == 1, 10.0)
         (first,) = projection_children(server_pid)
 
+        # The child works once it has imported the app and caught up: seconds on a slow
+        # machine, during which writes answer `X-Read-Your-Writes: timeout` (CI saw it once).
+        warm_up = call("POST", f"{api}/clients", token, {"name": "Warm-up"})
+        assert warm_up.status == 201, warm_up.body
+
+        def client_listed() -> bool:
+            clients = call("GET", f"{api}/clients", token).body["clients"]
+            return [c["name"] for c in clients] == ["Warm-up"]
+
+        assert wait_for(client_listed, VISIBLE_WITHIN), server.output()
+
         # Read-your-writes holds with the runners in the child.
         created = call("POST", f"{api}/projects", token, {"name": "Before"})
         assert created.status == 201, created.body
+        assert "X-Read-Your-Writes" not in created.headers, created.headers
         listed = call("GET", f"{api}/projects?per_page=50", token)
         assert [p["name"] for p in listed.body["projects"]] == ["Before"]
 
