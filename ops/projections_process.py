@@ -4,7 +4,10 @@ Run as threads of the serving process, the eight runners take the interpreter lo
 its event loop after every write: requests queue behind them, and one process does the
 work of two. In a child process they work on the other core. The child is started and
 stopped with the app (`serve` asks for it; tests and `projections run` keep the threads),
-started again if it dies, and stops by itself when its parent is gone. Which process's
+started again if it dies, and stops by itself when its parent is gone. The app starts
+serving only once the child's runners run (or `READY_SECONDS` passed): the child imports
+the whole app first, seconds on a busy machine, and writes answered meanwhile would wait
+out their read-your-writes timeout. Which process's
 runners lead each projection is decided as before (PostgreSQL advisory locks), so any
 number of serving processes may each have one.
 
@@ -23,8 +26,10 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as EventType
 
 from timetracker.commands.application import open_time_tracking
 from timetracker.http.heap import freeze_startup_objects
@@ -41,11 +46,12 @@ log = logging.getLogger(__name__)
 RUNNER_POOL_SIZE = 2
 CHECK_SECONDS = 1.0  # how often the parent checks its child, and the child its parent
 STOP_SECONDS = 10.0  # then SIGKILL
+READY_SECONDS = 60.0  # the longest the app waits for its child's runners before serving
 
 
-def run_projections(settings: Settings, parent_pid: int) -> None:
+def run_projections(settings: Settings, parent_pid: int, ready: EventType) -> None:
     """In the child: run every projection and the webhook dispatcher until SIGTERM or the
-    parent's death."""
+    parent's death; `ready` is set once they run."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s [projections] %(name)s: %(message)s"
     )
@@ -77,6 +83,7 @@ def run_projections(settings: Settings, parent_pid: int) -> None:
     freeze_startup_objects()
     service.start()
     webhooks.start()
+    ready.set()
     try:
         while not stopped.wait(CHECK_SECONDS):
             if os.getppid() != parent_pid:
@@ -97,14 +104,24 @@ class ProjectionsProcess:
         self.process: SpawnProcess | None = None
 
     def start(self) -> None:
-        """Start the child (the read-model schema must exist)."""
-        self.process = self._context.Process(
+        """Start the child (the read-model schema must exist) and wait until its runners
+        run, at most `READY_SECONDS` (a child that dies is started again by the watcher)."""
+        ready = self._context.Event()
+        process = self._context.Process(
             target=run_projections,
-            args=(self.settings, os.getpid()),
+            args=(self.settings, os.getpid(), ready),
             name="timetracker-projections",
             daemon=True,
         )
-        self.process.start()
+        self.process = process
+        process.start()
+        deadline = time.monotonic() + READY_SECONDS
+        while not ready.wait(CHECK_SECONDS / 10):
+            if not process.is_alive():
+                return  # `restart_if_dead` says so and starts another
+            if time.monotonic() > deadline:
+                log.warning("The projections process is not running after %.0f s", READY_SECONDS)
+                return
 
     def restart_if_dead(self) -> None:
         """Start the child again if it died."""
