@@ -54,6 +54,12 @@ def create_tables(cursor: psycopg.Cursor[Any], projection: Projection, schema: s
             # ALTER TABLE takes an ACCESS EXCLUSIVE lock even when the column is there:
             # at every CLI command's start it would wait for, and then hold up, every read.
             continue
+        index = _INDEX.match(statement)
+        if index and _has_relation(cursor, schema, index["index"]):
+            # CREATE INDEX takes a SHARE lock on its table even when the index is there:
+            # one a table after another, beside a runner's batch writing them in another
+            # order, that deadlocked (an import's dry run during an import job: a 503).
+            continue
         cursor.execute(statement)  # type: ignore[arg-type]
     cursor.execute("SET LOCAL search_path TO public")
 
@@ -61,6 +67,15 @@ def create_tables(cursor: psycopg.Cursor[Any], projection: Projection, schema: s
 _ADDED_COLUMN = re.compile(
     r"^\s*ALTER TABLE (?P<table>\w+) ADD COLUMN IF NOT EXISTS (?P<column>\w+)\b", re.IGNORECASE
 )
+
+
+_INDEX = re.compile(r"^\s*CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (?P<index>\w+)\b", re.IGNORECASE)
+
+
+def _has_relation(cursor: psycopg.Cursor[Any], schema: str, name: str) -> bool:
+    cursor.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))", (schema, name))
+    row = cursor.fetchone()
+    return row is not None and row[0] is not None
 
 
 def _has_column(cursor: psycopg.Cursor[Any], schema: str, table: str, column: str) -> bool:

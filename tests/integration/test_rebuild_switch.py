@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from timetracker.http.settings import Settings
 from timetracker.projections.engine import tracking
@@ -73,3 +75,21 @@ def test_setting_up_the_schema_again_leaves_views_that_point_right_alone(
     with psycopg.connect(settings.conninfo) as reader, reader.transaction():
         reader.execute("SELECT count(*) FROM projects p LEFT JOIN clients c ON c.id = p.client_id")
         assert _in_a_thread(lambda: create_schema(settings.conninfo, projections), within=10)
+
+
+def test_setting_up_the_schema_again_takes_no_lock_a_runners_batch_holds(
+    settings: Settings,
+) -> None:
+    """An import's dry run sets the schema up beside the runners: `CREATE INDEX IF NOT
+    EXISTS` took a SHARE lock on each table, one after another, and deadlocked with a batch
+    writing the same tables in another order (a 503 during an import job)."""
+    projections = all_projections()
+    create_schema(settings.conninfo, projections)
+    tables = [table for projection in projections for table in projection.tables]
+    with psycopg.connect(settings.conninfo) as batch, batch.transaction():
+        for table in tables:  # what a batch in progress holds on every table it writes
+            batch.execute(
+                sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(sql.Identifier(table))
+            )
+        impatient = make_conninfo(settings.conninfo, options="-c lock_timeout=2000")
+        create_schema(impatient, projections)  # LockNotAvailable if it waits for the batch
