@@ -31,6 +31,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -101,7 +102,27 @@ def _yes_no(value: str, default: bool = True) -> bool:
     raise RowError(f"Billable must be Yes or No, not {value!r}.")
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y")
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
+MONTH_FIRST, DAY_FIRST = "%m/%d/%Y", "%d/%m/%Y"
+# How the file being read writes dates with slashes, decided once for the whole file
+# (`slash_order`): read one cell at a time, 03/04/2024 and 15/04/2024 in one file became
+# March and April. Set by `parse` for the rows it reads (they reach `_date` through each
+# tool's reader, which has no other way to hear of it).
+_slash_dates: ContextVar[str] = ContextVar("slash_dates", default=MONTH_FIRST)
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/\d{4}(?![\d/])")
+
+
+def slash_order(text: str) -> str:
+    """How a file writes its slash dates: day first if any of them can only be read so
+    (15/01/2024), else month first (the US order, Toggl's and Clockify's default)."""
+    for match in _SLASH_DATE.finditer(text):
+        if int(match.group(1)) > 12:
+            return DAY_FIRST
+        if int(match.group(2)) > 12:
+            return MONTH_FIRST
+    return MONTH_FIRST
+
+
 _TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%I:%M:%S%p", "%I:%M%p")
 
 
@@ -117,7 +138,7 @@ def _date(text: str, what: str) -> date:
             return date.fromisoformat(cleaned)
         except ValueError:
             pass  # 2024-02-30: the formats below say no too
-    for fmt in _DATE_FORMATS:
+    for fmt in (*_DATE_FORMATS, _slash_dates.get()):
         try:
             return datetime.strptime(cleaned, fmt).date()
         except ValueError:
@@ -301,14 +322,18 @@ def parse(fmt: str, text: str, zone: tzinfo = UTC) -> ParsedFile:
         raise ImportFormatError(f"Not a {fmt} export: the header lacks {', '.join(missing)}.")
     parsed = ParsedFile()
     seen: Counter[str] = Counter()
-    for line, record in records:
-        if not any(value.strip() for value in record.values()):
-            continue
-        try:
-            parsed.rows.append(_row(fmt, layout, line, record, zone, seen))
-        except (RowError, KeyError) as exc:
-            message = str(exc) if isinstance(exc, RowError) else f"Column {exc} is missing."
-            parsed.problems.append(RowProblem(line, message))
+    slash_dates = _slash_dates.set(slash_order(text))
+    try:
+        for line, record in records:
+            if not any(value.strip() for value in record.values()):
+                continue
+            try:
+                parsed.rows.append(_row(fmt, layout, line, record, zone, seen))
+            except (RowError, KeyError) as exc:
+                message = str(exc) if isinstance(exc, RowError) else f"Column {exc} is missing."
+                parsed.problems.append(RowProblem(line, message))
+    finally:
+        _slash_dates.reset(slash_dates)
     return parsed
 
 

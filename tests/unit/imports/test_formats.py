@@ -13,6 +13,7 @@ from timetracker.imports.formats import (
     _DATE_FORMATS,
     _TIME_FORMATS,
     FORMATS,
+    MONTH_FIRST,
     ImportFormatError,
     RowError,
     _date,
@@ -77,6 +78,38 @@ def test_a_file_of_another_format_is_refused_whole() -> None:
         parse("excel", "a,b\n")
 
 
+def _clockify(*days: str) -> str:
+    header = "Project,Client,Description,Task,User,Group,Email,Tags,Billable,Start Date,"
+    header += "Start Time,End Date,End Time,Duration (h),Duration (decimal)"
+    rows = [f"P,,x,,A,,a@x.io,,Yes,{d},09:00:00,{d},10:00:00,01:00:00,1.00" for d in days]
+    return "\n".join([header, *rows])
+
+
+@pytest.mark.parametrize(
+    ("days", "read"),
+    [
+        (("03/04/2024", "15/04/2024"), [date(2024, 4, 3), date(2024, 4, 15)]),  # day first
+        (("03/04/2024", "04/15/2024"), [date(2024, 3, 4), date(2024, 4, 15)]),  # month first
+        (("03/04/2024", "04/05/2024"), [date(2024, 3, 4), date(2024, 4, 5)]),  # either: US
+    ],
+)
+def test_slash_dates_are_read_in_one_order_for_the_whole_file(
+    days: tuple[str, ...], read: list[date]
+) -> None:
+    """Read one cell at a time, 03/04/2024 was March beside 15/04/2024 in April."""
+    parsed = parse("clockify", _clockify(*days))
+    assert [row.start.date() for row in parsed.rows] == read
+    assert parsed.problems == []
+
+
+def test_a_slash_date_the_files_order_cannot_read_is_named_by_line() -> None:
+    parsed = parse("clockify", _clockify("15/04/2024", "04/15/2024"))  # day first, then not
+    assert [row.line for row in parsed.rows] == [2]
+    assert [(p.line, p.message) for p in parsed.problems] == [
+        (3, "Start date '04/15/2024' is not a date.")
+    ]
+
+
 @pytest.mark.parametrize(
     "text",
     ["2024-03-05", " 2024-03-05 ", "2024-12-31", "3/5/2024", "05.03.2024", "2024-3-5",
@@ -103,7 +136,7 @@ def _outcome(read: Any, text: str) -> object:
 
 
 def _date_by_formats(text: str, what: str) -> date:
-    for fmt in _DATE_FORMATS:
+    for fmt in (*_DATE_FORMATS, MONTH_FIRST):
         try:
             return datetime.strptime(text.strip(), fmt).date()
         except ValueError:
