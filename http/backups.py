@@ -43,6 +43,7 @@ from timetracker.http.keys import (
 )
 from timetracker.http.maintenance import MaintenanceFlag
 from timetracker.http.middlewares.body_timeout import (
+    multipart_of,
     request_timeout,
     send_and_close,
     streams_body,
@@ -430,7 +431,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
     try:
         async with asyncio.timeout(None) as timeout:
             clock = UploadClock(timeout, settings.body_timeout)
-            reader = await request.multipart()
+            reader = await multipart_of(request)
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})

@@ -26,7 +26,12 @@ from timetracker.http.keys import (
     settings_key,
     time_tracking_key,
 )
-from timetracker.http.middlewares.body_timeout import request_timeout, send_and_close, streams_body
+from timetracker.http.middlewares.body_timeout import (
+    multipart_of,
+    request_timeout,
+    send_and_close,
+    streams_body,
+)
 from timetracker.http.middlewares.positions import EVERY_READ_MODEL
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response
@@ -100,7 +105,7 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
     try:
         async with asyncio.timeout(None) as timeout:
             clock = UploadClock(timeout, settings.body_timeout)  # as an archive upload's
-            reader = await request.multipart()
+            reader = await multipart_of(request)
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})

@@ -73,3 +73,5 @@ rate_decision_key = web.RequestKey("rate_decision_key", Decision)
 read_position_key = web.RequestKey("read_position_key", int)
 # The request's hold on its Idempotency-Key, handed to its command (`writes.execute`).
 claim_key = web.RequestKey("claim_key", KeyClaim)
+# The whole body, where a middleware read it before a handler that streams it (`streams_body`).
+read_body_key = web.RequestKey("read_body_key", bytes)

@@ -12,11 +12,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import MultipartReader, web
+from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 
 from timetracker.http.errors import ApiError
-from timetracker.http.keys import settings_key
+from timetracker.http.keys import read_body_key, settings_key
 from timetracker.http.middlewares.errors import error_response
 
 
@@ -47,6 +48,18 @@ async def send_and_close(request: web.Request, error: ApiError) -> web.StreamRes
     if request.protocol is not None:
         request.protocol.force_close()  # the transport flushes the answer, then closes
     return response
+
+
+async def multipart_of(request: web.Request) -> MultipartReader:
+    """A `streams_body` handler's parts: as they arrive, or from memory where a middleware
+    read the body whole first (an `Idempotency-Key`'s hash covers the body)."""
+    body = request.get(read_body_key)
+    if body is None:
+        return await request.multipart()
+    stream = StreamReader(request.protocol, len(body) + 1, loop=asyncio.get_running_loop())
+    stream.feed_data(body)
+    stream.feed_eof()
+    return MultipartReader(request.headers, stream)
 
 
 @web.middleware

@@ -9,13 +9,19 @@ from __future__ import annotations
 import hashlib
 import re
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.helpers import parse_mimetype
 from aiohttp.typedefs import Handler
 
 from timetracker.commands.key_claims import KeyClaim
 from timetracker.http.errors import ApiError
 from timetracker.http.idempotency import StoredResponse
-from timetracker.http.keys import caller_key, claim_key, idempotency_store_key
+from timetracker.http.keys import (
+    caller_key,
+    claim_key,
+    idempotency_store_key,
+    read_body_key,
+)
 from timetracker.http.middlewares.errors import as_api_error, error_response
 
 HEADER = "Idempotency-Key"
@@ -42,6 +48,17 @@ def _stored(response: web.Response) -> StoredResponse:
     return StoredResponse(response.status, headers, body)
 
 
+def _as_hashed(request: web.Request, body: bytes) -> bytes:
+    """The body as its hash covers it: a multipart form without its boundary, which a client
+    picks anew each time it sends the same form (the boundary delimits the parts only)."""
+    if request.content_type != "multipart/form-data":
+        return body
+    boundary = parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get(
+        "boundary", ""
+    )
+    return body.replace(boundary.encode(), b"") if boundary else body
+
+
 @web.middleware
 async def idempotency_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Run a keyed POST once per user and key; replay its response afterwards."""
@@ -58,9 +75,10 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
         )
     user_id = request[caller_key].user_id
     body = await request.read()
+    request[read_body_key] = body  # for a handler that streams it (`multipart_of`)
     # The query string is part of the request: the same body to another query is another request.
     target = f"{request.method} {request.raw_path}\n"
-    request_hash = hashlib.sha256(target.encode() + body).hexdigest()
+    request_hash = hashlib.sha256(target.encode() + _as_hashed(request, body)).hexdigest()
     store = request.config_dict[idempotency_store_key]
     claim = await store.claim(user_id, key, request_hash)
     if not claim.ours:

@@ -116,3 +116,28 @@ async def test_imports_are_for_admins_and_bad_options_are_400(
     assert list((await error_body(response, 400, "validation_error"))["errors"]) == ["timezone"]
     response = await api.post(IMPORTS, json={"format": "toggl"}, headers=admin.headers)
     await error_body(response, 415, "unsupported_media_type")
+
+
+async def test_an_import_under_an_idempotency_key_runs_once(
+    api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
+) -> None:
+    """The key's hash reads the body first; the form is then read from memory (it was a 400
+    "Malformed multipart body"), and a form sent again under a new boundary is the same."""
+    await make_user("alice", EVERYTHING, email="alice@example.com")
+    await make_user("bob", EVERYTHING, full_name="Bob Builder")
+    keyed = {**admin.headers, "Idempotency-Key": "import-1"}
+    form = {"format": "toggl", "timezone": "Europe/Berlin"}
+
+    first = await api.post(IMPORTS, data=_form(SAMPLE.read_bytes(), **form), headers=keyed)
+
+    assert first.status == 202, await first.text()
+    job = await _finished(api, first.headers["Location"], admin)
+    assert job["result"]["entries_created"] == 3
+    events = await count_events()
+    again = await api.post(IMPORTS, data=_form(SAMPLE.read_bytes(), **form), headers=keyed)
+    assert again.status == 202, await again.text()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert (await again.json())["job"]["id"] == job["id"]
+    assert await count_events() == events
+    other = await api.post(IMPORTS, data=_form(SAMPLE.read_bytes(), format="toggl"), headers=keyed)
+    assert other.status == 422, await other.text()  # another form under the same key
