@@ -37,9 +37,12 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
         for field, problems in messages.items():
             if isinstance(problems, dict):
                 for inner, inner_problems in _flatten(problems).items():
-                    # An item of a list is named by its index: `time_entries[3].end_time`.
+                    # An item of a list is named by its index: `time_entries[3].end_time`,
+                    # and an item that is no object at all as `time_entries[3]`.
                     head, dot, rest = inner.partition(".")
-                    if head.isdigit():
+                    if head.isdigit() and rest == "_schema":
+                        flat[f"{field}[{head}]"] = inner_problems
+                    elif head.isdigit():
                         flat[f"{field}[{head}]{dot}{rest}"] = inner_problems
                     else:
                         flat[f"{field}.{inner}"] = inner_problems

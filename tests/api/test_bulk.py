@@ -119,6 +119,11 @@ async def test_a_running_entry_an_empty_list_and_other_users_are_refused(
     response = await api.post(BULK, json={}, headers=alice.headers)
     await error_body(response, 400, "validation_error")
 
+    items = [item(project, 1), 5, "x", None, []]  # items that are no objects: named by index
+    response = await api.post(BULK, json={"time_entries": items}, headers=alice.headers)
+    body = await error_body(response, 400, "validation_error")
+    assert sorted(body["errors"]) == [f"time_entries[{n}]" for n in range(1, 5)]
+
     response = await api.post(
         BULK,
         json={"time_entries": [item(project, 1, user_id=admin.id)]},
