@@ -61,7 +61,8 @@ async def get_info(request: web.Request) -> web.Response:
 
 def endpoint_groups(app: web.Application) -> dict[str, str]:
     """Every group of endpoints the app serves under /api/v1, by name: the first segment
-    of their paths (two under `admin/`), e.g. `{"time-entries": "/api/v1/time-entries"}`."""
+    of their paths (two under `admin/`), e.g. `{"time-entries": "/api/v1/time-entries"}`, and
+    under the API document's name too where that differs (`time_entries`)."""
     groups: dict[str, str] = {}
     for resource in app.router.resources():
         segments = resource.canonical.removeprefix(API_PREFIX).strip("/").split("/")
@@ -71,6 +72,8 @@ def endpoint_groups(app: web.Application) -> dict[str, str]:
         name = "/".join(segments[:depth])
         if "{" not in name:
             groups.setdefault(name, f"{API_PREFIX}/{name}")
+            # The API document names a group as a word (`"time_entries": "/api/v1/time-entries"`).
+            groups.setdefault(name.replace("-", "_"), f"{API_PREFIX}/{name}")
     return dict(sorted(groups.items()))
 
 
