@@ -76,8 +76,10 @@ class BackupJobs:
                 "SELECT id, kind FROM backup_jobs WHERE state = 'running'"
             ).fetchone()
             if running is not None:
+                other = running["kind"]
+                article = "An" if other[:1] in "aeiou" else "A"  # an import, a backup
                 raise JobRunningError(
-                    f"A {running['kind']} job is running (job {running['id']}); try again later."
+                    f"{article} {other} job is running (job {running['id']}); try again later."
                 )
             job = conn.execute(
                 "INSERT INTO backup_jobs (kind, state, phase, filename, started_by)"
