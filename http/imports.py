@@ -11,6 +11,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp_apigami import docs, response_schema
 
 from timetracker.backups.jobs import JobRunningError
+from timetracker.domain.values import Stamp
 from timetracker.http.access import caller_of, requires
 from timetracker.http.backups import (
     BackupJobResponse,
@@ -89,8 +90,8 @@ async def _field(part: BodyPartReader) -> str:
         raise validation_error({part.name or "_form": ["Not UTF-8 text."]}) from None
 
 
-async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
-    """The text fields and the file's text (at most BACKUP_UPLOAD_MAX_BYTES)."""
+async def read_import_form(request: web.Request) -> tuple[dict[str, str], str, str]:
+    """The text fields, the file's text (at most BACKUP_UPLOAD_MAX_BYTES) and its name."""
     if request.content_type != "multipart/form-data":
         raise ApiError(
             415,
@@ -102,6 +103,7 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
     limit = settings.backup_upload_max_bytes
     values: dict[str, str] = {}
     content: bytearray | None = None
+    filename = ""
     try:
         async with asyncio.timeout(None) as timeout:
             clock = UploadClock(timeout, settings.body_timeout)  # as an archive upload's
@@ -111,6 +113,7 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
                     raise validation_error({"_form": ["Nested multipart bodies are not accepted."]})
                 if part.name == "file" and content is None:
                     content = bytearray()
+                    filename = part.filename or ""
                     while chunk := await part.read_chunk(CHUNK):
                         clock.got(len(chunk))
                         content += chunk
@@ -135,10 +138,11 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], str]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise validation_error({"file": ["Not UTF-8 text."]}) from None
-    return values, text
+    return values, text, filename
 
 
-def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
+def import_options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
+    """The form's format, dry run, user and time zone, or a 400 naming each bad one."""
     errors: dict[str, list[str]] = {}
     fmt = values.get("format", "")
     if fmt not in FORMATS:
@@ -154,6 +158,32 @@ def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
     if errors:
         raise validation_error(errors)
     return fmt, dry_run in ("true", "1"), values.get("user") or None, zone
+
+
+def import_work(
+    request: web.Request, importer: Importer, plan: ImportPlan, stamp: Stamp
+) -> Callable[[Callable[[str, int, int], None]], dict[str, Any]]:
+    """An import job's work (for `BackupJobs.start`; made on the loop, run in the job's
+    thread): record the plan, then wait until every read model shows it."""
+    loop, freshness = asyncio.get_running_loop(), request.config_dict[freshness_key]
+
+    def work(progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+        result = importer.run(plan, stamp, lambda done, total: progress("import", done, total))
+        summary = result.summary()
+        summary["read_models_caught_up"] = True  # nothing written: nothing to wait for
+        if result.position is not None:
+            # Done means shown: the job ends once every read model has the import (bounded).
+            progress("read models", 0, 1)
+            shown = freshness.wait_for(EVERY_READ_MODEL, result.position, IMPORT_SHOWN_SECONDS)
+            summary["read_models_caught_up"] = asyncio.run_coroutine_threadsafe(
+                shown, loop
+            ).result()
+            # Any process's next list shows it (`Freshness.answering`).
+            asyncio.run_coroutine_threadsafe(freshness.answering(result.position), loop).result()
+            progress("read models", 1, 1)
+        return summary
+
+    return work
 
 
 @routes.post("/admin/imports")
@@ -178,10 +208,10 @@ def _options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneInfo]:
 @response_schema(ErrorResponse, 415)
 async def create_import(request: web.Request) -> web.StreamResponse:
     try:
-        values, text = await _read_form(request)
+        values, text, filename = await read_import_form(request)
     except UploadTooSlowError as slow:
         return await send_and_close(request, request_timeout(slow.seconds))
-    fmt, dry_run, username, zone = _options(values)
+    fmt, dry_run, username, zone = import_options(values)
     importer = Importer(
         request.config_dict[time_tracking_key], request.config_dict[settings_key].conninfo
     )
@@ -193,27 +223,11 @@ async def create_import(request: web.Request) -> web.StreamResponse:
         raise validation_error({"user": [str(exc)]}, str(exc)) from None
     if dry_run:
         return json_response({"dry_run": plan.summary()})
-    stamp = stamp_of(request)
-    loop, freshness = asyncio.get_running_loop(), request.config_dict[freshness_key]
-
-    def work(progress: Callable[[str, int, int], None]) -> dict[str, Any]:
-        result = importer.run(plan, stamp, lambda done, total: progress("import", done, total))
-        summary = result.summary()
-        if result.position is not None:
-            # Done means shown: the job ends once every read model has the import (bounded).
-            progress("read models", 0, 1)
-            shown = freshness.wait_for(EVERY_READ_MODEL, result.position, IMPORT_SHOWN_SECONDS)
-            summary["read_models_caught_up"] = asyncio.run_coroutine_threadsafe(
-                shown, loop
-            ).result()
-            # Any process's next list shows it (`Freshness.answering`).
-            asyncio.run_coroutine_threadsafe(freshness.answering(result.position), loop).result()
-            progress("read models", 1, 1)
-        return summary
-
+    work = import_work(request, importer, plan, stamp_of(request))
     jobs = request.config_dict[backup_jobs_key]
+    label = filename or f"{fmt}.csv"
     try:
-        job = await in_thread(jobs.start, "import", fmt, caller_of(request).user_id, work)
+        job = await in_thread(jobs.start, "import", label, caller_of(request).user_id, work)
     except JobRunningError as exc:
         raise ApiError(409, "Conflict", str(exc), "job_running") from None
     return json_response(

@@ -19,6 +19,7 @@ NAV = (
     NavItem("/admin/users", "Users"),
     NavItem("/admin/backups", "Backups"),
     NavItem("/admin/restore", "Restore"),
+    NavItem("/admin/imports", "Imports"),
     NavItem("/admin/projections", "Read models"),
     NavItem("/admin/history", "History"),
 )

@@ -69,6 +69,7 @@ async def test_a_dry_run_plans_and_a_job_imports_once(
     job = await _finished(api, started.headers["Location"], admin)
     assert job["state"] == "done", job
     assert job["kind"] == "import"
+    assert job["filename"] == "toggl.csv"  # the upload's name
     assert job["result"]["entries_created"] == 3
     assert job["result"]["read_models_caught_up"] is True  # done means listed
     entries = await listed_entries(api, alice, "?start_date=2024-01-01&end_date=2024-01-31")
@@ -86,6 +87,7 @@ async def test_a_dry_run_plans_and_a_job_imports_once(
     job = await _finished(api, again.headers["Location"], admin)
     assert job["result"]["entries_created"] == 0
     assert job["result"]["already_imported"] == 3
+    assert job["result"]["read_models_caught_up"] is True  # nothing to wait for
     assert await count_events() == events
 
 

@@ -1,4 +1,4 @@
-"""The layout: seven pages in the navigation, themes, 360 px, keyboard only, modals."""
+"""The layout: eight pages in the navigation, themes, 360 px, keyboard only, modals."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ PAGES = {
     "Users": "/admin/users",
     "Backups": "/admin/backups",
     "Restore": "/admin/restore",
+    "Imports": "/admin/imports",
     "Read models": "/admin/projections",
     "History": "/admin/history",
 }

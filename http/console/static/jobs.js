@@ -92,5 +92,12 @@
     return box;
   }
 
-  window.TTJobs = { send: send, get: get, poll: poll, showError: showError, duration: duration, findings: findings };
+  // A file's size for people: "1.2 MB", "683 bytes".
+  function size(bytes) {
+    if (bytes >= 1e6) return (bytes / 1e6).toFixed(1) + " MB";
+    if (bytes >= 1e3) return (bytes / 1e3).toFixed(1) + " kB";
+    return bytes + " bytes";
+  }
+
+  window.TTJobs = { send: send, get: get, poll: poll, showError: showError, duration: duration, findings: findings, size: size };
 })();

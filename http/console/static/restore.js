@@ -28,12 +28,6 @@
   var checked = null;  // {upload, until} of the dry run shown
   var running = false;
 
-  function size(bytes) {
-    if (bytes >= 1e6) return (bytes / 1e6).toFixed(1) + " MB";
-    if (bytes >= 1e3) return (bytes / 1e3).toFixed(1) + " kB";
-    return bytes + " bytes";
-  }
-
   function update() {
     dryRunButton.disabled = running || !file;
     start.disabled = running || !file || !confirm.checked;
@@ -49,10 +43,10 @@
     checked = null;
     report.textContent = "";
     if (file && maxBytes && file.size > maxBytes) {
-      J.showError(errorBox, new Error(file.name + " is larger than the upload limit (" + size(maxBytes) + ")."));
+      J.showError(errorBox, new Error(file.name + " is larger than the upload limit (" + J.size(maxBytes) + ")."));
       file = null;
     }
-    info.textContent = file ? "Chosen: " + file.name + " (" + size(file.size) + ")" : "";
+    info.textContent = file ? "Chosen: " + file.name + " (" + J.size(file.size) + ")" : "";
     update();
   }
 
