@@ -150,9 +150,15 @@ class Supervisor:
         return ready_read
 
     def start(self) -> None:
-        """Start every worker and wait until all of them listen."""
-        waiting = {self._spawn(index): index for index in range(self.count)}
+        """Start every worker and wait until all of them listen: worker 0 first, so that
+        no worker takes requests before its projections run (a write answered before then
+        waits for its read models, up to the read-your-writes timeout)."""
         deadline = time.monotonic() + START_TIMEOUT
+        self._wait_listening({self._spawn(0): 0}, deadline)
+        self._wait_listening({self._spawn(i): i for i in range(1, self.count)}, deadline)
+
+    def _wait_listening(self, waiting: dict[int, int], deadline: float) -> None:
+        """Wait until the workers whose ready pipes are `waiting` (fd -> index) listen."""
         try:
             while waiting:
                 if time.monotonic() > deadline:

@@ -252,3 +252,16 @@ def wait_for(condition: Callable[[], object], within: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def projection_children(pid: int) -> set[int]:
+    """The children of `pid` started by multiprocessing's spawn (not its resource tracker)."""
+    found = set()
+    for child in children_of(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.add(child)
+    return found

@@ -9,25 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import Server, alive, call, children_of, wait_for
+from tests.e2e.service import Server, alive, call, projection_children, wait_for
 
 pytestmark = pytest.mark.e2e
 RESTARTED_WITHIN = 10.0
 VISIBLE_WITHIN = 15.0
 FIRST_WRITE_WAIT = 0.5  # seconds
-
-
-def projection_children(pid: int) -> set[int]:
-    """The children of `pid` started by multiprocessing's spawn (not its resource tracker)."""
-    found = set()
-    for child in children_of(pid):
-        try:
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in command:
-            found.add(child)
-    return found
 
 
 def test_the_projections_child_is_restarted_when_killed_and_stops_with_serve(

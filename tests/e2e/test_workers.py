@@ -6,12 +6,21 @@ import http.client
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import Server, alive, call, children_of, run_cli, timetracker_command
+from tests.e2e.service import (
+    Server,
+    alive,
+    call,
+    children_of,
+    projection_children,
+    run_cli,
+    timetracker_command,
+)
 from timetracker.projections.engine.group_runner import GROUP_LEAD
 from timetracker.projections.registry import redis_projections
 
@@ -117,6 +126,29 @@ def test_two_workers_share_the_port_and_the_projections_run_once(
         assert not any(alive(pid) for pid in workers), server.output()
     finally:
         server.kill()
+
+
+def test_no_worker_listens_before_the_projections_run(
+    configured_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Worker 0 (whose child runs the projections) listens first, once they run; the others
+    start after it. A worker listening earlier answered writes that waited for read models
+    nobody ran yet (polling /health, as clients do, found it first)."""
+    server = Server(configured_env, tmp_path, args=("--workers", "2"))
+    starting = threading.Thread(target=server.start)
+    try:
+        starting.start()
+        deadline = time.monotonic() + 60
+        while server.process is None or len(children_of(server.process.pid)) < 2:
+            assert time.monotonic() < deadline and starting.is_alive(), server.output()
+            time.sleep(0.01)
+        # The moment the second worker exists, the first one's projections already run.
+        assert any(projection_children(w) for w in children_of(server.process.pid))
+        starting.join()
+        assert server.stop(signal.SIGTERM) == 0, server.output()
+    finally:
+        server.kill()
+        starting.join()
 
 
 def test_workers_die_with_a_killed_parent_and_a_restart_takes_the_port(
