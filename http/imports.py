@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from aiohttp import BodyPartReader, web
 from aiohttp_apigami import docs, response_schema
@@ -37,6 +37,7 @@ from timetracker.http.middlewares.positions import EVERY_READ_MODEL
 from timetracker.http.paths import api_path
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import ErrorResponse
+from timetracker.http.schemas.reports import iana_zone
 from timetracker.http.threads import in_thread
 from timetracker.http.writes import stamp_of
 from timetracker.imports.formats import FORMATS, ImportFormatError
@@ -152,8 +153,8 @@ def import_options(values: dict[str, str]) -> tuple[str, bool, str | None, ZoneI
         errors["dry_run"] = ["Must be true or false."]
     zone = ZoneInfo("UTC")
     try:
-        zone = ZoneInfo(values.get("timezone") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+        zone = iana_zone(values.get("timezone") or "UTC")
+    except ValueError:
         errors["timezone"] = ["Not an IANA time zone."]
     if errors:
         raise validation_error(errors)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from timetracker.commands.application import open_time_tracking
+from timetracker.http.schemas.reports import iana_zone
 from timetracker.http.settings import Settings
 from timetracker.imports.formats import FORMATS, ImportFormatError
 from timetracker.imports.importer import Importer, ImportPlan, ImportUserError
@@ -17,8 +18,8 @@ from timetracker.ops.progress import ProgressBar
 
 def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return iana_zone(name)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"not an IANA time zone: {name!r}") from None
 
 

@@ -20,6 +20,29 @@ MAX_LISTED = 100
 EXPORT_FORMATS = ("csv", "xlsx")
 
 
+# Names the zone database answers that are not IANA zones: the host's own zone, the
+# compiler's default rules and the "unknown" placeholder; and its posix/ and right/ copies.
+_NOT_IANA_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_IANA_PREFIXES = ("posix/", "right/")
+
+
+def iana_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name` (`Europe/Berlin`, `UTC`); ValueError for anything else,
+    such as `localtime` (whatever zone the server's host is in)."""
+    if (
+        not name
+        or len(name) > 64
+        or "\x00" in name
+        or name in _NOT_IANA_NAMES
+        or name.startswith(_NOT_IANA_PREFIXES)
+    ):
+        raise ValueError(f"not an IANA time zone: {name!r}")
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        raise ValueError(f"not an IANA time zone: {name!r}") from None
+
+
 class TimeZoneName(fields.String):
     """An IANA time zone name (`Europe/Berlin`, `UTC`), checked against the zone database."""
 
@@ -29,11 +52,11 @@ class TimeZoneName(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         name = super()._deserialize(value, attr, data, **kwargs)
-        if not name or len(name) > 64 or "\x00" in name:
-            raise ValidationError("Not a known IANA time zone.")
         try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+            iana_zone(name)
+        except ValueError:
+            if not name or len(name) > 64 or "\x00" in name:
+                raise ValidationError("Not a known IANA time zone.") from None
             raise ValidationError(f"Unknown time zone {name!r}; use an IANA name.") from None
         return name
 
