@@ -19,6 +19,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 
 from timetracker.http.errors import ApiError, validation_error
 from timetracker.http.keys import body_key, path_key, query_key
+from timetracker.http.schemas.reports import CommaList
 
 QUERY_CACHE_SIZE = 1024  # query strings kept per process, over every schema
 QUERY_CACHE_LENGTH = 256  # longer query strings are loaded every time
@@ -90,6 +91,17 @@ async def _raw_values(
     return dict(request.match_info)
 
 
+def _query_values(schema: Schema, request: web.Request) -> dict[str, str]:
+    """The query's values by name: a list given more than once (`project_id=1&project_id=5`)
+    is all of them (`1,5`), any other value the last one given."""
+    values: dict[str, str] = {}
+    for name in request.query:
+        given = request.query.getall(name)
+        field = schema.load_fields.get(name)
+        values[name] = ",".join(given) if isinstance(field, CommaList) else given[-1]
+    return values
+
+
 class _LoadedQueries:
     """Query strings already loaded, per schema: integrators ask the same lists again and
     again (`?per_page=50&project_id=3`), and loading one costs a list read 4% of its CPU.
@@ -107,7 +119,7 @@ class _LoadedQueries:
         key = (id(schema), request.query_string)
         loaded = self._loaded.get(key)
         if loaded is None:
-            values = {name: request.query.getall(name)[-1] for name in request.query}
+            values = _query_values(schema, request)
             loaded = dict(schema.load(values, unknown=EXCLUDE))
             if len(key[1]) > QUERY_CACHE_LENGTH:
                 return loaded

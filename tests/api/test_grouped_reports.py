@@ -153,6 +153,8 @@ async def test_labels_nulls_and_filters(
     acme = next(e.client_id for e in inside if e.client_name == "ACME")
     for query, chosen in [
         (f"project_id={site},{odd}", [e for e in inside if e.project_id in (site, odd)]),
+        # a list given twice is both (it kept the last one given)
+        (f"project_id={site}&project_id={odd}", [e for e in inside if e.project_id in (site, odd)]),
         (f"client_id={acme}", [e for e in inside if e.client_id == acme]),
         ("tag=a,=cmd", [e for e in inside if {"a", "=cmd"} & set(e.tags)]),
         ("billable=false", [e for e in inside if not e.billable]),
