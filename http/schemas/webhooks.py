@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from yarl import URL
 
 from timetracker.domain.webhook import (
     MAX_DESCRIPTION_LENGTH,
@@ -22,11 +23,23 @@ from timetracker.http.schemas.common import (
 EVENTS_DESCRIPTION = "Event types to receive: " + ", ".join(WEBHOOK_EVENT_TYPES) + ", or `*`."
 
 
+def absolute_url(value: str) -> None:
+    """Refuse what is not an absolute URL (`validation_error`); where an absolute URL may
+    point is the address guard's to say (`webhook_url_forbidden`)."""
+    try:
+        url = URL(value)
+        valid = bool(url.scheme) and bool(url.host) and url.port is not None
+    except ValueError:  # a port out of range, a broken IPv6 literal
+        valid = False
+    if not valid:
+        raise ValidationError("Not a valid URL; give an absolute https:// URL.")
+
+
 class CreateWebhookRequest(Schema):
     url = Text(
         required=True,
         max_length=MAX_URL_LENGTH,
-        validate=validate.Length(min=1),
+        validate=[validate.Length(min=1), absolute_url],
         metadata={"description": "https:// (http:// only with WEBHOOKS_ALLOW_HTTP)."},
     )
     events = fields.List(
@@ -41,7 +54,7 @@ class CreateWebhookRequest(Schema):
 class UpdateWebhookRequest(CreateWebhookRequest):
     """Every field is optional; only the fields sent change (PUT and PATCH alike)."""
 
-    url = Text(max_length=MAX_URL_LENGTH, validate=validate.Length(min=1))
+    url = Text(max_length=MAX_URL_LENGTH, validate=[validate.Length(min=1), absolute_url])
     events = fields.List(
         Text(max_length=100),
         validate=validate.Length(min=1, max=len(WEBHOOK_EVENT_TYPES) + 1),

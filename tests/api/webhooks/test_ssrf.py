@@ -61,6 +61,17 @@ async def test_every_forbidden_target_is_refused_at_creation(start_api: StartApi
     assert (await listed.json())["webhooks"] == []
 
 
+async def test_what_is_no_url_at_all_is_a_validation_error(start_api: StartApi) -> None:
+    api = await start_api(**DEFAULTS)
+    admin = await make_user(api, "root", ["admin:all"], admin=True)
+    for url in ("not a url", "https://8.8.8.8:99999/", "https://", "http://[::1", "//x.test/"):
+        response = await api.post(
+            "/api/v1/webhooks", json={"url": url, "events": ["*"]}, headers=admin.headers
+        )
+        body = await error_body(response, 400, "validation_error")
+        assert "url" in body["errors"], url
+
+
 async def test_localhost_is_refused_through_the_systems_resolver(start_api: StartApi) -> None:
     api = await start_api(**DEFAULTS)
     admin = await make_user(api, "root", ["admin:all"], admin=True)
