@@ -10,13 +10,14 @@ from timetracker.webhooks.store import SENDS
 
 LEAD_NAME = "webhooks"
 
-STATUS_QUERY = """
+STATUS_QUERY = f"""
 SELECT
     (SELECT position FROM webhook_dispatch WHERE name = 'dispatcher') AS position,
     EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
             AND classid = %(key)s::oid AND objid = hashtext(%(lead)s)::oid
             AND objsubid = 2) AS led,
-    (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS pending,
+    (SELECT count(*) FROM webhook_deliveries d JOIN webhook_subscriptions s
+     ON s.id = d.webhook_id WHERE d.state = 'pending' AND {SENDS}) AS pending,
     (SELECT count(*) FROM webhook_subscriptions WHERE NOT active AND NOT deleted) AS disabled
 """
 FAILING_QUERY = f"""

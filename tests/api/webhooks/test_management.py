@@ -164,6 +164,27 @@ async def test_a_paused_or_deleted_webhook_gets_nothing(
     assert (await shown.json())["deliveries"] == []
 
 
+async def test_pending_deliveries_count_only_webhooks_that_send(
+    start_api: StartApi, receiver: Receiver
+) -> None:
+    """A deleted webhook's deliveries are never sent: the health check counted them."""
+    api = await start_api()  # retries minutes apart: the failed delivery stays pending
+    admin = await make_user(api, "root", ["admin:all"], admin=True)
+    hook, _ = await subscribe(api, admin, receiver.url, ["client.created"])
+    receiver.fail_next = 10**6
+    await api.post("/api/v1/clients", json={"name": "Acme"}, headers=admin.headers)
+    await deliveries_of(api, admin, hook["id"], lambda shown: bool(shown) and shown[0]["attempts"])
+
+    async def pending() -> int:
+        health = await (await api.get("/api/v1/health")).json()
+        return int(health["checks"]["webhooks"]["pending_deliveries"])
+
+    assert await pending() == 1
+    response = await api.delete(f"/api/v1/webhooks/{hook['id']}", headers=admin.headers)
+    assert response.status == 200
+    assert await pending() == 0
+
+
 async def test_the_health_check_shows_the_dispatcher(start_api: StartApi) -> None:
     api = await start_api()
     admin = await make_user(api, "root", ["admin:all"], admin=True)
