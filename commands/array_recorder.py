@@ -10,6 +10,7 @@ table lock that orders the log, the notification, the positions read back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,21 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
+
+from timetracker.domain.errors import InvalidValueError
+
+# A NUL character as the JSON of an event writes it: `\u0000` after an even number of
+# backslashes (an odd number makes the backslash before it text).
+_NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def refuse_nul_characters(stored_events: Sequence[StoredEvent]) -> None:
+    """Refuse events holding a NUL character in any text: PostgreSQL's text cannot store it,
+    so the first read model to meet one would stop there for good. The API refuses NUL at
+    its edge; this guards every other way in (console forms, imports, the CLI)."""
+    for event in stored_events:
+        if b"\\u0000" in event.state and _NUL_IN_JSON.search(event.state):
+            raise InvalidValueError("_body", "Text must not contain NUL characters (\\x00).")
 
 
 class ArrayInsertRecorder(PostgresApplicationRecorder):
@@ -37,6 +53,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        refuse_nul_characters(stored_events)
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(

@@ -340,6 +340,8 @@ def parse(fmt: str, text: str, zone: tzinfo = UTC) -> ParsedFile:
 def _row(
     fmt: str, layout: Layout, line: int, record: Record, zone: tzinfo, seen: Counter[str]
 ) -> ImportRow:
+    if any("\x00" in value for value in record.values()):
+        raise RowError("The row holds a NUL character (\\x00), which cannot be stored.")
     start, end = layout.times(record, zone)
     if end <= start:
         raise RowError("The entry ends before it starts (or has no duration).")

@@ -151,3 +151,11 @@ def _time_by_formats(text: str, what: str) -> time:
         except ValueError:
             continue
     raise RowError(f"{what} {text!r} is not a time of day.")
+
+
+def test_a_row_holding_a_nul_character_is_named_by_line_not_imported() -> None:
+    """PostgreSQL's text cannot store NUL: imported, it stopped the read models."""
+    text = _clockify("01/15/2024", "01/16/2024").replace(",x,", ",Home\x00page,", 1)
+    parsed = parse("clockify", text)
+    assert [row.line for row in parsed.rows] == [3]
+    assert [(p.line, "NUL" in p.message) for p in parsed.problems] == [(2, True)]
