@@ -7,6 +7,7 @@ from marshmallow import ValidationError
 
 from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import ChangeRole, DeactivateUser, RegisterUser, SetPassword
+from timetracker.commands.passwords import check_password_rules
 from timetracker.domain.errors import ConflictError, InvalidValueError
 from timetracker.domain.user import ROLES
 from timetracker.http.console.actions import console_stamp, write_accounts
@@ -51,6 +52,8 @@ async def create_user(request: web.Request) -> web.Response:
     try:
         if password and password != str(form.get("password_confirm", "")):
             raise InvalidValueError("password", "The two passwords differ.")
+        if password:
+            check_password_rules(password)  # before the user is created, not after
         email = _optional(form.get("email"))
         if email is not None:
             try:

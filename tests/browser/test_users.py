@@ -137,3 +137,19 @@ async def test_a_user_with_a_malformed_email_is_refused_by_the_server(console: C
     assert "Not a valid email address." in await refused.text()
     await console.page.goto(console.url("/admin/users"))
     assert await console.page.get_by_role("cell", name="carol").count() == 0
+
+
+async def test_a_new_user_with_a_refused_password_is_not_created(console: Console) -> None:
+    """The password was checked after the user was written: a 400, yet the user stood
+    (and the same name then was taken)."""
+    await console.make_user("boss")
+    await console.sign_in("boss")
+    await console.page.goto(console.url("/admin/users"))
+    token = await console.page.locator("input[name=csrf_token]").first.get_attribute("value")
+    form = {"username": "dave", "role": "admin", "password": "short", "csrf_token": token or ""}
+    form["password_confirm"] = "short"
+    refused = await console.page.request.post(console.url("/admin/users"), form=form)
+    assert refused.status == 400
+    assert "at least 12 characters" in await refused.text()
+    await console.page.goto(console.url("/admin/users"))
+    assert await console.page.get_by_role("cell", name="dave").count() == 0
