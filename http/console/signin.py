@@ -65,6 +65,7 @@ def _login_form(
     notice: str | None = None,
     username: str = "",
     status: int = 200,
+    next_page: str | None = None,
 ) -> web.Response:
     return page(
         request,
@@ -73,7 +74,7 @@ def _login_form(
             "error": error,
             "notice": notice,
             "username": username,
-            "next": safe_next(request.query.get("next")),
+            "next": safe_next(next_page or request.query.get("next")),
         },
         status=status,
     )
@@ -129,7 +130,11 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     user = await _check_credentials(request, username, password)
     if user is None:
         log.info("Console sign-in failed (from %s)", request.remote)
-        return _login_form(request, error=WRONG_CREDENTIALS, username=username, status=401)
+        # The page asked for stays the one to go to after the next try.
+        next_page = str(form.get("next") or "")
+        return _login_form(
+            request, error=WRONG_CREDENTIALS, username=username, status=401, next_page=next_page
+        )
     if user["role"] != "admin":
         log.info("Console sign-in refused: %s is not an admin", user["username"])
         return forbidden_page(request, "The console is for admin users only.")

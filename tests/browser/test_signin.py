@@ -55,6 +55,19 @@ async def test_a_wrong_password_and_an_unknown_user_get_one_message(console: Con
     assert page.url.startswith(console.url("/admin/login"))
 
 
+async def test_the_page_asked_for_is_kept_through_a_wrong_password(console: Console) -> None:
+    await console.make_user("boss")
+    page = console.page
+    await page.goto(console.url("/admin/history"))
+    assert page.url == console.url("/admin/login?next=/admin/history")
+    for password in ("not the password at all", PASSWORD):
+        await page.get_by_label("Username").fill("boss")
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_load_state()
+    assert page.url == console.url("/admin/history")
+
+
 async def test_a_user_who_is_not_an_admin_is_refused_with_a_403_page(console: Console) -> None:
     await console.make_user("worker", admin=False)
     page = console.page
