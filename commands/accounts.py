@@ -22,6 +22,7 @@ from timetracker.commands.messages import (
 from timetracker.commands.passwords import hash_password
 from timetracker.commands.store import EventStore
 from timetracker.domain.api_token import ApiToken, token_digest
+from timetracker.domain.errors import UserDeactivatedError
 from timetracker.domain.name_claim import NameClaim, claim_id
 from timetracker.domain.user import User
 
@@ -64,6 +65,8 @@ class AccountCommands(EventStore):
     def issue_api_token(self, cmd: IssueApiToken) -> IssuedToken:
         """Issue a token for a user; the secret is returned here and nowhere else."""
         user = self.user_by_name(cmd.username)
+        if not user.is_active:  # its token would be refused from birth
+            raise UserDeactivatedError(f"User {user.username} is deactivated: no new tokens.")
         number = self.ids.next_id("api_token")
         token = new_token()
         issued = ApiToken.issue(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from timetracker.commands.errors import NotFoundError
 from timetracker.commands.messages import IssueApiToken, RevokeApiToken
-from timetracker.domain.errors import ConflictError, InvalidValueError
+from timetracker.domain.errors import ConflictError, InvalidValueError, UserDeactivatedError
 from timetracker.domain.scopes import KNOWN_SCOPES
 from timetracker.http.console.actions import (
     console_stamp,
@@ -97,6 +97,8 @@ async def create_token(request: web.Request) -> web.Response:
         return await _tokens_page(request, error=exc.message, status=400)
     except NotFoundError:
         return await _tokens_page(request, error=f"No user is named {username!r}.", status=400)
+    except UserDeactivatedError as exc:
+        return await _tokens_page(request, error=str(exc), status=409)
     await shown_in_accounts(request, issued.position)
     new_token = {"token": issued.token, "prefix": issued.prefix, "name": name, "user": username}
     return await _tokens_page(request, new_token=new_token, status=201)

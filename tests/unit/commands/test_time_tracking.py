@@ -26,6 +26,7 @@ from timetracker.commands.messages import (
     ArchiveProject,
     CreateClient,
     CreateProject,
+    DeactivateUser,
     IssueApiToken,
     RegisterUser,
     RevokeApiToken,
@@ -41,6 +42,7 @@ from timetracker.domain.errors import (
     InvalidValueError,
     NameTakenError,
     TokenAlreadyRevokedError,
+    UserDeactivatedError,
 )
 from timetracker.domain.name_claim import NameClaim, claim_id
 from timetracker.domain.project import Project
@@ -187,6 +189,15 @@ class TestTimeTracking:
         with pytest.raises(NotFoundError):
             app.issue_api_token(IssueApiToken("nobody", ["read:*"], "ci", None, stamp()))
         assert head(app) == 0
+
+    def test_a_deactivated_user_gets_no_token(self, app: TimeTracking) -> None:
+        """Its token would be refused from birth (the console showed one anyway)."""
+        written = self.register(app, "alice")
+        app.deactivate_user(DeactivateUser(written.id, stamp()))
+        before = head(app)
+        with pytest.raises(UserDeactivatedError):
+            app.issue_api_token(IssueApiToken("alice", ["read:*"], "ci", None, stamp()))
+        assert head(app) == before
 
     def test_a_token_with_an_unknown_scope_writes_nothing(self, app: TimeTracking) -> None:
         self.register(app, "alice")
