@@ -49,6 +49,8 @@
   function showError(element, error) {
     element.textContent = error ? String(error.message || error) : "";
     element.hidden = !error;
+    // It may sit below the fold of a long page: bring it to where the person looks.
+    if (error && element.scrollIntoView) element.scrollIntoView({ block: "nearest" });
   }
 
   function duration(seconds) {
