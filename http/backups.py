@@ -53,10 +53,10 @@ from timetracker.http.rate_limit import Window, rate_limit_headers
 from timetracker.http.responses import json_response
 from timetracker.http.schemas.common import (
     ErrorResponse,
+    LastMoment,
     QueryBoolean,
     StrictBoolean,
-    UtcDateTime,
-    parse_utc,
+    parse_last_moment,
     path_id,
 )
 from timetracker.http.threads import in_thread
@@ -124,8 +124,11 @@ class RestoreRequest(Schema):
         validate=validate.Equal(CONFIRMATION, error='Must be "RESTORE".'),
         metadata={"description": 'Must be "RESTORE".'},
     )
-    until = UtcDateTime(
-        metadata={"description": "Restore history only up to this moment (point in time)."}
+    until = LastMoment(
+        metadata={
+            "description": "Restore history only up to this moment (point in time): a "
+            "date-time, or a date (through its end)."
+        }
     )
     force = StrictBoolean(
         load_default=False,
@@ -166,7 +169,10 @@ UPLOAD_BODY = {
                         " (application/x-tar or application/octet-stream).",
                     },
                     "confirm": {"type": "string", "enum": [CONFIRMATION]},
-                    "until": {"type": "string", "format": "date-time"},
+                    "until": {
+                        "type": "string",
+                        "description": "A date-time, or a date (through its end).",
+                    },
                     "force": {"type": "boolean", "default": False},
                     "dry_run": {"type": "boolean", "default": False},
                 },
@@ -481,7 +487,7 @@ async def upload_restore(request: web.Request) -> web.StreamResponse:
             return await send_and_close(request, request_timeout(slow.seconds))
         try:
             form = RestoreForm().load(values)
-            until = parse_utc(form["until"]) if "until" in form else None
+            until = parse_last_moment(form["until"]) if "until" in form else None
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"until": exc.messages}
             raise validation_error({k: [str(m) for m in v] for k, v in messages.items()}) from None

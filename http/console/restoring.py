@@ -24,7 +24,7 @@ from timetracker.http.console.guard import passive
 from timetracker.http.console.keys import console_user_key
 from timetracker.http.keys import backup_jobs_key, maintenance_key, rate_limiter_key
 from timetracker.http.responses import json_response
-from timetracker.http.schemas.common import parse_utc
+from timetracker.http.schemas.common import parse_last_moment
 from timetracker.http.threads import in_thread
 
 routes = web.RouteTableDef()
@@ -63,7 +63,7 @@ def point_in_time(text: str | None) -> datetime | None:
     if not text or not text.strip():
         return None
     try:
-        return parse_utc(text.strip())
+        return parse_last_moment(text.strip())
     except ValidationError as exc:
         raise ConsoleError(400, f"Point in time: {' '.join(map(str, exc.messages))}") from None
 

@@ -206,3 +206,19 @@ class DateOrDateTime(fields.String):
                 raise ValidationError(f"The year must be between {MIN_YEAR} and {MAX_YEAR}.")
             return TimeBound(datetime(day.year, day.month, day.day, tzinfo=UTC), True)
         return TimeBound(parse_utc(value), False)
+
+
+def parse_last_moment(text: str) -> datetime:
+    """An inclusive upper bound (a restore's point in time): a date-time as given, a date
+    (`2024-06-30`) its last microsecond, as `end_date` reads it."""
+    bound: TimeBound = DateOrDateTime().deserialize(text)
+    return bound.until_end() - timedelta(microseconds=1) if bound.date_only else bound.moment
+
+
+class LastMoment(fields.String):
+    """`2024-06-30` (through its end) or a date-time, in a JSON string: `parse_last_moment`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a date or a date-time.")
+        return parse_last_moment(value)

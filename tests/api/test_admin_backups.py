@@ -210,6 +210,12 @@ async def test_the_dry_run_reports_what_a_restore_would_do_and_changes_nothing(
     health = await (await api.get("/api/v1/health")).json()
     assert "maintenance" not in health["checks"]
 
+    # A date is read as it is everywhere: through its end.
+    by_date = {"confirm": "RESTORE", "dry_run": True, "force": True, "until": "2099-01-01"}
+    dry = await api.post(path, json=by_date, headers=admin.headers)
+    assert dry.status == 200, await dry.text()
+    assert (await dry.json())["dry_run"]["until"] == "2099-01-01T23:59:59.999999Z"
+
 
 async def test_restore_requests_are_limited_to_three_a_minute_per_user(
     api: TestClient, admin: ApiUser
