@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_apigami import docs, json_schema, match_info_schema, response_schema
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -448,7 +449,7 @@ async def _read_upload(request: web.Request, destination: Path) -> dict[str, str
                     values[part.name] = await _field(part)
                 else:
                     raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # a bad part header too
         raise validation_error({"_form": [f"Malformed multipart body ({exc})."]}) from None
     except TimeoutError:
         raise UploadTooSlowError(settings.body_timeout) from None

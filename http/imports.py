@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_apigami import docs, response_schema
 
 from timetracker.backups.jobs import JobRunningError
@@ -129,7 +130,7 @@ async def read_import_form(request: web.Request) -> tuple[dict[str, str], str, s
                     values[part.name] = await _field(part)
                 else:
                     raise validation_error({part.name or "_form": ["Unknown or repeated field."]})
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # a bad part header too
         raise validation_error({"_form": [f"Malformed multipart body ({exc})."]}) from None
     except TimeoutError:
         raise UploadTooSlowError(settings.body_timeout) from None

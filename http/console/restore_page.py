@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from timetracker.backups.directory import UPLOADS
 from timetracker.http.backups import UploadClock, save_upload
@@ -82,7 +83,7 @@ async def _receive(request: web.Request, destination: Path) -> dict[str, str]:
                     raise ConsoleError(400, "Unknown or repeated field in the upload.")
     except ApiError as exc:
         raise ConsoleError(exc.status, exc.message) from None
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # a bad part header too
         raise ConsoleError(400, f"Malformed upload ({exc}).") from None
     except TimeoutError:
         raise ConsoleError(408, "The upload did not arrive in time; try again.") from None

@@ -380,6 +380,21 @@ async def test_in_maintenance_every_route_but_health_answers_503_with_retry_afte
     assert await count_events() == events
 
 
+async def test_an_upload_with_a_part_header_that_cannot_be_read_is_400(
+    api: TestClient,
+) -> None:
+    """A control character in a part's name: aiohttp's parser refuses the header (a 500)."""
+    admin = await _admin(api, "root")
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="a\x08b"\r\n\r\nx\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    headers = {**admin.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = await api.post(RESTORE, data=body, headers=headers)
+    assert list((await error_body(response, 400, "validation_error"))["errors"]) == ["_form"]
+
+
 async def test_an_upload_whose_states_cannot_be_decoded_is_422_and_never_kept(
     api: TestClient, admin: ApiUser, settings: Settings, tmp_path: Path, count_events: CountEvents
 ) -> None:

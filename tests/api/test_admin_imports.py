@@ -119,6 +119,18 @@ async def test_imports_are_for_admins_and_bad_options_are_400(
     response = await api.post(IMPORTS, json={"format": "toggl"}, headers=admin.headers)
     await error_body(response, 415, "unsupported_media_type")
 
+    # A part header aiohttp cannot read (a control character in a name) was a 500 (the fuzzer).
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="a\x08b"\r\n\r\nx\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    for key in ({}, {"Idempotency-Key": "bad-header"}):
+        response = await api.post(IMPORTS, data=body, headers={**admin.headers, **multipart, **key})
+        body_of = await error_body(response, 400, "validation_error")
+        assert list(body_of["errors"]) == ["_form"]
+
 
 async def test_an_import_under_an_idempotency_key_runs_once(
     api: TestClient, admin: ApiUser, make_user: MakeUser, count_events: CountEvents
