@@ -71,15 +71,6 @@
     return node;
   }
 
-  function facts(rows) {
-    var list = element("dl", "facts");
-    rows.forEach(function (row) {
-      list.appendChild(element("dt", "", row[0]));
-      list.appendChild(element("dd", "", row[1] === null || row[1] === undefined ? "" : row[1]));
-    });
-    return list;
-  }
-
   function names(items, show) {
     return items.length ? items.length + ": " + items.map(show).join(", ") : "none";
   }
@@ -123,7 +114,7 @@
       (plan.problems.length ? "; " + count(plan.problems.length, "row", "rows") + " cannot be imported (below)." : "."));
     banner.setAttribute("role", "status");
     box.appendChild(banner);
-    box.appendChild(facts([
+    box.appendChild(J.facts([
       ["File", file.name],
       ["Rows read", plan.rows_read],
       ["Entries to create", plan.entries_to_create],
@@ -187,7 +178,7 @@
         " and " + count(r.tasks_created, "task", "tasks") + " created.");
       banner.setAttribute("role", "status");
       box.appendChild(banner);
-      box.appendChild(facts([
+      box.appendChild(J.facts([
         ["Entries created", r.entries_created],
         ["Clients created", r.clients_created],
         ["Projects created", r.projects_created],

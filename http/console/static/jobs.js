@@ -80,6 +80,12 @@
     title.className = "banner banner-ok";
     title.textContent = "Dry run passed: the archive is sound.";
     box.appendChild(title);
+    box.appendChild(facts(rows));
+    return box;
+  }
+
+  // [label, value] rows as a definition list (a missing value shows empty).
+  function facts(rows) {
     var list = document.createElement("dl");
     list.className = "facts";
     rows.forEach(function (row) {
@@ -90,8 +96,7 @@
       list.appendChild(dt);
       list.appendChild(dd);
     });
-    box.appendChild(list);
-    return box;
+    return list;
   }
 
   // A file's size for people: "1.2 MB", "683 bytes".
@@ -101,5 +106,5 @@
     return bytes + " bytes";
   }
 
-  window.TTJobs = { send: send, get: get, poll: poll, showError: showError, duration: duration, findings: findings, size: size };
+  window.TTJobs = { send: send, get: get, poll: poll, showError: showError, duration: duration, findings: findings, facts: facts, size: size };
 })();
